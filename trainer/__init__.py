@@ -1,0 +1,1 @@
+"""Train, evaluate and publish the spam model to the S3 registry."""

@@ -1,0 +1,1 @@
+"""Build, verify, measure and publish the scikit-learn Lambda layer."""
