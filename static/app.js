@@ -1,0 +1,337 @@
+// The spam classifier page: one form, one fetch, and every outcome shown in words.
+//
+// Safety rule for this file: text that came from the API or from the user is only ever
+// put on the page with textContent / createTextNode, never innerHTML, so a message or a
+// hostile API cannot inject markup or script.
+"use strict";
+
+(function () {
+  const config = window.SPAM_CLASSIFIER_CONFIG || {};
+  const TIMEOUT_MS = Number(config.requestTimeoutMs) > 0 ? Number(config.requestTimeoutMs) : 20000;
+
+  const el = (id) => document.getElementById(id);
+  const form = el("analyze-form");
+  const textarea = el("message");
+  const button = el("analyze");
+  const busy = el("busy");
+  const charCount = el("char-count");
+  const result = el("result");
+  const verdict = el("verdict");
+  const probabilityText = el("probability-text");
+  const probabilityFill = el("probability-fill");
+  const thresholdMark = el("threshold-mark");
+  const explanation = el("explanation");
+  const highlighted = el("highlighted");
+  const modelVersion = el("model-version");
+  const errorBox = el("error");
+  const apiUrlLabel = el("api-url");
+  const apiHealth = el("api-health");
+
+  /** The API base URL: `?api=` wins over config.js; only http(s) URLs are accepted. */
+  function resolveApiBase() {
+    const fromQuery = new URLSearchParams(window.location.search).get("api");
+    const candidate = (fromQuery || config.apiBaseUrl || "").trim();
+    try {
+      const url = new URL(candidate);
+      if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+      return url.href.replace(/\/+$/, "");
+    } catch (_) {
+      return null;
+    }
+  }
+
+  const apiBase = resolveApiBase();
+  let inFlight = false;
+
+  /** A failure we can describe to a person; `kind` lets tests and styles tell them apart. */
+  class ApiProblem extends Error {
+    constructor(kind, message) {
+      super(message);
+      this.kind = kind;
+    }
+  }
+
+  /** fetch with a timeout; network and CORS failures both surface as TypeError. */
+  async function callApi(path, options) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+    let response;
+    try {
+      response = await fetch(apiBase + path, { ...options, signal: controller.signal });
+    } catch (err) {
+      if (err && err.name === "AbortError") {
+        throw new ApiProblem(
+          "timeout",
+          `The API at ${apiBase} did not answer within ${Math.round(TIMEOUT_MS / 1000)} seconds. ` +
+            "It may be overloaded or still starting; try again in a moment.",
+        );
+      }
+      // The browser hides the reason on purpose: a server that is down and a server that
+      // refuses this page's origin (CORS) look the same from JavaScript.
+      throw new ApiProblem(
+        "unreachable",
+        `Could not reach the API at ${apiBase} (it is down, or it refused this page's ` +
+          `origin ${window.location.origin} — CORS). Check that the API is running and ` +
+          "that this page is allowed to call it.",
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    return { response, body };
+  }
+
+  /** The API's own words for an error, when it sent the Chalice {Code, Message} shape. */
+  function apiMessage(body) {
+    if (body && typeof body === "object") {
+      for (const key of ["Message", "message", "error", "detail"]) {
+        if (typeof body[key] === "string" && body[key].trim()) return body[key].trim();
+      }
+    }
+    return "";
+  }
+
+  function describeHttpError(status, body) {
+    const said = apiMessage(body);
+    if (status === 503) {
+      return new ApiProblem(
+        "no-model",
+        "The API is up but has no model loaded yet (503), so it cannot classify messages. " +
+          "Publish a model to the registry; the API picks it up without a restart." +
+          (said ? ` The API said: ${said}` : ""),
+      );
+    }
+    if (status === 413) {
+      return new ApiProblem("too-long", said || "The message is too long for the API (413).");
+    }
+    if (status >= 400 && status < 500) {
+      return new ApiProblem(
+        "rejected",
+        `The API rejected the request (${status}): ${said || "no reason given."}`,
+      );
+    }
+    return new ApiProblem(
+      "server",
+      `The API failed (HTTP ${status}). ${said || "It did not say why."} Try again later.`,
+    );
+  }
+
+  function showError(problem) {
+    errorBox.textContent = problem.message;
+    errorBox.dataset.kind = problem.kind || "unknown";
+    errorBox.hidden = false;
+  }
+
+  function clearError() {
+    errorBox.hidden = true;
+    errorBox.textContent = "";
+    delete errorBox.dataset.kind;
+  }
+
+  function setBusy(on) {
+    inFlight = on;
+    button.disabled = on;
+    button.setAttribute("aria-disabled", on ? "true" : "false");
+    form.setAttribute("aria-busy", on ? "true" : "false");
+    busy.hidden = !on;
+  }
+
+  /**
+   * The explanation as [{word, weight}] whatever shape the API uses: a list of words,
+   * of [word, weight] pairs, of {word|token|term|feature, weight|contribution|score}
+   * objects, or a {word: weight} map. Positive weight pushes toward spam.
+   */
+  function normalizeExplanation(raw) {
+    const out = [];
+    const numberOrNull = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+    const push = (word, weight) => {
+      if (typeof word === "string" && word.trim()) out.push({ word: word.trim(), weight });
+    };
+    if (Array.isArray(raw)) {
+      for (const item of raw) {
+        if (typeof item === "string") push(item, null);
+        else if (Array.isArray(item)) push(item[0], numberOrNull(item[1]));
+        else if (item && typeof item === "object") {
+          const word = item.word ?? item.token ?? item.term ?? item.feature;
+          const weight = item.weight ?? item.contribution ?? item.score ?? item.impact;
+          push(word, numberOrNull(weight));
+        }
+      }
+    } else if (raw && typeof raw === "object") {
+      for (const [word, weight] of Object.entries(raw)) push(word, numberOrNull(weight));
+    }
+    return out;
+  }
+
+  /** Rebuilds `container` as the message with the explained words wrapped in <mark>. */
+  function renderHighlighted(container, text, words) {
+    const weights = new Map();
+    for (const { word, weight } of words) {
+      for (const part of word.toLowerCase().split(/\s+/)) {
+        if (part && !weights.has(part)) weights.set(part, weight);
+      }
+    }
+    container.replaceChildren();
+    let count = 0;
+    let last = 0;
+    for (const match of text.matchAll(/[\p{L}\p{N}_']+/gu)) {
+      const token = match[0];
+      const key = token.toLowerCase();
+      const lookup = weights.has(key) ? key : key.replace(/'/g, "");
+      if (!weights.has(lookup)) continue;
+      const weight = weights.get(lookup);
+      container.append(document.createTextNode(text.slice(last, match.index)));
+      const mark = document.createElement("mark");
+      mark.textContent = token;
+      mark.className = weight !== null && weight < 0 ? "ham-word" : "spam-word";
+      if (weight !== null) mark.title = `weight ${weight.toFixed(3)}`;
+      container.append(mark);
+      last = match.index + token.length;
+      count += 1;
+    }
+    container.append(document.createTextNode(text.slice(last)));
+    return count;
+  }
+
+  function percent(p) {
+    return `${(Math.round(p * 1000) / 10).toFixed(1)}%`;
+  }
+
+  function showResult(body, sentText) {
+    const label = String(body.classification || "").toUpperCase();
+    const isSpam = label === "SPAM";
+    verdict.textContent = isSpam ? "SPAM" : label === "HAM" ? "HAM" : label || "unknown";
+    verdict.className = "verdict " + (isSpam ? "is-spam" : "is-ham");
+    result.dataset.verdict = isSpam ? "spam" : "ham";
+
+    const p = Number(body.spam_probability);
+    const threshold = Number(body.threshold);
+    if (Number.isFinite(p)) {
+      const clamped = Math.min(Math.max(p, 0), 1);
+      probabilityText.textContent =
+        `Spam probability: ${percent(clamped)}` +
+        (Number.isFinite(threshold) ? ` (called spam at ${percent(threshold)} or more)` : "");
+      probabilityFill.style.width = `${clamped * 100}%`;
+      probabilityFill.className = "bar-fill " + (isSpam ? "is-spam" : "is-ham");
+    } else {
+      probabilityText.textContent = "Spam probability: not reported";
+      probabilityFill.style.width = "0";
+    }
+    if (Number.isFinite(threshold)) {
+      thresholdMark.hidden = false;
+      thresholdMark.style.left = `${Math.min(Math.max(threshold, 0), 1) * 100}%`;
+    } else {
+      thresholdMark.hidden = true;
+    }
+
+    const words = normalizeExplanation(
+      body.explanation ?? body.explain ?? body.top_features ?? body.top_terms,
+    );
+    const text = typeof body.input_text === "string" ? body.input_text : sentText;
+    const marked = words.length ? renderHighlighted(highlighted, text, words) : 0;
+    explanation.hidden = marked === 0;
+
+    modelVersion.textContent = body.model_version ? String(body.model_version) : "unknown";
+    result.hidden = false;
+  }
+
+  async function analyze() {
+    if (inFlight) return; // the button is disabled too; this also stops Ctrl+Enter repeats
+    const text = textarea.value;
+    clearError();
+    if (!apiBase) {
+      showError(
+        new ApiProblem(
+          "config",
+          "No valid API URL is configured. Set apiBaseUrl in config.js or open this page " +
+            "with ?api=https://your-api.example.com",
+        ),
+      );
+      return;
+    }
+    if (!text.trim()) {
+      showError(new ApiProblem("empty", "Type or paste a message first."));
+      textarea.focus();
+      return;
+    }
+    setBusy(true);
+    try {
+      const { response, body } = await callApi("/predict", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text, explain: true }),
+      });
+      if (!response.ok) throw describeHttpError(response.status, body);
+      if (!body || typeof body !== "object" || !body.classification) {
+        throw new ApiProblem("server", "The API answered, but not with a classification.");
+      }
+      showResult(body, text);
+      setHealth(`ready, model ${body.model_version || "unknown"}`);
+    } catch (err) {
+      result.hidden = true;
+      showError(
+        err instanceof ApiProblem
+          ? err
+          : new ApiProblem("unknown", "Something went wrong on this page; try again."),
+      );
+      if (!(err instanceof ApiProblem)) console.error(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function setHealth(text) {
+    apiHealth.textContent = text ? `— ${text}` : "";
+  }
+
+  /** A quiet status line on load, so a missing API is visible before the first click. */
+  async function checkHealth() {
+    if (!apiBase) return;
+    try {
+      const { response, body } = await callApi("/health", { method: "GET" });
+      if (response.ok) {
+        const version = body && (body.model_version || (body.model && body.model.version));
+        setHealth(version ? `ready, model ${version}` : "ready");
+      } else if (response.status === 503) {
+        setHealth("reachable, but no model is loaded yet");
+      } else {
+        setHealth(`answered HTTP ${response.status}`);
+      }
+    } catch (err) {
+      setHealth(err instanceof ApiProblem && err.kind === "unreachable" ? "not reachable" : "");
+    }
+  }
+
+  function updateCount() {
+    const n = textarea.value.length;
+    charCount.textContent = `${n} character${n === 1 ? "" : "s"}`;
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    analyze();
+  });
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      analyze();
+    }
+  });
+  textarea.addEventListener("input", updateCount);
+  for (const example of document.querySelectorAll("button.example")) {
+    example.addEventListener("click", () => {
+      textarea.value = example.dataset.text || "";
+      updateCount();
+      analyze();
+    });
+  }
+
+  apiUrlLabel.textContent = apiBase || "(not configured)";
+  updateCount();
+  checkHealth();
+})();
