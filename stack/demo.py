@@ -1,0 +1,470 @@
+"""The whole product on one machine: local S3, a freshly trained model, the API, the page.
+
+``make demo`` runs this. It starts a moto S3 server, creates the bucket the ``local``
+Chalice stage names, trains and publishes a model with the trainer's own CLI (the same
+path a person would use), starts ``chalice local --stage local`` against that S3, and
+serves a copy of ``static/`` whose ``config.js`` points at the API. Committed files are
+never modified. Ctrl-C or SIGTERM stops every process it started (each runs in its own
+process group and is stopped as a group), so nothing is left listening.
+
+Training data, first found wins: ``--data FILE``, ``$SPAM_DATA``, the shared corpus
+next to the repository (``../shared/data/sms_spam_collection/SMSSpamCollection``, or
+under ``$SHARED_DATA_DIR``), and finally the trainer's own download from UCI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from stack.local import (
+    API_DIR,
+    DEFAULT_HOST,
+    REPO_ROOT,
+    STATIC_DIR,
+    PortInUseError,
+    Service,
+    StartupError,
+    chalice_local,
+    free_port,
+    moto_server,
+    port_is_free,
+    static_server,
+)
+
+__all__ = [
+    "HELP",
+    "DataChoice",
+    "StageSettings",
+    "add_arguments",
+    "choose_training_data",
+    "curl_example",
+    "local_stage_settings",
+    "run",
+    "train_and_publish",
+    "write_page",
+]
+
+HELP = "run S3, a trained model, the API and the page locally (Ctrl-C stops everything)"
+
+DEFAULT_S3_PORT = 9000
+DEFAULT_API_PORT = 8000
+DEFAULT_WEB_PORT = 8080
+DEFAULT_PREFIX = "models/"
+SHARED_CORPUS = Path("sms_spam_collection") / "SMSSpamCollection"
+CHALICE_CONFIG = API_DIR / ".chalice" / "config.json"
+EXAMPLE_TEXT = "WINNER! You have won a free prize. Call now to claim."
+
+# Exit codes: 0 stopped on request, 1 something failed, 2 bad usage (port, data, config).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class DemoError(RuntimeError):
+    """A problem the person running the demo can fix; the message says how."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StopRequested(BaseException):
+    """SIGINT or SIGTERM arrived: unwind and stop every service."""
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What the ``local`` Chalice stage tells the API to read, so the demo writes there."""
+
+    bucket: str
+    prefix: str
+    environment: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """Which training data the demo uses and why (``path`` None: the trainer downloads)."""
+
+    path: Path | None
+    source: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``demo`` subcommand's options."""
+    parser.add_argument(
+        "--s3-port",
+        type=int,
+        default=DEFAULT_S3_PORT,
+        help=f"moto S3 server port (default {DEFAULT_S3_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=DEFAULT_API_PORT,
+        help=f"chalice local port (default {DEFAULT_API_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=DEFAULT_WEB_PORT,
+        help=f"static page port (default {DEFAULT_WEB_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="training file (label<TAB>text, the SMS Spam Collection format); "
+        "default $SPAM_DATA, then ../shared/data, then the trainer's UCI download",
+    )
+    parser.add_argument(
+        "--stage",
+        default="local",
+        help="Chalice stage to run (default local; it must not set AWS_ENDPOINT_URL_S3)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point for ``python -m stack demo``."""
+    return run_demo(
+        s3_port=args.s3_port,
+        api_port=args.api_port,
+        web_port=args.web_port,
+        data=args.data,
+        stage=args.stage,
+    )
+
+
+# -- pure helpers -------------------------------------------------------------------------
+
+
+def local_stage_settings(stage: str = "local", config_path: Path = CHALICE_CONFIG) -> StageSettings:
+    """Bucket and prefix from the Chalice config, as ``chalice local --stage`` will see them.
+
+    Chalice merges the top-level ``environment_variables`` with the stage's (stage wins),
+    and stage variables override the shell's, so this is the one place to read them.
+    """
+    try:
+        config = json.loads(config_path.read_text())
+    except FileNotFoundError as exc:
+        raise DemoError(f"{config_path} does not exist: the Chalice app is not set up") from exc
+    except json.JSONDecodeError as exc:
+        raise DemoError(f"{config_path} is not valid JSON: {exc}") from exc
+    stages = config.get("stages", {})
+    if stage not in stages:
+        raise DemoError(f"{config_path} has no stage {stage!r} (it has: {', '.join(stages)})")
+    environment = {
+        **config.get("environment_variables", {}),
+        **stages[stage].get("environment_variables", {}),
+    }
+    bucket = environment.get("MODEL_BUCKET", "").strip()
+    if not bucket:
+        raise DemoError(f"{config_path}: stage {stage!r} does not set MODEL_BUCKET")
+    return StageSettings(
+        bucket=bucket,
+        prefix=environment.get("MODEL_PREFIX", DEFAULT_PREFIX),
+        environment={str(k): str(v) for k, v in environment.items()},
+    )
+
+
+def choose_training_data(
+    explicit: Path | None,
+    environ: Mapping[str, str] | None = None,
+    shared_dir: Path | None = None,
+) -> DataChoice:
+    """The training file to use, in the order documented above, or None to download.
+
+    An explicit choice (``--data`` or ``SPAM_DATA``) that does not exist is an error,
+    never a silent fallback: the person asked for that file.
+    """
+    environ = os.environ if environ is None else environ
+    if explicit is not None:
+        if not explicit.is_file():
+            raise DemoError(f"--data {explicit}: no such file")
+        return DataChoice(explicit, f"{explicit} (--data)")
+    from_env = environ.get("SPAM_DATA", "").strip()
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise DemoError(f"SPAM_DATA={from_env}: no such file")
+        return DataChoice(path, f"{path} ($SPAM_DATA)")
+    if shared_dir is None:
+        shared_dir = Path(environ.get("SHARED_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
+    shared = shared_dir / SHARED_CORPUS
+    if shared.is_file():
+        return DataChoice(shared, f"{shared} (the shared corpus next to the repository)")
+    return DataChoice(None, "the SMS Spam Collection, downloaded from UCI by the trainer")
+
+
+def write_page(directory: Path, api_url: str, *, source: Path = STATIC_DIR) -> Path:
+    """Copy ``static/`` into ``directory`` with a ``config.js`` that points at ``api_url``.
+
+    The committed ``config.js`` stays untouched; ``json.dumps`` makes the URL a safe JS
+    string literal whatever it contains.
+    """
+    page = directory / "page"
+    shutil.copytree(source, page, dirs_exist_ok=True)
+    config = {"apiBaseUrl": api_url, "requestTimeoutMs": 20000}
+    (page / "config.js").write_text(
+        "// Generated by `python -m stack demo`: the page talks to this API.\n"
+        f"window.SPAM_CLASSIFIER_CONFIG = {json.dumps(config, indent=2)};\n"
+    )
+    return page
+
+
+def curl_example(api_url: str, text: str = EXAMPLE_TEXT) -> str:
+    """A ready-to-paste ``curl`` call of ``POST /predict`` (shell-quoted)."""
+    body = json.dumps({"text": text, "explain": True})
+    return (
+        f"curl -s -X POST {shlex.quote(api_url + '/predict')} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
+def _resolve_port(name: str, port: int) -> int:
+    if port == 0:
+        return free_port()
+    if not 1 <= port <= 65535:
+        raise DemoError(f"{name} {port} is not a TCP port (1-65535, or 0 for any free port)")
+    if not port_is_free(port, DEFAULT_HOST):
+        raise PortInUseError(
+            f"{name} {port} on {DEFAULT_HOST} is already in use; stop what uses it or pass "
+            f"another port, e.g. make demo ARGS='{name} {port + 1}' (0 picks a free one)"
+        )
+    return port
+
+
+# -- training -----------------------------------------------------------------------------
+
+
+def train_and_publish(
+    data: Path | None,
+    *,
+    s3_endpoint: str,
+    bucket: str,
+    prefix: str,
+    out: TextIO = sys.stdout,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 600.0,
+) -> None:
+    """Train a model and publish it to ``s3://bucket/prefix`` with the trainer's CLI.
+
+    The CLI is the trainer's public contract (bucket, prefix and endpoint come from the
+    same environment variables the API reads), so the demo and the tests exercise
+    exactly what a person runs. Its output is relayed, indented, to ``out``.
+    """
+    argv = [sys.executable, "-m", "trainer", "train", "--publish"]
+    if data is not None:
+        argv += ["--data", str(data)]
+    env = {
+        **os.environ,
+        "MODEL_BUCKET": bucket,
+        "MODEL_PREFIX": prefix,
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # we stop it ourselves, also on SIGTERM
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            print(f"    {line.rstrip()}", file=out, flush=True)
+            if time.monotonic() > deadline:
+                raise DemoError(f"training took longer than {timeout:.0f}s", exit_code=EXIT_FAILED)
+        code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        _stop_process(process)
+    if code != 0:
+        tail = "\n".join(lines[-5:])
+        hint = (
+            "Set SPAM_DATA=/path/to/SMSSpamCollection or pass --data FILE: the UCI download "
+            "was not reachable or failed."
+            if data is None
+            else f"Check that {data} is a label<TAB>text file."
+        )
+        raise DemoError(
+            f"training failed (exit code {code}). {hint}\n{tail}", exit_code=EXIT_FAILED
+        )
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def _create_bucket(s3_endpoint: str, bucket: str) -> None:
+    import boto3  # imported here so `python -m stack --help` stays fast
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+    s3.create_bucket(Bucket=bucket)
+
+
+# -- signals and the main loop -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``StopRequested`` once; repeats are ignored during cleanup.
+
+    Without this, SIGTERM would kill the demo outright and skip the cleanup that stops
+    the services (they run in their own sessions, so they would keep listening), and a
+    second Ctrl-C could interrupt a cleanup half way.
+    """
+    stopping = False
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise StopRequested(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _watch(services: list[Service], out: TextIO) -> int:
+    """Block until a signal arrives (raises) or a service dies (returns an exit code)."""
+    while True:
+        for service in services:
+            code = service.process.poll()
+            if code is not None:
+                print(
+                    f"\n{service.name} stopped unexpectedly (exit code {code}); stopping the demo.",
+                    file=out,
+                    flush=True,
+                )
+                return EXIT_FAILED
+        time.sleep(0.5)
+
+
+def run_demo(
+    *,
+    s3_port: int = DEFAULT_S3_PORT,
+    api_port: int = DEFAULT_API_PORT,
+    web_port: int = DEFAULT_WEB_PORT,
+    data: Path | None = None,
+    stage: str = "local",
+    out: TextIO = sys.stdout,
+) -> int:
+    """Start everything, print the URLs, wait for Ctrl-C, stop everything. Returns exit code."""
+    workdir: Path | None = None
+    code = EXIT_FAILED
+    with _stop_on_signals():
+        try:
+            # Everything a person can get wrong is checked before any process starts.
+            settings = local_stage_settings(stage)
+            choice = choose_training_data(data)
+            ports = _resolve_ports(s3=s3_port, api=api_port, web=web_port)
+            workdir = Path(tempfile.mkdtemp(prefix="spam-demo-"))
+            code = _run_stack(settings, choice, ports, stage, workdir, out)
+        except StopRequested as stop:
+            print(f"\nStopped ({stop}): every demo process has exited.", file=out, flush=True)
+            code = EXIT_OK
+        except PortInUseError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            code = EXIT_USAGE
+        except DemoError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            code = exc.exit_code
+        except StartupError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            code = EXIT_FAILED
+    if workdir is not None:
+        if code == EXIT_OK:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"Service logs kept in {workdir / 'logs'}", file=sys.stderr, flush=True)
+    return code
+
+
+def _resolve_ports(**requested: int) -> dict[str, int]:
+    ports = {name: _resolve_port(f"--{name}-port", port) for name, port in requested.items()}
+    if len(set(ports.values())) < len(ports):
+        raise DemoError(f"the ports must differ, got {ports}")
+    return ports
+
+
+def _run_stack(
+    settings: StageSettings,
+    choice: DataChoice,
+    ports: Mapping[str, int],
+    stage: str,
+    workdir: Path,
+    out: TextIO,
+) -> int:
+    log_dir = workdir / "logs"
+
+    def say(message: str) -> None:
+        print(message, file=out, flush=True)
+
+    with contextlib.ExitStack() as services:
+        s3 = services.enter_context(moto_server(ports["s3"], log_dir=log_dir))
+        _create_bucket(s3.url, settings.bucket)
+        say(f"S3 (moto server)   {s3.url}  bucket {settings.bucket}, prefix {settings.prefix}")
+        say(f"Training a model on {choice.source} ...")
+        train_and_publish(
+            choice.path, s3_endpoint=s3.url, bucket=settings.bucket, prefix=settings.prefix, out=out
+        )
+        api = services.enter_context(
+            chalice_local(s3.url, ports["api"], stage=stage, log_dir=log_dir)
+        )
+        say(f"API (chalice local --stage {stage})  {api.url}")
+        page_dir = write_page(workdir, api.url)
+        web = services.enter_context(
+            static_server(ports["web"], directory=page_dir, log_dir=log_dir)
+        )
+        say("")
+        say("The spam classifier is running.")
+        say(f"  Page: {web.url}/")
+        say(f"  API:  {api.url}")
+        say(f"  Try:  {curl_example(api.url)}")
+        say(f"Logs in {log_dir}. Press Ctrl-C to stop.")
+        return _watch([s3, api, web], out)
