@@ -1,0 +1,487 @@
+"""Deploy a stage to AWS: model bucket, model, scikit-learn layer, Chalice API, page.
+
+``python -m stack deploy --stage prod`` (``make deploy STAGE=prod``) runs these steps in
+order; each one checks what already exists and skips itself when it is done, so running
+the command again is safe and cheap:
+
+1. preflight: region, credentials (``sts:GetCallerIdentity``), the stage in the Chalice
+   config, and every bucket name (ours, free, or someone else's). A problem here stops
+   the deploy before anything exists.
+2. model bucket: create or reuse; versioning, public access block, encryption.
+3. stage environment: ``MODEL_BUCKET`` / ``MODEL_PREFIX`` (and ``CORS_ALLOW_ORIGIN``)
+   into ``.chalice/config.json``, because ``chalice deploy`` reads them only from there.
+4. model: train and publish unless ``current.json`` already exists.
+5. layer: reuse the stage's layer if it still exists, else build, verify, publish and
+   write its ARN into the stage's config (vendor_build).
+6. API: ``chalice deploy --stage``; then the invoke URL and a ``curl`` line.
+7. page (``--static-bucket``): ``static/`` plus a ``config.js`` naming the API URL.
+
+``--dry-run`` prints every AWS call instead of making it (see ``stack.aws.DryRunClient``).
+What got created is recorded as it happens (``stack.aws_state``) so that
+``python -m stack destroy`` can remove it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib.registry_format import current_key
+
+from stack.aws import (
+    AwsContext,
+    DeployError,
+    Identity,
+    client_error_code,
+    make_context,
+    preflight,
+)
+from stack.aws_buckets import (
+    check_bucket,
+    ensure_model_bucket,
+    ensure_page_bucket,
+    upload_page,
+    website_url,
+)
+from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable
+from stack.aws_state import (
+    DeployState,
+    load_config,
+    set_stage_environment,
+    stage_layers,
+    state_path,
+)
+
+__all__ = [
+    "HELP",
+    "DeployOptions",
+    "DeployResult",
+    "Toolchain",
+    "add_arguments",
+    "curl_line",
+    "default_bucket_name",
+    "deploy",
+    "page_config_js",
+    "run",
+]
+
+HELP = "deploy a stage to AWS (model bucket, model, layer, API, optional page)"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROJECT_DIR = REPO_ROOT / "spam_api"
+DEFAULT_STATIC_DIR = REPO_ROOT / "static"
+DEFAULT_PREFIX = "models/"
+LAYER_NAME_FORMAT = "spam-sklearn-{stage}"
+SAMPLE_TEXT = "WINNER!! Claim your free prize now: call 09061701461"
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What ``python -m stack deploy`` was asked to do."""
+
+    stage: str
+    project_dir: Path = DEFAULT_PROJECT_DIR
+    bucket: str | None = None
+    prefix: str = DEFAULT_PREFIX
+    data: Path | None = None
+    layer_zip: Path | None = None
+    rebuild_layer: bool = False
+    skip_model: bool = False
+    skip_layer: bool = False
+    skip_api: bool = False
+    static_bucket: str | None = None
+    static_dir: Path = DEFAULT_STATIC_DIR
+    cors_origin: str | None = None
+
+
+@dataclass
+class DeployResult:
+    """What a deploy did, step by step (``"created"``, ``"reused"``, ``"skipped"``...)."""
+
+    bucket: str
+    steps: dict[str, str] = field(default_factory=dict)
+    api_url: str | None = None
+    page_url: str | None = None
+    layer_arn: str | None = None
+
+
+def default_bucket_name(account: str, region: str) -> str:
+    """``spam-classifier-<account>-<region>``: unique per account and region."""
+    return f"spam-classifier-{account}-{region}"
+
+
+def curl_line(api_url: str) -> str:
+    """A copy-pasteable request that proves the deployed API answers."""
+    body = json.dumps({"text": SAMPLE_TEXT})
+    return (
+        f"curl -s -X POST {shlex.quote(api_url.rstrip('/') + '/predict')} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
+def page_config_js(api_url: str) -> str:
+    """The page's ``config.js`` (the shape ``static/config.js`` documents)."""
+    config = {"apiBaseUrl": api_url.rstrip("/"), "requestTimeoutMs": 20000}
+    return (
+        "// Written by `python -m stack deploy`: the deployed API for this page.\n"
+        f"window.SPAM_CLASSIFIER_CONFIG = {json.dumps(config, indent=2)};\n"
+    )
+
+
+# --- the parts that come from the trainer and vendor_build ------------------------------
+
+
+def _train_and_publish_cli(
+    ctx: AwsContext, bucket: str, prefix: str, data: Path | None, out: Callable[[str], None]
+) -> str:
+    """``python -m trainer train --publish``: the trainer's CLI is its public contract.
+
+    Bucket and prefix go in as ``MODEL_BUCKET`` / ``MODEL_PREFIX`` (the variables the API
+    reads too); region, profile and endpoint as the standard AWS variables.
+    """
+    argv = [sys.executable, "-m", "trainer", "train", "--publish"]
+    if data is not None:
+        argv += ["--data", str(data)]
+    out(f"$ MODEL_BUCKET={bucket} MODEL_PREFIX={prefix} python -m trainer train --publish")
+    env = {**ctx.subprocess_env(), "MODEL_BUCKET": bucket, "MODEL_PREFIX": prefix}
+    result = subprocess.run(
+        argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.stdout.strip():
+        out(result.stdout.strip())
+    if result.returncode != 0:
+        raise DeployError(
+            f"training or publishing the model failed (exit {result.returncode}); pass "
+            f"--data FILE if the UCI download is not reachable:\n"
+            f"{(result.stdout + result.stderr).strip()[-2000:]}"
+        )
+    return ""
+
+
+def _build_layer_cli(out: Callable[[str], None]) -> Path:
+    """``python -m vendor_build build`` then ``verify``; returns the verified zip."""
+    zip_path = REPO_ROOT / "build" / "layer" / "sklearn-layer.zip"
+    for argv in (["build"], ["verify", str(zip_path)]):
+        out("$ python -m vendor_build " + " ".join(argv))
+        result = subprocess.run([sys.executable, "-m", "vendor_build", *argv], check=False)
+        if result.returncode != 0:
+            raise DeployError(f"`python -m vendor_build {argv[0]}` failed")
+    return zip_path
+
+
+def _publish_layer_direct(
+    ctx: AwsContext, zip_path: Path, bucket: str, stage: str, project_dir: Path
+) -> tuple[str, dict[str, str]]:
+    """Upload the zip to S3 and publish it; returns the ARN and the S3 object."""
+    key = f"layers/{zip_path.name}"
+    ctx.client("s3").put_object(Bucket=bucket, Key=key, Body=zip_path.read_bytes())
+    answer = ctx.client("lambda").publish_layer_version(
+        LayerName=LAYER_NAME_FORMAT.format(stage=stage),
+        Description="scikit-learn for the spam classifier (vendor_build)",
+        Content={"S3Bucket": bucket, "S3Key": key},
+        CompatibleRuntimes=["python3.11"],
+        CompatibleArchitectures=["x86_64"],
+    )
+    arn = str(answer["LayerVersionArn"])
+    _write_layer_arn(project_dir, stage, arn)
+    return arn, {"bucket": bucket, "key": key}
+
+
+def _write_layer_arn(project_dir: Path, stage: str, arn: str) -> None:
+    path = project_dir / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    config["stages"][stage]["layers"] = [arn]
+    path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+@dataclass
+class Toolchain:
+    """The non-AWS tools a deploy drives; tests swap in fakes or cheaper real ones."""
+
+    train_and_publish: Callable[..., str] = _train_and_publish_cli
+    build_layer: Callable[[Callable[[str], None]], Path] = _build_layer_cli
+    publish_layer: Callable[..., tuple[str, dict[str, str]]] = _publish_layer_direct
+    chalice: Callable[[Path, dict[str, str], Callable[[str], None]], Any] = ChaliceCli
+
+
+# --- the steps ---------------------------------------------------------------------------
+
+
+def _preflight(
+    ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]
+) -> tuple[Identity, str, str | None]:
+    """Everything that can fail before anything is created; returns identity and names."""
+    load_config(opts.project_dir, opts.stage)
+    if opts.data is not None and not opts.data.exists():
+        raise DeployError(f"--data {opts.data} does not exist")
+    if opts.layer_zip is not None and not opts.layer_zip.exists():
+        raise DeployError(f"--layer-zip {opts.layer_zip} does not exist")
+    if opts.static_bucket and not (opts.static_dir / "index.html").exists():
+        raise DeployError(f"no index.html in {opts.static_dir}")
+    if not opts.skip_api and shutil.which(chalice_executable()) is None:
+        raise DeployError("the chalice CLI is not installed: run `make install` first")
+    identity = preflight(ctx)
+    out(f"deploying stage {opts.stage!r} to {ctx.region} as {identity.arn}")
+    bucket = opts.bucket or default_bucket_name(identity.account, ctx.region)
+    return identity, bucket, opts.static_bucket
+
+
+def _model_step(
+    ctx: AwsContext,
+    opts: DeployOptions,
+    tools: Toolchain,
+    bucket: str,
+    out: Callable[[str], None],
+) -> str:
+    if opts.skip_model:
+        return "skipped (--skip-model)"
+    key = current_key(opts.prefix)
+    try:
+        ctx.client("s3").head_object(Bucket=bucket, Key=key)
+        out(
+            f"model: s3://{bucket}/{key} exists; not retraining "
+            f"(publish a new one with the trainer)"
+        )
+        return "exists"
+    except ClientError as exc:
+        if client_error_code(exc) not in {"404", "NoSuchKey", "NotFound"}:
+            raise DeployError(f"cannot read s3://{bucket}/{key}: {client_error_code(exc)}") from exc
+    if ctx.dry_run:
+        out(
+            f"[dry-run] would train (python -m trainer train --publish) and publish to "
+            f"s3://{bucket}/{opts.prefix}: s3.head_object, s3.put_object x4 "
+            f"(<version>/vectorizer.pkl, spam_model.pkl, metrics.json, manifest.json), "
+            f"then s3.put_object(Key={key!r})"
+        )
+        return "would publish"
+    out(f"model: training and publishing to s3://{bucket}/{opts.prefix}")
+    tools.train_and_publish(ctx, bucket, opts.prefix, opts.data, out)
+    return "published"
+
+
+def _layer_exists(ctx: AwsContext, arn: str) -> bool:
+    try:
+        ctx.client("lambda").get_layer_version_by_arn(Arn=arn)
+    except ClientError as exc:
+        if client_error_code(exc) in {"404", "ResourceNotFoundException", "AccessDeniedException"}:
+            return False
+        raise
+    return True
+
+
+def _layer_step(
+    ctx: AwsContext,
+    opts: DeployOptions,
+    tools: Toolchain,
+    bucket: str,
+    identity: Identity,
+    state: DeployState,
+    save: Callable[[], None],
+    out: Callable[[str], None],
+) -> tuple[str, str | None]:
+    if opts.skip_layer:
+        return "skipped (--skip-layer)", None
+    ours = f"arn:aws:lambda:{ctx.region}:{identity.account}:layer:"
+    current = [a for a in stage_layers(opts.project_dir, opts.stage) if a.startswith(ours)]
+    if current and not opts.rebuild_layer and not ctx.dry_run and _layer_exists(ctx, current[0]):
+        out(f"layer: reusing {current[0]} (--rebuild-layer publishes a new version)")
+        return "exists", current[0]
+    zip_path = opts.layer_zip
+    if zip_path is None:
+        if ctx.dry_run:
+            out("[dry-run] would run: python -m vendor_build build; python -m vendor_build verify")
+            zip_path = REPO_ROOT / "build" / "layer" / "sklearn-layer.zip"
+        else:
+            zip_path = tools.build_layer(out)
+    if ctx.dry_run:
+        name = LAYER_NAME_FORMAT.format(stage=opts.stage)
+        out(
+            f"[dry-run] s3.put_object(Bucket={bucket!r}, Key='layers/{zip_path.name}', "
+            f"Body=<layer zip>)"
+        )
+        out(
+            f"[dry-run] lambda.publish_layer_version(LayerName={name!r}, Content={{'S3Bucket': "
+            f"{bucket!r}, 'S3Key': 'layers/{zip_path.name}'}}, CompatibleRuntimes=['python3.11'])"
+        )
+        out(f"[dry-run] would write the new layer ARN into {opts.project_dir}/.chalice/config.json")
+        return "would publish", None
+    arn, obj = tools.publish_layer(ctx, zip_path, bucket, opts.stage, opts.project_dir)
+    state.layer_version_arns.append(arn)
+    if obj and obj not in state.layer_objects:
+        state.layer_objects.append(obj)
+    save()
+    out(f"layer: published {arn}")
+    return "published", arn
+
+
+def deploy(
+    opts: DeployOptions,
+    ctx: AwsContext,
+    *,
+    tools: Toolchain | None = None,
+    out: Callable[[str], None] = print,
+) -> DeployResult:
+    """Run every deploy step for ``opts.stage``; raises :class:`DeployError` on failure."""
+    tools = tools or Toolchain()
+    if ctx.dry_run:
+        out("dry run: no AWS call is made; calls are shown as for a first deploy")
+    identity, bucket, page_bucket = _preflight(ctx, opts, out)
+    s3 = ctx.client("s3")
+    model_state = check_bucket(s3, bucket, region=ctx.region, account=identity.account)
+    page_state = (
+        check_bucket(s3, page_bucket, region=ctx.region, account=identity.account)
+        if page_bucket
+        else None
+    )
+    result = DeployResult(bucket=bucket)
+    path = state_path(opts.project_dir, opts.stage)
+    state = DeployState.load(path, opts.stage)
+    if state.region and state.region != ctx.region:
+        raise DeployError(
+            f"stage {opts.stage!r} is deployed in {state.region} (see {path}); destroy it "
+            f"there first or deploy with --region {state.region}"
+        )
+
+    def save() -> None:
+        if not ctx.dry_run:
+            state.save(path)
+
+    state.region, state.account = ctx.region, identity.account
+
+    created = ensure_model_bucket(s3, bucket, region=ctx.region, state=model_state, out=out)
+    result.steps["model bucket"] = "created" if created else "reused"
+    state.model_bucket, state.model_prefix = bucket, opts.prefix
+    state.model_bucket_created = state.model_bucket_created or created
+    save()
+
+    env = {"MODEL_BUCKET": bucket, "MODEL_PREFIX": opts.prefix}
+    if opts.cors_origin:
+        env["CORS_ALLOW_ORIGIN"] = opts.cors_origin
+    if ctx.dry_run:
+        out(f"[dry-run] would set {env} in stage {opts.stage!r} of .chalice/config.json")
+    elif set_stage_environment(opts.project_dir, opts.stage, env):
+        out(f"config: stage {opts.stage!r} environment now has {env}")
+
+    result.steps["model"] = _model_step(ctx, opts, tools, bucket, out)
+    result.steps["layer"], result.layer_arn = _layer_step(
+        ctx, opts, tools, bucket, identity, state, save, out
+    )
+
+    if opts.skip_api:
+        result.steps["api"] = "skipped (--skip-api)"
+    elif ctx.dry_run:
+        out(f"[dry-run] would run: chalice deploy --stage {opts.stage} (in {opts.project_dir})")
+        for call in DEPLOY_CALLS:
+            out(f"[dry-run]   {call}")
+        result.steps["api"] = "would deploy"
+    else:
+        chalice = tools.chalice(opts.project_dir, ctx.subprocess_env(), out)
+        result.api_url = chalice.deploy(opts.stage)
+        state.api_url = result.api_url
+        save()
+        result.steps["api"] = "deployed"
+
+    if page_bucket and page_state is not None:
+        api_url = result.api_url or state.api_url or "https://<api-id>.execute-api/api"
+        made = ensure_page_bucket(s3, page_bucket, region=ctx.region, state=page_state, out=out)
+        state.page_bucket = page_bucket
+        state.page_bucket_created = state.page_bucket_created or made
+        save()
+        upload_page(s3, page_bucket, opts.static_dir, config_js=page_config_js(api_url))
+        result.page_url = website_url(page_bucket, ctx.region)
+        state.page_url = result.page_url
+        save()
+        result.steps["page"] = "uploaded"
+
+    _report(result, out)
+    return result
+
+
+def _report(result: DeployResult, out: Callable[[str], None]) -> None:
+    out("")
+    for step, what in result.steps.items():
+        out(f"  {step:<13} {what}")
+    if result.api_url:
+        out(f"\nInvoke URL: {result.api_url}")
+        out(f"Try it:\n  {curl_line(result.api_url)}")
+    if result.page_url:
+        out(f"Page: {result.page_url}")
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``deploy`` subcommand's options."""
+    parser.add_argument("--stage", default="dev", help="Chalice stage to deploy (default dev)")
+    parser.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
+    parser.add_argument("--profile", help="AWS profile to use (default: AWS_PROFILE)")
+    parser.add_argument(
+        "--bucket", help="model bucket (default spam-classifier-<account>-<region>)"
+    )
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="model key prefix (models/)")
+    parser.add_argument("--data", type=Path, help="training data for the first model")
+    parser.add_argument("--layer-zip", type=Path, help="publish this built layer zip as is")
+    parser.add_argument(
+        "--rebuild-layer", action="store_true", help="publish a new layer even if one exists"
+    )
+    parser.add_argument("--skip-model", action="store_true", help="do not train or publish")
+    parser.add_argument("--skip-layer", action="store_true", help="keep the stage's layer")
+    parser.add_argument("--skip-api", action="store_true", help="do not run chalice deploy")
+    parser.add_argument("--static-bucket", help="also upload static/ to this S3 website bucket")
+    parser.add_argument("--cors-origin", help="allow only this origin (CORS_ALLOW_ORIGIN)")
+    parser.add_argument(
+        "--project-dir", type=Path, default=DEFAULT_PROJECT_DIR, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--static-dir", type=Path, default=DEFAULT_STATIC_DIR, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--endpoint-url", help="AWS endpoint (an emulator such as moto); default: real AWS"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print every AWS call instead of making it"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """``python -m stack deploy``: 0 on success, 2 with a message on a known failure."""
+    try:
+        ctx = make_context(
+            region=args.region,
+            endpoint_url=args.endpoint_url,
+            profile=args.profile,
+            dry_run=args.dry_run,
+        )
+        opts = DeployOptions(
+            stage=args.stage,
+            project_dir=args.project_dir.resolve(),
+            bucket=args.bucket,
+            prefix=args.prefix,
+            data=args.data,
+            layer_zip=args.layer_zip,
+            rebuild_layer=args.rebuild_layer,
+            skip_model=args.skip_model,
+            skip_layer=args.skip_layer,
+            skip_api=args.skip_api,
+            static_bucket=args.static_bucket,
+            static_dir=args.static_dir,
+            cors_origin=args.cors_origin,
+        )
+        deploy(opts, ctx)
+    except DeployError as exc:
+        print(f"deploy failed: {exc}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        print(f"deploy failed on an AWS call: {exc}", file=sys.stderr)
+        return 1
+    return 0
