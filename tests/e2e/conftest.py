@@ -1,0 +1,179 @@
+"""Browser fixtures: Debian's Chromium through Playwright, and the real local stack.
+
+The stack is the one ``make demo`` runs (moto S3 server, ``chalice local --stage local``,
+Python's static server), built from the same ``stack`` helpers, with the committed
+``static/`` served on its own port so every API call is cross-origin (preflight, then
+POST), exactly as in production. The page is pointed at the API with ``?api=``.
+
+When Chromium or Playwright is missing the tests skip locally, but fail under CI: CI
+installs Chromium itself (``.ci/run``), so a missing browser there is a broken build.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+import pytest
+import requests
+
+from stack.demo import StageSettings, local_stage_settings, train_and_publish
+from stack.local import REPO_ROOT, Service, chalice_local, moto_server, static_server
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(os.environ.get("E2E_ARTIFACTS_DIR", REPO_ROOT / "test-artifacts" / "e2e"))
+DESKTOP = {"width": 1100, "height": 900}
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run the browser tests: .ci/run installs chromium)")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """One running stack: where S3, the API and the page are, and what the API reads."""
+
+    s3: Service
+    api: Service
+    web: Service
+    settings: StageSettings
+
+    def page_url(self, api_url: str | None = None) -> str:
+        """The page, pointed at ``api_url`` (default: this stack's API) with ``?api=``."""
+        return f"{self.web.url}/index.html?api={quote(api_url or self.api.url, safe='')}"
+
+    def publish(self, data: Path) -> str:
+        """Train on ``data`` and publish it as the live version; returns that version."""
+        train_and_publish(
+            data,
+            s3_endpoint=self.s3.url,
+            bucket=self.settings.bucket,
+            prefix=self.settings.prefix,
+            out=_NullWriter(),
+        )
+        return self.live_version()
+
+    def live_version(self) -> str:
+        """The version ``current.json`` names (what the API should serve after a refresh)."""
+        from trainer.registry import current_version
+
+        manifest = current_version(
+            _s3_client(self.s3.url), self.settings.bucket, self.settings.prefix
+        )
+        assert manifest is not None, "nothing published"
+        return manifest.version
+
+    def predict(self, text: str, **extra: Any) -> requests.Response:
+        """``POST /predict`` straight to the API, to compare the page with the API's answer."""
+        return requests.post(f"{self.api.url}/predict", json={"text": text, **extra}, timeout=30)
+
+
+class _NullWriter:
+    """A text sink for the trainer's relayed output (the tests read results, not logs)."""
+
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        return None
+
+
+def _s3_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where each state's screenshot goes (``test-artifacts/e2e``, gitignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (Debian's, never a Playwright download)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -r requirements-dev.txt)")
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        _unavailable(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page; any alert() or uncaught page error fails the test."""
+    context = browser.new_context(viewport=DESKTOP)
+    new_page = context.new_page()
+    problems: list[str] = []
+    new_page.on(
+        "dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss())
+    )
+    new_page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    new_page.set_default_timeout(30_000)
+    yield new_page
+    context.close()
+    assert not problems, problems
+
+
+@pytest.fixture(scope="module")
+def local_stack(
+    tmp_path_factory: pytest.TempPathFactory, sms_collection_path: Path
+) -> Iterator[LocalStack]:
+    """The real stack with a model trained on the SMS Spam Collection, for a whole module."""
+    logs = tmp_path_factory.mktemp("stack-logs")
+    settings = local_stage_settings("local")
+    with moto_server(log_dir=logs) as s3:
+        _s3_client(s3.url).create_bucket(Bucket=settings.bucket)
+        train_and_publish(
+            sms_collection_path,
+            s3_endpoint=s3.url,
+            bucket=settings.bucket,
+            prefix=settings.prefix,
+            out=_NullWriter(),
+        )
+        with (
+            chalice_local(s3.url, stage="local", log_dir=logs) as api,
+            static_server(log_dir=logs) as web,
+        ):
+            yield LocalStack(s3=s3, api=api, web=web, settings=settings)
+
+
+@pytest.fixture
+def api_without_model(tmp_path: Path) -> Iterator[Service]:
+    """``chalice local`` on its own, empty S3: it answers 503 until a model is published."""
+    settings = local_stage_settings("local")
+    with moto_server(log_dir=tmp_path) as s3:
+        _s3_client(s3.url).create_bucket(Bucket=settings.bucket)
+        with chalice_local(s3.url, stage="local", log_dir=tmp_path) as api:
+            yield api

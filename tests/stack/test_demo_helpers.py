@@ -1,0 +1,115 @@
+"""The demo's pure parts: which data, which bucket, the generated page config, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+from pathlib import Path
+
+import pytest
+
+from stack import __main__ as cli
+from stack.demo import (
+    DemoError,
+    choose_training_data,
+    curl_example,
+    local_stage_settings,
+    run_demo,
+    write_page,
+)
+from stack.local import STATIC_DIR, free_port
+
+
+def _config(tmp_path: Path, content: object) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(content))
+    return path
+
+
+def test_stage_settings_merge_top_level_and_stage_variables(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path,
+        {
+            "environment_variables": {"MODEL_PREFIX": "top/", "LOG_LEVEL": "INFO"},
+            "stages": {"local": {"environment_variables": {"MODEL_BUCKET": "b-local"}}},
+        },
+    )
+    settings = local_stage_settings("local", path)
+    assert (settings.bucket, settings.prefix) == ("b-local", "top/")
+    assert settings.environment["LOG_LEVEL"] == "INFO"
+
+
+def test_stage_without_bucket_or_missing_stage_is_a_clear_error(tmp_path: Path) -> None:
+    path = _config(tmp_path, {"stages": {"local": {}}})
+    with pytest.raises(DemoError, match="MODEL_BUCKET"):
+        local_stage_settings("local", path)
+    with pytest.raises(DemoError, match="no stage 'prod'"):
+        local_stage_settings("prod", path)
+
+
+def test_the_real_local_stage_names_a_bucket() -> None:
+    settings = local_stage_settings("local")
+    assert settings.bucket
+    assert "AWS_ENDPOINT_URL_S3" not in settings.environment  # the demo passes it in
+
+
+def test_training_data_order(tmp_path: Path) -> None:
+    explicit = tmp_path / "explicit.tsv"
+    from_env = tmp_path / "env.tsv"
+    shared = tmp_path / "shared" / "sms_spam_collection" / "SMSSpamCollection"
+    for path in (explicit, from_env, shared):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("ham\thello\n")
+    env = {"SPAM_DATA": str(from_env)}
+
+    assert choose_training_data(explicit, env, tmp_path / "shared").path == explicit
+    assert choose_training_data(None, env, tmp_path / "shared").path == from_env
+    assert choose_training_data(None, {}, tmp_path / "shared").path == shared
+    fallback = choose_training_data(None, {}, tmp_path / "nowhere")
+    assert fallback.path is None
+    assert "UCI" in fallback.source
+
+
+def test_a_named_but_missing_data_file_is_an_error_not_a_fallback(tmp_path: Path) -> None:
+    with pytest.raises(DemoError, match="--data"):
+        choose_training_data(tmp_path / "nope.tsv", {}, tmp_path)
+    with pytest.raises(DemoError, match="SPAM_DATA"):
+        choose_training_data(None, {"SPAM_DATA": str(tmp_path / "nope.tsv")}, tmp_path)
+
+
+def test_write_page_copies_static_and_points_config_at_the_api(tmp_path: Path) -> None:
+    committed = (STATIC_DIR / "config.js").read_text()
+    page = write_page(tmp_path, 'http://127.0.0.1:8123"</script>')
+    generated = (page / "config.js").read_text()
+    assert (page / "index.html").read_text() == (STATIC_DIR / "index.html").read_text()
+    assert json.dumps('http://127.0.0.1:8123"</script>') in generated  # a JS string literal
+    assert (STATIC_DIR / "config.js").read_text() == committed
+
+
+def test_curl_example_is_a_valid_shell_command() -> None:
+    words = shlex.split(curl_example("http://127.0.0.1:8000", "it's free"))
+    assert words[:4] == ["curl", "-s", "-X", "POST"]
+    assert words[4] == "http://127.0.0.1:8000/predict"
+    assert json.loads(words[-1]) == {"text": "it's free", "explain": True}
+
+
+def test_cli_has_a_demo_subcommand_with_ports_and_data() -> None:
+    args = cli.build_parser().parse_args(
+        ["demo", "--s3-port", "1", "--api-port", "2", "--web-port", "3", "--data", "x.tsv"]
+    )
+    assert (args.s3_port, args.api_port, args.web_port, args.data) == (1, 2, 3, Path("x.tsv"))
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args([])
+
+
+def test_a_taken_port_fails_fast_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        code = run_demo(s3_port=0, api_port=port, web_port=0)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"--api-port {port}" in err
+    assert "already in use" in err
