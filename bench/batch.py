@@ -1,0 +1,81 @@
+"""3. Batch: messages per second through ``/predict/batch`` (100 texts) vs single ``/predict``.
+
+Both go through the real Chalice app with API Gateway events, in this process, in
+alternating rounds: 100 single calls, then one batch of the same 100 texts. Vectorising
+100 texts at once amortises the per-call overhead, which is the point of the route.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.context import BenchContext
+from bench.events import LambdaContext, proxy_event, response_json
+from bench.stats import percentile, ratio, throughput, verdict
+from bench.table import Row, fmt_rate, fmt_ratio
+
+__all__ = ["TARGET_SPEEDUP", "measure", "rows"]
+
+TARGET_SPEEDUP = 10.0
+
+
+def _results_of(response: dict[str, Any], expected: int) -> list[Any]:
+    """The per-text results of a batch response, checked for count and status."""
+    body = response_json(response)
+    if response.get("statusCode") != 200:
+        raise RuntimeError(f"/predict/batch answered {response.get('statusCode')}: {body}")
+    results = body.get("results") if isinstance(body, dict) else body
+    if not isinstance(results, list) or len(results) != expected:
+        got = len(results) if isinstance(results, list) else type(results).__name__
+        raise RuntimeError(f"/predict/batch returned {got} results for {expected} texts")
+    return results
+
+
+def measure(ctx: BenchContext) -> dict[str, Any]:
+    """Rates per round, single and batch; the median round is reported."""
+    settings = ctx.settings
+    size = settings.batch_size
+    app = ctx.our_app()
+    lam = LambdaContext()
+    texts = ctx.sample_texts()
+    single_rates: list[float] = []
+    batch_rates: list[float] = []
+    _results_of(app(proxy_event("POST", "/predict/batch", {"texts": texts[:size]}), lam), size)
+    for round_index in range(settings.batch_rounds + 1):
+        start_at = (round_index * size) % max(1, len(texts) - size)
+        chunk = texts[start_at : start_at + size]
+        singles = [proxy_event("POST", "/predict", {"text": t}) for t in chunk]
+        batch = proxy_event("POST", "/predict/batch", {"texts": chunk})
+        t0 = time.perf_counter()
+        for event in singles:
+            app(event, lam)
+        t1 = time.perf_counter()
+        response = app(batch, lam)
+        t2 = time.perf_counter()
+        _results_of(response, size)
+        if round_index == 0:
+            continue  # warm-up round
+        single_rates.append(throughput(size, t1 - t0))
+        batch_rates.append(throughput(size, t2 - t1))
+    return {"single": single_rates, "batch": batch_rates, "batch_size": size}
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    """One row: batch msgs/s against single-call msgs/s."""
+    single = percentile(result["single"], 50)
+    batch = percentile(result["batch"], 50)
+    speedup = ratio(batch, single)
+    return [
+        Row(
+            "3",
+            f"throughput, /predict/batch ({result['batch_size']} texts) vs single /predict",
+            ours=fmt_rate(batch),
+            baseline=f"single {fmt_rate(single)}",
+            ratio=fmt_ratio(speedup),
+            target=f"≥ {TARGET_SPEEDUP:.0f}× per message",
+            result=verdict(speedup, TARGET_SPEEDUP, at_most=False),
+            notes=f"in-process via API Gateway events; median of {len(result['batch'])} rounds",
+            raw={"single_msgs_per_s": single, "batch_msgs_per_s": batch, **result},
+        )
+    ]

@@ -1,0 +1,102 @@
+"""5. Sizes: layers (ours vs the tutorial's naive one), deployment.zip, model artifacts.
+
+Lambda's limits are on bytes: 262,144,000 unzipped for function code plus all layers,
+50 MB for a zip uploaded directly. The layer issue's own targets are tighter (150 MB
+unzipped, 50 MB zipped) to leave headroom for the function and the model's memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.layers import LayerInfo, zip_sizes
+from bench.stats import ratio, verdict
+from bench.table import Row, fmt_bytes, fmt_ratio
+
+__all__ = [
+    "LAMBDA_UNZIPPED_LIMIT",
+    "TARGET_LAYER_UNZIPPED",
+    "TARGET_LAYER_ZIPPED",
+    "rows",
+]
+
+LAMBDA_UNZIPPED_LIMIT = 262_144_000
+DIRECT_UPLOAD_LIMIT = 50_000_000
+TARGET_LAYER_UNZIPPED = 150_000_000
+TARGET_LAYER_ZIPPED = 50_000_000
+
+
+def rows(
+    ours: LayerInfo | None,
+    tutorial: LayerInfo | None,
+    deployment_zip: Any | None,
+    our_artifacts: dict[str, int] | None,
+    tutorial_artifacts: dict[str, int] | None,
+) -> list[Row]:
+    """Size rows; a ``None`` input is simply skipped (its failure is reported elsewhere)."""
+    out: list[Row] = []
+    if ours and tutorial:
+        out.append(
+            Row(
+                "5",
+                "layer unzipped",
+                ours=fmt_bytes(ours.unzipped_bytes),
+                baseline=f"tutorial {fmt_bytes(tutorial.unzipped_bytes)}",
+                ratio=fmt_ratio(ratio(ours.unzipped_bytes, tutorial.unzipped_bytes)),
+                target="≤ 150 MB",
+                result=verdict(ours.unzipped_bytes, TARGET_LAYER_UNZIPPED, at_most=True),
+                notes=(
+                    f"Lambda limit {LAMBDA_UNZIPPED_LIMIT:,} B (function + layers): tutorial "
+                    f"{'over' if tutorial.unzipped_bytes > LAMBDA_UNZIPPED_LIMIT else 'under'}"
+                    f"; ours: {ours.origin}; tutorial: {tutorial.origin}"
+                ),
+                raw={"ours": ours.unzipped_bytes, "tutorial": tutorial.unzipped_bytes},
+            )
+        )
+        out.append(
+            Row(
+                "5",
+                "layer zipped",
+                ours=fmt_bytes(ours.zipped_bytes),
+                baseline=f"tutorial {fmt_bytes(tutorial.zipped_bytes)}",
+                ratio=fmt_ratio(ratio(ours.zipped_bytes, tutorial.zipped_bytes)),
+                target="≤ 50 MB",
+                result=verdict(ours.zipped_bytes, TARGET_LAYER_ZIPPED, at_most=True),
+                notes="direct-upload limit 50 MB; larger zips must go through S3",
+                raw={"ours": ours.zipped_bytes, "tutorial": tutorial.zipped_bytes},
+            )
+        )
+    if deployment_zip is not None:
+        unzipped, zipped = zip_sizes(deployment_zip)
+        total = unzipped + (ours.unzipped_bytes if ours else 0)
+        out.append(
+            Row(
+                "5",
+                "deployment.zip (`chalice package`), zipped / unzipped",
+                ours=f"{fmt_bytes(zipped)} / {fmt_bytes(unzipped)}",
+                target=f"function + layer ≤ {LAMBDA_UNZIPPED_LIMIT:,} B",
+                result=verdict(total, LAMBDA_UNZIPPED_LIMIT, at_most=True) if ours else "n/a",
+                notes=(
+                    f"function + our layer unzipped {fmt_bytes(total)}, headroom "
+                    f"{fmt_bytes(LAMBDA_UNZIPPED_LIMIT - total)}"
+                    if ours
+                    else "layer size unknown"
+                ),
+                raw={"zipped": zipped, "unzipped": unzipped, "with_layer": total},
+            )
+        )
+    if our_artifacts:
+        ours_total = sum(our_artifacts.values())
+        tut_total = sum(tutorial_artifacts.values()) if tutorial_artifacts else None
+        out.append(
+            Row(
+                "5",
+                "model artifacts (vectorizer.pkl + spam_model.pkl)",
+                ours=fmt_bytes(ours_total),
+                baseline=f"tutorial {fmt_bytes(tut_total)}" if tut_total else "—",
+                ratio=fmt_ratio(ratio(ours_total, tut_total)),
+                notes=", ".join(f"{k} {fmt_bytes(v)}" for k, v in our_artifacts.items()),
+                raw={"ours": dict(our_artifacts), "tutorial": dict(tutorial_artifacts or {})},
+            )
+        )
+    return out
