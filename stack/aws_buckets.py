@@ -136,15 +136,14 @@ def _deny_insecure_transport(name: str) -> str:
     )
 
 
-def _missing(s3: Any, operation: str, name: str, missing_codes: set[str]) -> bool:
-    """True when reading a bucket setting says it is not configured."""
+def _read_setting(s3: Any, operation: str, name: str, missing_codes: set[str]) -> Any:
+    """A bucket setting as S3 returns it, or ``None`` when it is not configured."""
     try:
-        getattr(s3, operation)(Bucket=name)
+        return getattr(s3, operation)(Bucket=name)
     except ClientError as exc:
         if client_error_code(exc) in missing_codes | {"404"}:
-            return True
+            return None
         raise
-    return False
 
 
 def ensure_model_bucket(
@@ -169,17 +168,21 @@ def ensure_model_bucket(
         out(f"reusing model bucket s3://{name}")
     if created or s3.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    block_missing = created or _missing(
-        s3, "get_public_access_block", name, {"NoSuchPublicAccessBlockConfiguration"}
+    block = (
+        None
+        if created
+        else _read_setting(
+            s3, "get_public_access_block", name, {"NoSuchPublicAccessBlockConfiguration"}
+        )
     )
-    if not block_missing:
-        current = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
-        block_missing = current != BLOCK_ALL_PUBLIC_ACCESS
+    block_missing = block is None or (
+        block.get("PublicAccessBlockConfiguration") != BLOCK_ALL_PUBLIC_ACCESS
+    )
     if block_missing:
         s3.put_public_access_block(
             Bucket=name, PublicAccessBlockConfiguration=BLOCK_ALL_PUBLIC_ACCESS
         )
-    if created or _missing(
+    if created or not _read_setting(
         s3, "get_bucket_encryption", name, {"ServerSideEncryptionConfigurationNotFoundError"}
     ):
         s3.put_bucket_encryption(
