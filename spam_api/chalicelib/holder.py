@@ -1,0 +1,215 @@
+"""The model holder: one live model, checked for updates at most every N seconds, swapped whole.
+
+All mutable state is one frozen ``HolderState`` replaced as a single reference, so a
+request that reads it sees one consistent version (the model it scores with and the
+version it reports come from the same object). Only one thread at a time talks to the
+registry; while it does, other threads keep serving the model they already have. A
+version that fails to load never replaces a working one: the failure is recorded in the
+state for ``/health`` and ``/model`` instead.
+
+Lifecycle::
+
+    holder = ModelHolder(reader, refresh_seconds=30, retry_seconds=5)   # no I/O
+    holder.load()                 # explicit first load (cold start); raises on failure
+    model = holder.current()      # per request: maybe refresh; ModelUnavailableError if none
+    holder.state                  # snapshot for /health and /model
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from chalicelib.model import InvalidModelError, LiveModel, build_live_model
+from chalicelib.registry import RegistryReader
+from chalicelib.registry_format import (
+    ArtifactNotFoundError,
+    IncompatibleModelError,
+    IntegrityError,
+    ManifestError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from chalicelib.settings import APP_NAME
+
+__all__ = ["Failure", "HolderState", "ModelHolder", "ModelUnavailableError"]
+
+_log = logging.getLogger(f"{APP_NAME}.holder")
+
+#: Failure kinds, by exception type (first match wins).
+_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (RegistryUnavailableError, "registry_unavailable"),
+    (ArtifactNotFoundError, "not_found"),
+    (IntegrityError, "integrity"),
+    (IncompatibleModelError, "incompatible"),
+    (ManifestError, "invalid_manifest"),
+    (InvalidModelError, "invalid_model"),
+)
+#: Kinds that will not fix themselves: the failed pointer is remembered, not refetched.
+_PERMANENT = {"integrity", "incompatible", "invalid_model"}
+
+
+class ModelUnavailableError(Exception):
+    """No model is loaded (yet); the message says why. Maps to HTTP 503."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why the last load or refresh did not produce a (new) model."""
+
+    kind: str
+    message: str
+    at: float
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class HolderState:
+    """Everything the holder knows, as one immutable snapshot."""
+
+    live: LiveModel | None = None
+    failure: Failure | None = None
+    checked_at: float | None = None  # last time the registry answered a check
+    attempted_at: float | None = None  # last time a check or load was attempted
+    next_check_at: float = 0.0
+    seen_etag: str | None = None  # the pointer last evaluated (live, or a refused one)
+
+
+class ModelHolder:
+    """Holds the live model of one registry and keeps it current.
+
+    Parameters
+    ----------
+    reader : the registry to load from.
+    refresh_seconds : at most this often, a request checks ``current.json`` (0 = always).
+    retry_seconds : while no model is loaded, at most this often a request retries.
+    clock : seconds since the epoch; tests inject a fake to move time.
+    wait_seconds : how long a request with no model waits for another thread's load.
+    """
+
+    def __init__(
+        self,
+        reader: RegistryReader,
+        *,
+        refresh_seconds: float = 30.0,
+        retry_seconds: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        wait_seconds: float = 60.0,
+    ) -> None:
+        self.reader = reader
+        self.refresh_seconds = refresh_seconds
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self.wait_seconds = wait_seconds
+        self._state = HolderState()
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> HolderState:
+        """The current snapshot (read it once and use that object)."""
+        return self._state
+
+    def load(self) -> LiveModel:
+        """Check the registry now, whatever the interval; return the live model.
+
+        Raises ``ModelUnavailableError`` when no model could be loaded; a failure to
+        load a newer version while one is live is recorded, not raised.
+        """
+        with self._lock:
+            self._refresh()
+            return self._live_or_raise(self._state)
+
+    def current(self) -> LiveModel:
+        """The model to answer this request with, refreshing first when it is due."""
+        state = self._state
+        if state.live is not None:
+            if self.clock() < state.next_check_at or not self._lock.acquire(blocking=False):
+                return state.live  # not due, or another thread is checking: serve what we have
+        elif not self._lock.acquire(timeout=self.wait_seconds):
+            raise ModelUnavailableError(
+                "the model is still loading; retry shortly", retry_after=self.retry_seconds
+            )
+        try:
+            state = self._state
+            if state.live is None or self.clock() >= state.next_check_at:
+                if state.live is None and self.clock() < state.next_check_at:
+                    return self._live_or_raise(state)
+                self._refresh()
+            return self._live_or_raise(self._state)
+        finally:
+            self._lock.release()
+
+    def _live_or_raise(self, state: HolderState) -> LiveModel:
+        if state.live is not None:
+            return state.live
+        reason = state.failure.message if state.failure else "no model has been loaded yet"
+        retry = max(1.0, state.next_check_at - self.clock()) if state.failure else 1.0
+        raise ModelUnavailableError(reason, retry_after=retry)
+
+    def _refresh(self) -> None:
+        """One registry check, and a load and swap if it points somewhere new (lock held)."""
+        state = self._state
+        now = self.clock()
+        live = state.live
+        interval = self.refresh_seconds if live is not None else self.retry_seconds
+        state = replace(state, attempted_at=now, next_check_at=now + interval)
+        try:
+            pointer = self.reader.fetch_pointer(if_none_match=state.seen_etag)
+        except RegistryError as exc:
+            self._state = replace(state, failure=self._failure(exc, now, None))
+            return
+        state = replace(state, checked_at=now)
+        if pointer is None:  # 304: still what we saw last time
+            if live is not None and state.seen_etag == live.etag:
+                state = replace(state, failure=None)
+            self._state = state
+            return
+        if live is not None and (
+            pointer.etag == live.etag
+            or (not pointer.legacy and pointer.manifest.version == live.version)
+        ):
+            self._state = replace(state, failure=None, seen_etag=pointer.etag)
+            return
+        version = pointer.manifest.version
+        if live is not None and pointer.legacy and not live.legacy:
+            failure = Failure(
+                kind="not_found",
+                message=(
+                    f"{self.reader.prefix}current.json is gone; keeping version {live.version} "
+                    f"rather than falling back to the legacy bucket-root model"
+                ),
+                at=now,
+                version=None,
+            )
+            self._state = replace(state, failure=failure)
+            return
+        try:
+            artifacts = self.reader.load(pointer)
+            model = build_live_model(artifacts, loaded_at=self.clock())
+        except Exception as exc:  # anything a pickle can raise: keep serving what we have
+            failure = self._failure(exc, now, version)
+            seen = pointer.etag if failure.kind in _PERMANENT else state.seen_etag
+            self._state = replace(state, failure=failure, seen_etag=seen)
+            return
+        self._state = replace(state, live=model, failure=None, seen_etag=pointer.etag)
+        _log.info("model %s is live (was %s)", model.version, live.version if live else "nothing")
+
+    def _failure(self, exc: BaseException, now: float, version: str | None) -> Failure:
+        kind = next((k for t, k in _KINDS if isinstance(exc, t)), "invalid_model")
+        if isinstance(exc, RegistryError):
+            message = str(exc)
+            _log.warning("registry check failed (%s): %s", kind, message)
+        else:
+            message = (
+                f"model {version} could not be unpickled into a working model; "
+                f"the server log has the details"
+            )
+            _log.error("loading model %s failed", version, exc_info=exc)
+        return Failure(kind=kind, message=message, at=now, version=version)

@@ -1,0 +1,128 @@
+"""The process-wide runtime (settings + model holder), built lazily, replaceable in tests.
+
+``app.py`` never builds AWS clients itself: it asks ``get_runtime()``, which on first use
+reads the settings and builds the S3 client, reader and holder (no S3 call yet).
+``warm_start()`` is what app.py calls at import time: in Lambda it loads the model
+during the cold start; while the chalice CLI imports the app (``package``, ``deploy``,
+``local``) it does nothing, so the first request loads it instead.
+
+Tests build their own runtime and install it::
+
+    rt = build_runtime(Settings(model_bucket=bucket), s3=s3_client, clock=fake_clock)
+    install_runtime(rt)        # the app now serves from it
+    ...
+    reset_runtime()            # the next request builds one from the environment again
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.holder import ModelHolder, ModelUnavailableError
+from chalicelib.registry import RegistryReader, make_s3_client
+from chalicelib.settings import APP_NAME, Settings, in_chalice_cli, load_settings
+
+__all__ = [
+    "Runtime",
+    "build_runtime",
+    "get_runtime",
+    "install_runtime",
+    "reset_runtime",
+    "warm_start",
+]
+
+_log = logging.getLogger(f"{APP_NAME}.runtime")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a request needs: the settings and the holder of the live model."""
+
+    settings: Settings
+    holder: ModelHolder
+
+
+def build_runtime(
+    settings: Settings | None = None,
+    *,
+    s3: Any = None,
+    clock: Callable[[], float] = time.time,
+    runtime_sklearn_version: str | None = None,
+) -> Runtime:
+    """A runtime for ``settings`` (default: from the environment). Does no I/O.
+
+    ``s3`` defaults to ``make_s3_client(settings)``; tests pass a moto client.
+    Raises ``SettingsError`` when ``MODEL_BUCKET`` is not set.
+    """
+    settings = settings if settings is not None else load_settings()
+    bucket = settings.require_bucket()
+    reader = RegistryReader(
+        s3 if s3 is not None else make_s3_client(settings),
+        bucket,
+        settings.model_prefix,
+        runtime_sklearn_version=runtime_sklearn_version,
+    )
+    holder = ModelHolder(
+        reader,
+        refresh_seconds=settings.model_refresh_seconds,
+        retry_seconds=settings.model_retry_seconds,
+        clock=clock,
+    )
+    return Runtime(settings=settings, holder=holder)
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The installed runtime, building one from the environment on first use."""
+    global _runtime
+    runtime = _runtime
+    if runtime is not None:
+        return runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = build_runtime()
+        return _runtime
+
+
+def install_runtime(runtime: Runtime | None) -> None:
+    """Make ``runtime`` the one every request uses (``None`` = rebuild on next use)."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = runtime
+
+
+def reset_runtime() -> None:
+    """Forget the runtime: the next request builds one from the environment again."""
+    install_runtime(None)
+
+
+def warm_start() -> bool:
+    """Load the model now, at import time, unless the chalice CLI is importing the app.
+
+    Never raises (a failing import would crash-loop the Lambda): a failure is logged and
+    recorded in the holder, requests get 503 and the holder retries. Returns True when a
+    model was loaded.
+    """
+    if in_chalice_cli():
+        return False
+    try:
+        settings = load_settings()
+        if not settings.model_bucket:
+            _log.warning("MODEL_BUCKET is not set; no model is loaded at start-up")
+            return False
+        get_runtime().holder.load()
+    except ModelUnavailableError as exc:
+        _log.error("no model at cold start: %s", exc)
+        return False
+    except Exception:
+        _log.exception("cold start: loading the model failed")
+        return False
+    return True

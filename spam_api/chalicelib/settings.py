@@ -1,0 +1,216 @@
+"""The API's configuration: the one module that reads ``os.environ``.
+
+Every setting is a row of ``_TABLE`` (environment variable, default, parser, what is
+allowed), read into one frozen ``Settings``. A bad value raises one ``SettingsError``
+naming the variable, what is allowed and what it got, like scikit-learn's
+``validate_params``. The README's configuration table documents the same rows.
+
+>>> s = load_settings({"MODEL_BUCKET": "spam-models", "MAX_BATCH_SIZE": "10"})
+>>> (s.model_bucket, s.model_prefix, s.max_batch_size, s.cors_allow_origin)
+('spam-models', 'models/', 10, '*')
+>>> load_settings({"MAX_TEXT_CHARS": "lots"})
+Traceback (most recent call last):
+...
+chalicelib.settings.SettingsError: MAX_TEXT_CHARS must be an integer from 1 to 1000000, got 'lots'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.registry_format import normalize_prefix
+
+__all__ = [
+    "APP_NAME",
+    "CLI_MODE_VARIABLE",
+    "Settings",
+    "SettingsError",
+    "in_chalice_cli",
+    "load_settings",
+]
+
+#: The Chalice app name; also the name of the logger everything here logs under.
+APP_NAME = "spam-api"
+#: Set by the chalice CLI (package, deploy, local) while it imports app.py.
+CLI_MODE_VARIABLE = "AWS_CHALICE_CLI_MODE"
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ORIGIN_RE = re.compile(r"^\*$|^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+_URL_RE = re.compile(r"^https?://[^\s/]+(/.*)?$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the API cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build it with ``load_settings``; tests may build it directly."""
+
+    model_bucket: str = ""
+    model_prefix: str = "models/"
+    model_refresh_seconds: float = 30.0
+    model_retry_seconds: float = 5.0
+    max_text_chars: int = 20_000
+    max_batch_size: int = 100
+    max_body_bytes: int = 1_048_576
+    explain_top_n: int = 10
+    cors_allow_origin: str = "*"
+    cors_max_age_seconds: int = 600
+    s3_endpoint_url: str | None = None
+    s3_connect_timeout_seconds: float = 2.0
+    s3_read_timeout_seconds: float = 5.0
+    s3_max_attempts: int = 2
+    log_level: str = "INFO"
+
+    def require_bucket(self) -> str:
+        """The bucket, or ``SettingsError`` when ``MODEL_BUCKET`` is not set."""
+        if not self.model_bucket:
+            raise SettingsError("MODEL_BUCKET is not set; set it to the model registry's bucket")
+        return self.model_bucket
+
+    @property
+    def log_level_number(self) -> int:
+        """``log_level`` as a ``logging`` constant."""
+        return int(getattr(logging, self.log_level))
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if not low <= value <= high:
+            raise ValueError
+        return value
+
+    parse.allowed = f"an integer from {low} to {high}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _float(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if not low <= value <= high:  # also refuses nan
+            raise ValueError
+        return value
+
+    parse.allowed = f"a number of seconds from {low:g} to {high:g}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _pattern(regex: re.Pattern[str], allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not regex.match(value):
+            raise ValueError
+        return value
+
+    parse.allowed = allowed  # type: ignore[attr-defined]
+    return parse
+
+
+def _bucket(raw: str) -> str:
+    value = raw.strip()
+    if value and (not _BUCKET_RE.match(value) or ".." in value):
+        raise ValueError
+    return value
+
+
+_bucket.allowed = "an S3 bucket name (3-63 of a-z, 0-9, '.', '-')"  # type: ignore[attr-defined]
+
+
+def _prefix(raw: str) -> str:
+    value = normalize_prefix(raw)
+    if any(part in {"", ".", ".."} for part in value.rstrip("/").split("/")) and value:
+        raise ValueError
+    return value
+
+
+_prefix.allowed = "a key prefix such as models/ (no '.' or '..' segments)"  # type: ignore[attr-defined]
+
+
+def _optional_url(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not _URL_RE.match(value):
+        raise ValueError
+    return value
+
+
+_optional_url.allowed = "an http(s) URL such as http://127.0.0.1:5000"  # type: ignore[attr-defined]
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in _LOG_LEVELS:
+        raise ValueError
+    return value
+
+
+_log_level.allowed = "one of " + ", ".join(_LOG_LEVELS)  # type: ignore[attr-defined]
+
+#: field, environment variable, parser. Defaults are the dataclass defaults.
+_TABLE: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("model_bucket", "MODEL_BUCKET", _bucket),
+    ("model_prefix", "MODEL_PREFIX", _prefix),
+    ("model_refresh_seconds", "MODEL_REFRESH_SECONDS", _float(0, 86_400)),
+    ("model_retry_seconds", "MODEL_RETRY_SECONDS", _float(0, 3_600)),
+    ("max_text_chars", "MAX_TEXT_CHARS", _int(1, 1_000_000)),
+    ("max_batch_size", "MAX_BATCH_SIZE", _int(1, 10_000)),
+    ("max_body_bytes", "MAX_BODY_BYTES", _int(64, 10_485_760)),
+    ("explain_top_n", "EXPLAIN_TOP_N", _int(1, 100)),
+    (
+        "cors_allow_origin",
+        "CORS_ALLOW_ORIGIN",
+        _pattern(_ORIGIN_RE, "'*' or one origin such as https://spam.example.org (no path)"),
+    ),
+    ("cors_max_age_seconds", "CORS_MAX_AGE_SECONDS", _int(0, 86_400)),
+    ("s3_endpoint_url", "S3_ENDPOINT_URL", _optional_url),
+    ("s3_connect_timeout_seconds", "S3_CONNECT_TIMEOUT_SECONDS", _float(0.1, 60)),
+    ("s3_read_timeout_seconds", "S3_READ_TIMEOUT_SECONDS", _float(0.1, 300)),
+    ("s3_max_attempts", "S3_MAX_ATTEMPTS", _int(1, 10)),
+    ("log_level", "LOG_LEVEL", _log_level),
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting from ``environ`` (default ``os.environ``).
+
+    Unset or empty variables take the defaults of ``Settings``. Raises ``SettingsError``
+    naming the first variable whose value is not allowed.
+
+    See Also
+    --------
+    Settings.require_bucket : the bucket is only required when a model is loaded, so
+        ``chalice package`` can import the app without it.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field_name, variable, parse in _TABLE:
+        raw = env.get(variable)
+        if raw is None or (raw.strip() == "" and variable != "MODEL_BUCKET"):
+            continue
+        try:
+            values[field_name] = parse(raw)
+        except (ValueError, TypeError, OverflowError):
+            allowed = getattr(parse, "allowed", "a valid value")
+            raise SettingsError(f"{variable} must be {allowed}, got {raw!r}") from None
+    settings = Settings(**values)
+    if settings.max_body_bytes < settings.max_text_chars:
+        raise SettingsError(
+            f"MAX_BODY_BYTES must be at least MAX_TEXT_CHARS ({settings.max_text_chars}), "
+            f"got {settings.max_body_bytes!r}"
+        )
+    return settings
+
+
+def in_chalice_cli(environ: Mapping[str, str] | None = None) -> bool:
+    """True while the chalice CLI imports the app (package, deploy, local)."""
+    env = os.environ if environ is None else environ
+    return env.get(CLI_MODE_VARIABLE, "").strip().lower() in {"1", "true", "yes"}

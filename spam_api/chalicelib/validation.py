@@ -1,0 +1,160 @@
+"""Request parsing and the API's error classes: bytes in, a validated request or an ``ApiError``.
+
+The raw body is measured before it is parsed and every text before it is vectorised, so
+an oversized request costs a length check, not a model call. Messages say what to send.
+
+>>> limits = Limits(max_text_chars=10, max_batch_size=2, max_body_bytes=1000)
+>>> parse_predict(b'{"text": "hello"}', limits)
+PredictRequest(texts=('hello',), explain=False)
+>>> parse_predict(b'{"text": "  "}', limits)
+Traceback (most recent call last):
+...
+chalicelib.validation.BadRequest: "text" is blank; send {"text": "the message to classify"}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.settings import Settings
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Limits",
+    "PayloadTooLarge",
+    "PredictRequest",
+    "ServiceUnavailable",
+    "parse_batch",
+    "parse_predict",
+]
+
+_PREDICT_HINT = 'send {"text": "the message to classify"}'
+_BATCH_HINT = 'send {"texts": ["first message", "second message"]}'
+
+
+class ApiError(Exception):
+    """An error with its HTTP status and a message safe to show to the client."""
+
+    status_code: int = 500
+    code: str = "InternalServerError"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body, the shape Chalice uses for its own errors plus ``status``."""
+        return {"status": "error", "Code": self.code, "Message": self.message}
+
+
+class BadRequest(ApiError):
+    status_code = 400
+    code = "BadRequestError"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "PayloadTooLargeError"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "ServiceUnavailableError"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The request size limits (from ``Settings``)."""
+
+    max_text_chars: int = 20_000
+    max_batch_size: int = 100
+    max_body_bytes: int = 1_048_576
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_text_chars=settings.max_text_chars,
+            max_batch_size=settings.max_batch_size,
+            max_body_bytes=settings.max_body_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """Validated texts (one for /predict) and whether to explain."""
+
+    texts: tuple[str, ...]
+    explain: bool = False
+
+
+def _parse_object(raw: bytes | str | None, limits: Limits, hint: str) -> dict[str, Any]:
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
+    if len(data) > limits.max_body_bytes:
+        raise PayloadTooLarge(
+            f"the request body is {len(data)} bytes; the limit is {limits.max_body_bytes}"
+        )
+    if not data.strip():
+        raise BadRequest(f"the request body is empty; {hint}")
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise BadRequest(f"the request body is not valid JSON; {hint}") from None
+    if not isinstance(obj, dict):
+        raise BadRequest(f"the request body must be a JSON object; {hint}")
+    return obj
+
+
+def _explain_flag(obj: dict[str, Any], hint: str) -> bool:
+    explain = obj.get("explain", False)
+    if explain is None:
+        return False
+    if not isinstance(explain, bool):
+        raise BadRequest(f'"explain" must be true or false; {hint}')
+    return explain
+
+
+def _check_text(value: Any, name: str, limits: Limits, hint: str) -> str:
+    if not isinstance(value, str):
+        kind = "null" if value is None else type(value).__name__.replace("dict", "object")
+        raise BadRequest(f'"{name}" must be a string, got {kind}; {hint}')
+    if not value.strip():
+        raise BadRequest(f'"{name}" is blank; {hint}')
+    if len(value) > limits.max_text_chars:
+        raise PayloadTooLarge(
+            f'"{name}" is {len(value)} characters; the limit is {limits.max_text_chars}'
+        )
+    return value
+
+
+def parse_predict(raw: bytes | str | None, limits: Limits) -> PredictRequest:
+    """Validate a ``/predict`` body: ``{"text": str, "explain": bool?}``."""
+    obj = _parse_object(raw, limits, _PREDICT_HINT)
+    if "text" not in obj:
+        raise BadRequest(f'the request has no "text" field; {_PREDICT_HINT}')
+    text = _check_text(obj["text"], "text", limits, _PREDICT_HINT)
+    return PredictRequest(texts=(text,), explain=_explain_flag(obj, _PREDICT_HINT))
+
+
+def parse_batch(raw: bytes | str | None, limits: Limits) -> PredictRequest:
+    """Validate a ``/predict/batch`` body: ``{"texts": [str, ...], "explain": bool?}``."""
+    obj = _parse_object(raw, limits, _BATCH_HINT)
+    if "texts" not in obj:
+        raise BadRequest(f'the request has no "texts" field; {_BATCH_HINT}')
+    texts = obj["texts"]
+    if not isinstance(texts, list):
+        raise BadRequest(f'"texts" must be a list of strings; {_BATCH_HINT}')
+    if not texts:
+        raise BadRequest(f'"texts" is empty; {_BATCH_HINT}')
+    if len(texts) > limits.max_batch_size:
+        raise PayloadTooLarge(
+            f'"texts" has {len(texts)} items; the limit is {limits.max_batch_size} per request'
+        )
+    checked = tuple(
+        _check_text(value, f"texts[{index}]", limits, _BATCH_HINT)
+        for index, value in enumerate(texts)
+    )
+    return PredictRequest(texts=checked, explain=_explain_flag(obj, _BATCH_HINT))
