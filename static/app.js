@@ -24,6 +24,7 @@
   const highlighted = el("highlighted");
   const modelVersion = el("model-version");
   const errorBox = el("error");
+  const announce = el("announce");
   const apiUrlLabel = el("api-url");
   const apiHealth = el("api-health");
 
@@ -107,7 +108,11 @@
       );
     }
     if (status === 413) {
-      return new ApiProblem("too-long", said || "The message is too long for the API (413).");
+      return new ApiProblem(
+        "too-long",
+        `The message is too long for the API (413): ${said || "it did not say the limit."} ` +
+          "Shorten it and try again.",
+      );
     }
     if (status >= 400 && status < 500) {
       return new ApiProblem(
@@ -134,11 +139,14 @@
   }
 
   function setBusy(on) {
+    const hadFocus = document.activeElement === button;
     inFlight = on;
     button.disabled = on;
-    button.setAttribute("aria-disabled", on ? "true" : "false");
     form.setAttribute("aria-busy", on ? "true" : "false");
     busy.hidden = !on;
+    result.classList.toggle("stale", on); // an older verdict stays visible, dimmed
+    // A disabled button drops keyboard focus; give it back when the answer is in.
+    if (!on && (hadFocus || document.activeElement === document.body)) button.focus();
   }
 
   /**
@@ -238,6 +246,7 @@
 
     modelVersion.textContent = body.model_version ? String(body.model_version) : "unknown";
     result.hidden = false;
+    announce.textContent = `${verdict.textContent}. ${probabilityText.textContent}.`;
   }
 
   async function analyze() {
@@ -274,6 +283,8 @@
       setHealth(`ready, model ${body.model_version || "unknown"}`);
     } catch (err) {
       result.hidden = true;
+      announce.textContent = "";
+      if (err instanceof ApiProblem && HEALTH_AFTER[err.kind]) setHealth(HEALTH_AFTER[err.kind]);
       showError(
         err instanceof ApiProblem
           ? err
@@ -285,6 +296,13 @@
     }
   }
 
+  /** What the footer's API status says after a failed call, by kind of failure. */
+  const HEALTH_AFTER = {
+    unreachable: "not reachable",
+    timeout: "not answering",
+    "no-model": "reachable, but no model is loaded yet",
+  };
+
   function setHealth(text) {
     apiHealth.textContent = text ? `— ${text}` : "";
   }
@@ -295,15 +313,17 @@
     try {
       const { response, body } = await callApi("/health", { method: "GET" });
       if (response.ok) {
-        const version = body && (body.model_version || (body.model && body.model.version));
-        setHealth(version ? `ready, model ${version}` : "ready");
+        const version = body && body.model_version;
+        const degraded =
+          body && body.status === "degraded" ? " (serving, but the last model refresh failed)" : "";
+        setHealth((version ? `ready, model ${version}` : "ready") + degraded);
       } else if (response.status === 503) {
-        setHealth("reachable, but no model is loaded yet");
+        setHealth(HEALTH_AFTER["no-model"]);
       } else {
         setHealth(`answered HTTP ${response.status}`);
       }
     } catch (err) {
-      setHealth(err instanceof ApiProblem && err.kind === "unreachable" ? "not reachable" : "");
+      setHealth((err instanceof ApiProblem && HEALTH_AFTER[err.kind]) || "");
     }
   }
 

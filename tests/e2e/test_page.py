@@ -171,6 +171,7 @@ def test_oversized_message_shows_the_apis_413_message(
     message = _error_text(page)
     _shot(page, artifacts_dir, "07-too-long-413")
     assert api_says in message
+    assert "too long" in message
     assert page.locator("#result").is_hidden()
 
 
@@ -201,6 +202,7 @@ def test_api_stopped_shows_unreachable_message(
     assert f"Could not reach the API at {api.url}" in message
     assert "CORS" in message
     assert page.locator("#result").is_hidden()
+    assert "not reachable" in page.locator("#api-health").inner_text()
 
 
 def test_an_api_that_refuses_cors_is_reported(
