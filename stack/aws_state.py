@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from stack.aws import DeployError
 __all__ = [
     "DeployState",
     "chalice_api_url",
+    "drop_stale_layers",
     "load_config",
+    "point_policy_at_bucket",
     "set_stage_environment",
     "stage_layers",
     "state_path",
@@ -107,6 +110,66 @@ def set_stage_environment(project_dir: Path, stage: str, values: dict[str, str])
     tmp.write_text(json.dumps(config, indent=2) + "\n")
     os.replace(tmp, path)
     return True
+
+
+_S3_ARN = re.compile(r"^arn:aws:s3:::[^/]+")
+
+
+def point_policy_at_bucket(project_dir: Path, stage: str, bucket: str) -> Path | None:
+    """Make the stage's IAM policy file name ``bucket`` in every S3 resource.
+
+    The policy files name a bucket literally (Chalice has no templating), and a deploy
+    may choose another bucket (names are global). Only the bucket part of each
+    ``arn:aws:s3:::BUCKET/...`` changes; returns the file when it changed.
+    """
+    stage_config = load_config(project_dir, stage)
+    name = stage_config["stages"][stage].get("iam_policy_file") or stage_config.get(
+        "iam_policy_file"
+    )
+    if not name:
+        return None
+    path = project_dir / ".chalice" / name
+    policy = json.loads(path.read_text())
+    changed = False
+    for statement in policy.get("Statement", []):
+        resources = statement.get("Resource")
+        if resources is None:
+            continue
+        as_list = [resources] if isinstance(resources, str) else list(resources)
+        renamed = [_S3_ARN.sub(f"arn:aws:s3:::{bucket}", r) for r in as_list]
+        if renamed != as_list:
+            statement["Resource"] = renamed[0] if isinstance(resources, str) else renamed
+            changed = True
+    if not changed:
+        return None
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(policy, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def drop_stale_layers(project_dir: Path, stage: str, layer_name: str, ours: str) -> list[str]:
+    """Remove layer ARNs that cannot be ours in this account and region; returns them.
+
+    Those are placeholders (account ``000000000000``) and versions of ``layer_name`` from
+    another account or region (``ours`` is ``arn:aws:lambda:REGION:ACCOUNT:layer:``).
+    Anything else (a public layer someone added on purpose) stays.
+    """
+    config = load_config(project_dir, stage)
+    layers = config["stages"][stage].get("layers", [])
+    stale = [
+        arn
+        for arn in layers
+        if arn.split(":")[4:5] == ["000000000000"]
+        or (arn.split(":")[6:7] == [layer_name] and not arn.startswith(ours))
+    ]
+    if stale:
+        config["stages"][stage]["layers"] = [arn for arn in layers if arn not in stale]
+        path = _config_path(project_dir)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        os.replace(tmp, path)
+    return stale
 
 
 def chalice_api_url(project_dir: Path, stage: str) -> str | None:

@@ -8,8 +8,10 @@ the command again is safe and cheap:
    config, and every bucket name (ours, free, or someone else's). A problem here stops
    the deploy before anything exists.
 2. model bucket: create or reuse; versioning, public access block, encryption.
-3. stage environment: ``MODEL_BUCKET`` / ``MODEL_PREFIX`` (and ``CORS_ALLOW_ORIGIN``)
-   into ``.chalice/config.json``, because ``chalice deploy`` reads them only from there.
+3. stage settings: ``MODEL_BUCKET`` / ``MODEL_PREFIX`` (and ``CORS_ALLOW_ORIGIN``: the
+   ``--cors-origin``, else the page bucket's website origin) into ``.chalice/config.json``
+   and the bucket into the stage's IAM policy file, because ``chalice deploy`` reads
+   them only from there.
 4. model: train and publish unless ``current.json`` already exists.
 5. layer: reuse the stage's layer if it still exists, else build, verify, publish and
    write its ARN into the stage's config (vendor_build).
@@ -55,7 +57,9 @@ from stack.aws_buckets import (
 from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable
 from stack.aws_state import (
     DeployState,
+    drop_stale_layers,
     load_config,
+    point_policy_at_bucket,
     set_stage_environment,
     stage_layers,
     state_path,
@@ -80,7 +84,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROJECT_DIR = REPO_ROOT / "spam_api"
 DEFAULT_STATIC_DIR = REPO_ROOT / "static"
 DEFAULT_PREFIX = "models/"
-LAYER_NAME_FORMAT = "spam-sklearn-{stage}"
+DEFAULT_LAYER_ZIP = REPO_ROOT / "build" / "layer" / "sklearn-layer.zip"
+#: vendor_build's layer name; every stage publishes versions of it, destroy deletes its own.
+LAYER_NAME = "spam-classifier-sklearn"
 SAMPLE_TEXT = "WINNER!! Claim your free prize now: call 09061701461"
 
 
@@ -169,7 +175,7 @@ def _train_and_publish_cli(
 
 def _build_layer_cli(out: Callable[[str], None]) -> Path:
     """``python -m vendor_build build`` then ``verify``; returns the verified zip."""
-    zip_path = REPO_ROOT / "build" / "layer" / "sklearn-layer.zip"
+    zip_path = DEFAULT_LAYER_ZIP
     for argv in (["build"], ["verify", str(zip_path)]):
         out("$ python -m vendor_build " + " ".join(argv))
         result = subprocess.run([sys.executable, "-m", "vendor_build", *argv], check=False)
@@ -178,29 +184,29 @@ def _build_layer_cli(out: Callable[[str], None]) -> Path:
     return zip_path
 
 
-def _publish_layer_direct(
+def _publish_layer_vendor_build(
     ctx: AwsContext, zip_path: Path, bucket: str, stage: str, project_dir: Path
 ) -> tuple[str, dict[str, str]]:
-    """Upload the zip to S3 and publish it; returns the ARN and the S3 object."""
-    key = f"layers/{zip_path.name}"
-    ctx.client("s3").put_object(Bucket=bucket, Key=key, Body=zip_path.read_bytes())
-    answer = ctx.client("lambda").publish_layer_version(
-        LayerName=LAYER_NAME_FORMAT.format(stage=stage),
-        Description="scikit-learn for the spam classifier (vendor_build)",
-        Content={"S3Bucket": bucket, "S3Key": key},
-        CompatibleRuntimes=["python3.11"],
-        CompatibleArchitectures=["x86_64"],
+    """vendor_build's publish with our clients: S3 upload, publish, ARN into the config."""
+    from vendor_build.publish import publish_layer
+    from vendor_build.zipper import sha256_file
+
+    key = _layer_key(sha256_file(zip_path))
+    arn = publish_layer(
+        zip_path,
+        bucket=bucket,
+        key=key,
+        layer_name=LAYER_NAME,
+        stage=stage,
+        config_path=project_dir / ".chalice" / "config.json",
+        s3_client=ctx.client("s3"),
+        lambda_client=ctx.client("lambda"),
     )
-    arn = str(answer["LayerVersionArn"])
-    _write_layer_arn(project_dir, stage, arn)
     return arn, {"bucket": bucket, "key": key}
 
 
-def _write_layer_arn(project_dir: Path, stage: str, arn: str) -> None:
-    path = project_dir / ".chalice" / "config.json"
-    config = json.loads(path.read_text())
-    config["stages"][stage]["layers"] = [arn]
-    path.write_text(json.dumps(config, indent=2) + "\n")
+def _layer_key(digest: str) -> str:
+    return f"layers/{LAYER_NAME}/{digest}.zip"
 
 
 @dataclass
@@ -209,7 +215,7 @@ class Toolchain:
 
     train_and_publish: Callable[..., str] = _train_and_publish_cli
     build_layer: Callable[[Callable[[str], None]], Path] = _build_layer_cli
-    publish_layer: Callable[..., tuple[str, dict[str, str]]] = _publish_layer_direct
+    publish_layer: Callable[..., tuple[str, dict[str, str]]] = _publish_layer_vendor_build
     chalice: Callable[[Path, dict[str, str], Callable[[str], None]], Any] = ChaliceCli
 
 
@@ -299,21 +305,20 @@ def _layer_step(
     if zip_path is None:
         if ctx.dry_run:
             out("[dry-run] would run: python -m vendor_build build; python -m vendor_build verify")
-            zip_path = REPO_ROOT / "build" / "layer" / "sklearn-layer.zip"
+            zip_path = DEFAULT_LAYER_ZIP
         else:
             zip_path = tools.build_layer(out)
     if ctx.dry_run:
-        name = LAYER_NAME_FORMAT.format(stage=opts.stage)
+        key = _layer_key("<sha256>")
+        out(f"[dry-run] s3.upload_file({str(zip_path)!r}, {bucket!r}, {key!r})")
         out(
-            f"[dry-run] s3.put_object(Bucket={bucket!r}, Key='layers/{zip_path.name}', "
-            f"Body=<layer zip>)"
-        )
-        out(
-            f"[dry-run] lambda.publish_layer_version(LayerName={name!r}, Content={{'S3Bucket': "
-            f"{bucket!r}, 'S3Key': 'layers/{zip_path.name}'}}, CompatibleRuntimes=['python3.11'])"
+            f"[dry-run] lambda.publish_layer_version(LayerName={LAYER_NAME!r}, Content="
+            f"{{'S3Bucket': {bucket!r}, 'S3Key': {key!r}}}, CompatibleRuntimes=['python3.11'])"
         )
         out(f"[dry-run] would write the new layer ARN into {opts.project_dir}/.chalice/config.json")
         return "would publish", None
+    for stale in drop_stale_layers(opts.project_dir, opts.stage, LAYER_NAME, ours):
+        out(f"config: dropped layer {stale} (placeholder or another account/region)")
     arn, obj = tools.publish_layer(ctx, zip_path, bucket, opts.stage, opts.project_dir)
     state.layer_version_arns.append(arn)
     if obj and obj not in state.layer_objects:
@@ -364,12 +369,20 @@ def deploy(
     save()
 
     env = {"MODEL_BUCKET": bucket, "MODEL_PREFIX": opts.prefix}
-    if opts.cors_origin:
-        env["CORS_ALLOW_ORIGIN"] = opts.cors_origin
+    cors_origin = opts.cors_origin or (
+        website_url(page_bucket, ctx.region) if page_bucket else None
+    )
+    if cors_origin:
+        env["CORS_ALLOW_ORIGIN"] = cors_origin
     if ctx.dry_run:
         out(f"[dry-run] would set {env} in stage {opts.stage!r} of .chalice/config.json")
-    elif set_stage_environment(opts.project_dir, opts.stage, env):
-        out(f"config: stage {opts.stage!r} environment now has {env}")
+        out(f"[dry-run] would point the stage's IAM policy file at s3://{bucket}")
+    else:
+        if set_stage_environment(opts.project_dir, opts.stage, env):
+            out(f"config: stage {opts.stage!r} environment now has {env}")
+        policy = point_policy_at_bucket(opts.project_dir, opts.stage, bucket)
+        if policy is not None:
+            out(f"config: {policy.name} now grants read access to s3://{bucket} only")
 
     result.steps["model"] = _model_step(ctx, opts, tools, bucket, out)
     result.steps["layer"], result.layer_arn = _layer_step(
@@ -400,7 +413,7 @@ def deploy(
         result.page_url = website_url(page_bucket, ctx.region)
         state.page_url = result.page_url
         save()
-        result.steps["page"] = "uploaded"
+        result.steps["page"] = "would upload" if ctx.dry_run else "uploaded"
 
     _report(result, out)
     return result
@@ -438,7 +451,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-layer", action="store_true", help="keep the stage's layer")
     parser.add_argument("--skip-api", action="store_true", help="do not run chalice deploy")
     parser.add_argument("--static-bucket", help="also upload static/ to this S3 website bucket")
-    parser.add_argument("--cors-origin", help="allow only this origin (CORS_ALLOW_ORIGIN)")
+    parser.add_argument(
+        "--cors-origin",
+        help="the one origin the API allows (CORS_ALLOW_ORIGIN; default: the page bucket's)",
+    )
     parser.add_argument(
         "--project-dir", type=Path, default=DEFAULT_PROJECT_DIR, help=argparse.SUPPRESS
     )

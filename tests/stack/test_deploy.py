@@ -277,7 +277,7 @@ def test_deploy_dry_run_prints_every_call_and_makes_none(project) -> None:
         "s3.head_object(Bucket='spam-classifier-<account-id>-eu-west-1', "
         "Key='models/current.json')",
         "would train",
-        "lambda.publish_layer_version(LayerName='spam-sklearn-prod'",
+        "lambda.publish_layer_version(LayerName='spam-classifier-sklearn'",
         "would run: chalice deploy --stage prod",
         "apigateway.import_rest_api",
         "s3.put_bucket_website(Bucket='spam-page-example'",
