@@ -24,7 +24,8 @@ CORS = CORSConfig(
     max_age=SETTINGS.cors_max_age_seconds,
     expose_headers=list(http.EXPOSED_HEADERS),
 )
-_EXTRA_HEADERS = http.cors_headers(SETTINGS)
+#: Added by the middleware where Chalice does not (its 405, for one); Vary for one origin.
+_EXTRA_HEADERS = {**CORS.get_access_control_headers(), **http.cors_headers(SETTINGS)}
 
 
 @app.middleware("http")

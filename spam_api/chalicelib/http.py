@@ -82,7 +82,9 @@ def configure_logging(app_log: logging.Logger, level: int) -> None:
     app_log.propagate = False
     if not app_log.handlers:
         app_log.addHandler(logging.StreamHandler(sys.stdout))
-    for handler in app_log.handlers:
+    if not any(isinstance(f, RequestIdFilter) for f in app_log.filters):
+        app_log.addFilter(RequestIdFilter())  # records logged on the app logger itself
+    for handler in app_log.handlers:  # and those its chalicelib children propagate to it
         handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())

@@ -57,7 +57,7 @@ def fitted(sms_collection_path: Path) -> Fitted:
     texts, labels = read_sms(sms_collection_path)
     vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2))
     matrix = vectorizer.fit_transform(texts)
-    classifier = LogisticRegression(max_iter=1000, C=10.0).fit(matrix, labels)
+    classifier = LogisticRegression(C=10.0, solver="liblinear").fit(matrix, labels)
     return Fitted(vectorizer, classifier, texts, labels)
 
 
@@ -150,9 +150,8 @@ JSON = {"Content-Type": "application/json"}
 
 
 def post(client: Client, path: str, body: Any, headers: dict[str, str] | None = None):
-    """POST ``body`` (an object, encoded as JSON; or raw bytes/str as is)."""
-    raw = body if isinstance(body, bytes | str) else json.dumps(body)
-    raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    """POST ``body``: bytes as they are, anything else encoded as JSON."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
     return client.http.post(path, headers={**JSON, **(headers or {})}, body=raw)
 
 
