@@ -1,8 +1,8 @@
-"""``python -m stack <command>``: the local demo now, deploy and destroy later.
+"""``python -m stack <command>``: the local demo, and deploy/destroy on AWS.
 
 Each subcommand lives in its own module that exposes ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``; this file only maps names to
-modules, so adding ``deploy`` means adding one line to ``SUBCOMMANDS`` and one module,
+modules, so a new command is one line in ``SUBCOMMANDS`` plus its module,
 and a command's heavy imports load only when that command runs.
 """
 
