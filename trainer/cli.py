@@ -1,0 +1,267 @@
+"""``python -m trainer``: train, evaluate and publish; list and roll back versions.
+
+Exit codes: 0 success; 1 an error (bad data, download, registry, S3), with one
+``error: ...`` line on stderr; 2 bad usage (argparse); 3 the model is below
+``--min-mcc``, so nothing was published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib.registry_format import Manifest, RegistryError
+
+from trainer.config import TrainerEnv, read_env
+from trainer.errors import QualityGateError, TrainerError
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_QUALITY", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUALITY = 0, 1, 2, 3
+
+
+def _add_registry_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("registry (S3)")
+    group.add_argument("--bucket", help="registry bucket (default: $MODEL_BUCKET)")
+    group.add_argument("--prefix", help="key prefix (default: $MODEL_PREFIX or models/)")
+    group.add_argument(
+        "--endpoint-url",
+        help="S3 endpoint, e.g. a local moto server (default: boto3's, which reads "
+        "$AWS_ENDPOINT_URL_S3 and $AWS_ENDPOINT_URL)",
+    )
+
+
+def _add_publish_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--min-mcc",
+        type=float,
+        default=None,
+        help="refuse to publish (exit 3) when the holdout MCC is below this",
+    )
+    parser.add_argument(
+        "--legacy-keys",
+        action="store_true",
+        help="also write the tutorial's bucket-root spam_model.pkl and vectorizer.pkl",
+    )
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the commands)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Train, evaluate and publish the spam model; list and roll back versions.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train and evaluate; optionally save and publish")
+    train.add_argument(
+        "--data",
+        nargs="+",
+        action="extend",
+        metavar="SPEC",
+        help="sources: an SMS file (label<TAB>text), a .csv, an email corpus folder, or "
+        "DIR:spam / DIR:ham (default: $SPAM_DATA, else download the UCI SMS collection)",
+    )
+    train.add_argument("--label-column", help="CSV label column (default: label or v1)")
+    train.add_argument("--text-column", help="CSV text column (default: text or v2)")
+    train.add_argument(
+        "--encoding", default="auto", help="CSV encoding (default: UTF-8, else Latin-1)"
+    )
+    train.add_argument(
+        "--max-ham-blocked",
+        type=_fraction,
+        default=0.002,
+        help="largest share of ham the threshold may flag in CV (default: 0.002)",
+    )
+    train.add_argument("--folds", type=int, default=5, help="CV folds (default: 5)")
+    train.add_argument("--seed", type=int, default=42, help="split and CV seed (default: 42)")
+    train.add_argument("--n-jobs", type=int, default=2, help="CV folds run in parallel")
+    train.add_argument("--out", type=Path, help="write the artifacts, metrics.json and PNG here")
+    train.add_argument("--publish", action="store_true", help="publish to the S3 registry")
+    train.add_argument("--json", action="store_true", help="print metrics.json, not a table")
+    _add_publish_args(train)
+    _add_registry_args(train)
+
+    publish = sub.add_parser("publish", help="publish a model folder written by 'train --out'")
+    publish.add_argument("folder", type=Path)
+    _add_publish_args(publish)
+    _add_registry_args(publish)
+
+    versions = sub.add_parser("versions", help="list published versions and their metrics")
+    versions.add_argument("--json", action="store_true", help="print JSON")
+    _add_registry_args(versions)
+
+    rollback = sub.add_parser("rollback", help="point current.json at an earlier version")
+    rollback.add_argument("version")
+    _add_registry_args(rollback)
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _registry(args: argparse.Namespace, env: TrainerEnv) -> tuple[Any, str, str]:
+    bucket = args.bucket or env.bucket
+    if not bucket:
+        raise TrainerError("no registry bucket: pass --bucket or set MODEL_BUCKET")
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=args.endpoint_url or None)
+    return s3, bucket, args.prefix or env.prefix
+
+
+def _check_quality(summary: dict[str, Any], min_mcc: float | None) -> None:
+    if min_mcc is None:
+        return
+    mcc = summary.get("mcc")
+    if not isinstance(mcc, int | float):
+        raise QualityGateError(f"the model has no measured MCC; --min-mcc {min_mcc} refuses it")
+    if mcc < min_mcc:
+        raise QualityGateError(
+            f"holdout MCC {mcc:.4f} is below --min-mcc {min_mcc}; nothing was published"
+        )
+
+
+def _publish(args: argparse.Namespace, env: TrainerEnv, bundle: Any) -> Manifest:
+    from trainer.registry import publish
+
+    s3, bucket, prefix = _registry(args, env)
+    manifest = publish(s3, bucket, prefix, bundle, legacy_keys=args.legacy_keys)
+    _say(
+        f"published {manifest.version} to s3://{bucket}/{manifest.artifacts['model'].key} "
+        f"(threshold {manifest.threshold:.4f}); current.json now points at it"
+    )
+    return manifest
+
+
+def _data_specs(args: argparse.Namespace, env: TrainerEnv) -> list[str]:
+    if args.data:
+        return list(args.data)
+    if env.data:
+        return list(env.data)
+    from trainer.download import fetch_sms_collection
+
+    _say(f"no --data: the SMS Spam Collection from {env.data_url} (cache: {env.data_home})")
+    return [str(fetch_sms_collection(env.data_home, env.data_url))]
+
+
+def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
+    from trainer.artifacts import build_bundle, write_bundle
+    from trainer.data import load_sources
+    from trainer.report import PLOT_NAME, render_report, write_plot
+    from trainer.train import TrainOptions, summarize, train
+
+    if args.publish:
+        _registry(args, env)  # fail on a missing bucket before a minute of training
+    started = time.perf_counter()
+    specs = _data_specs(args, env)
+    messages = load_sources(specs, args.label_column, args.text_column, args.encoding)
+    _say(f"loaded {len(messages)} messages from {len(specs)} source(s); training...")
+    options = TrainOptions(
+        max_ham_blocked=args.max_ham_blocked, seed=args.seed, folds=args.folds, n_jobs=args.n_jobs
+    )
+    result = train(messages, options)
+    summary = summarize(result.metrics)
+    bundle = build_bundle(
+        result.vectorizer, result.classifier, result.threshold, result.metrics, summary
+    )
+    if args.json:
+        print(json.dumps(result.metrics, indent=2, sort_keys=True))
+    else:
+        print(render_report(result.metrics))
+    if args.out:
+        write_bundle(bundle, args.out)
+        write_plot(result.holdout, result.threshold, args.out / PLOT_NAME)
+        _say(f"wrote the model, metrics.json and {PLOT_NAME} to {args.out}")
+    _check_quality(summary, args.min_mcc)
+    if args.publish:
+        _publish(args, env, bundle)
+    _say(f"done in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
+def _cmd_publish(args: argparse.Namespace, env: TrainerEnv) -> int:
+    from trainer.artifacts import read_bundle
+
+    bundle = read_bundle(args.folder)
+    _check_quality(dict(bundle.metrics_summary), args.min_mcc)
+    _publish(args, env, bundle)
+    return EXIT_OK
+
+
+def _cmd_versions(args: argparse.Namespace, env: TrainerEnv) -> int:
+    from trainer.registry import list_versions
+
+    s3, bucket, prefix = _registry(args, env)
+    versions = list_versions(s3, bucket, prefix)
+    if args.json:
+        rows = [{**v.manifest.summary(), "current": v.is_current} for v in versions]
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return EXIT_OK
+    if not versions:
+        print(f"no versions under s3://{bucket}/{prefix}")
+        return EXIT_OK
+    print(f"  {'version':<26} {'created':<21} {'MCC':>7} {'accuracy':>9} {'ham blocked':>12}")
+    for info in versions:
+        m = info.manifest.metrics
+
+        def num(key: str, fmt: str, m: dict[str, Any] = m) -> str:
+            value = m.get(key)
+            return format(value, fmt) if isinstance(value, int | float) else "-"
+
+        marker = "*" if info.is_current else " "
+        print(
+            f"{marker} {info.manifest.version:<26} {info.manifest.created_at:<21} "
+            f"{num('mcc', '.4f'):>7} {num('accuracy', '.4f'):>9} {num('ham_blocked', '.2%'):>12}"
+        )
+    return EXIT_OK
+
+
+def _cmd_rollback(args: argparse.Namespace, env: TrainerEnv) -> int:
+    from trainer.registry import rollback
+
+    s3, bucket, prefix = _registry(args, env)
+    manifest = rollback(s3, bucket, prefix, args.version)
+    _say(f"current.json now points at {manifest.version} (created {manifest.created_at})")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "train": _cmd_train,
+    "publish": _cmd_publish,
+    "versions": _cmd_versions,
+    "rollback": _cmd_rollback,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (see the module docstring)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args, read_env())
+    except QualityGateError as exc:
+        _say(f"error: {exc}")
+        return EXIT_QUALITY
+    except (TrainerError, RegistryError) as exc:
+        _say(f"error: {exc}")
+        return EXIT_ERROR
+    except ValueError as exc:  # e.g. an invalid version id
+        _say(f"error: {exc}")
+        return EXIT_ERROR
+    except (ClientError, BotoCoreError) as exc:
+        _say(f"error: S3: {exc}")
+        return EXIT_ERROR
