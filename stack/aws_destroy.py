@@ -3,6 +3,7 @@
 Removes what ``python -m stack deploy`` created and nothing else:
 
 - ``chalice delete --stage`` (function, role, REST API: Chalice's own records);
+- the function's log group (deploy made it, to give it a retention);
 - the layer versions this deploy published and their zip objects in S3 (from the
   extras state file, see ``stack.aws_state``);
 - the page bucket, when deploy created it (it holds only copies of ``static/``).
@@ -99,6 +100,14 @@ def destroy(
                 raise
         result.removed.append(f"s3://{obj['bucket']}/{obj['key']}")
         state.layer_objects.remove(obj)
+    if state.log_group:
+        try:
+            ctx.client("logs").delete_log_group(logGroupName=state.log_group)
+        except ClientError as exc:
+            if not _gone(exc):
+                raise
+        result.removed.append(f"log group {state.log_group}")
+        state.log_group = ""
     if not ctx.dry_run:
         state.save(path)
 

@@ -51,6 +51,7 @@ class DeployState:
     page_bucket: str = ""
     page_bucket_created: bool = False
     page_url: str = ""
+    log_group: str = ""
 
     @classmethod
     def load(cls, path: Path, stage: str) -> DeployState:

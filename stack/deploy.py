@@ -15,7 +15,8 @@ the command again is safe and cheap:
 4. model: train and publish unless ``current.json`` already exists.
 5. layer: reuse the stage's layer if it still exists, else build, verify, publish and
    write its ARN into the stage's config (vendor_build).
-6. API: ``chalice deploy --stage``; then the invoke URL and a ``curl`` line.
+6. API: the function's log group with a retention, ``chalice deploy --stage``, then the
+   invoke URL and a ``curl`` line.
 7. page (``--static-bucket``): ``static/`` plus a ``config.js`` naming the API URL.
 
 ``--dry-run`` prints every AWS call instead of making it (see ``stack.aws.DryRunClient``).
@@ -74,6 +75,7 @@ __all__ = [
     "curl_line",
     "default_bucket_name",
     "deploy",
+    "function_name",
     "page_config_js",
     "run",
 ]
@@ -84,6 +86,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROJECT_DIR = REPO_ROOT / "spam_api"
 DEFAULT_STATIC_DIR = REPO_ROOT / "static"
 DEFAULT_PREFIX = "models/"
+#: CloudWatch Logs retention for the function's log group (a cost guard: logs are billed
+#: per GB stored, forever by default). Set here, not in config.json: Chalice 1.34's
+#: ``log_retention_in_days`` packages a template that references a missing resource.
+DEFAULT_LOG_RETENTION_DAYS = 30
+#: Lambda keeps at least this much of the account's concurrency unreserved.
+_MIN_UNRESERVED = 10
 DEFAULT_LAYER_ZIP = REPO_ROOT / "build" / "layer" / "sklearn-layer.zip"
 #: vendor_build's layer name; every stage publishes versions of it, destroy deletes its own.
 LAYER_NAME = "spam-classifier-sklearn"
@@ -107,6 +115,7 @@ class DeployOptions:
     static_bucket: str | None = None
     static_dir: Path = DEFAULT_STATIC_DIR
     cors_origin: str | None = None
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
 
 
 @dataclass
@@ -328,6 +337,73 @@ def _layer_step(
     return "published", arn
 
 
+def function_name(project_dir: Path, stage: str) -> str:
+    """The Lambda function Chalice names for the REST API handler: ``<app>-<stage>``."""
+    return f"{load_config(project_dir, stage)['app_name']}-{stage}"
+
+
+def _reserved_concurrency(project_dir: Path, stage: str) -> int | None:
+    config = load_config(project_dir, stage)
+    value = config["stages"][stage].get("reserved_concurrency", config.get("reserved_concurrency"))
+    return None if value is None else int(value)
+
+
+def _check_concurrency_quota(
+    ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]
+) -> None:
+    """Fail early when the stage's ``reserved_concurrency`` cannot fit the account's quota.
+
+    New accounts often have a total concurrency of 10, all of which Lambda must keep
+    unreserved; ``chalice deploy`` would then fail after the role and function exist.
+    """
+    wanted = _reserved_concurrency(opts.project_dir, opts.stage)
+    if wanted is None or opts.skip_api:
+        return
+    lam = ctx.client("lambda")
+    try:
+        limits = lam.get_account_settings()["AccountLimit"]
+    except ClientError as exc:
+        out(f"warning: could not read the Lambda concurrency quota ({client_error_code(exc)})")
+        return
+    held = 0
+    try:
+        held = int(
+            lam.get_function_concurrency(
+                FunctionName=function_name(opts.project_dir, opts.stage)
+            ).get("ReservedConcurrentExecutions", 0)
+        )
+    except ClientError as exc:
+        if client_error_code(exc) not in {"ResourceNotFoundException", "404"}:
+            raise
+    available = int(limits.get("UnreservedConcurrentExecutions", 0)) + held - _MIN_UNRESERVED
+    if wanted > available:
+        total = limits.get("ConcurrentExecutions")
+        raise DeployError(
+            f"stage {opts.stage!r} reserves {wanted} concurrent executions but the account "
+            f"(total {total}) can reserve only {max(available, 0)} more: ask for a higher "
+            f"'Concurrent executions' quota in Service Quotas, or lower reserved_concurrency "
+            f"in .chalice/config.json; nothing has been created"
+        )
+
+
+def _log_group_step(
+    ctx: AwsContext, opts: DeployOptions, state: DeployState, out: Callable[[str], None]
+) -> str:
+    """Create the function's log group with a retention, before Lambda makes one without."""
+    if opts.skip_api:
+        return "skipped (--skip-api)"
+    name = f"/aws/lambda/{function_name(opts.project_dir, opts.stage)}"
+    logs = ctx.client("logs")
+    try:
+        logs.create_log_group(logGroupName=name)
+    except ClientError as exc:
+        if client_error_code(exc) != "ResourceAlreadyExistsException":
+            raise
+    logs.put_retention_policy(logGroupName=name, retentionInDays=opts.log_retention_days)
+    state.log_group = name
+    return f"{name}, {opts.log_retention_days} days"
+
+
 def deploy(
     opts: DeployOptions,
     ctx: AwsContext,
@@ -347,6 +423,7 @@ def deploy(
         if page_bucket
         else None
     )
+    _check_concurrency_quota(ctx, opts, out)
     result = DeployResult(bucket=bucket)
     path = state_path(opts.project_dir, opts.stage)
     state = DeployState.load(path, opts.stage)
@@ -389,6 +466,8 @@ def deploy(
         ctx, opts, tools, bucket, identity, state, save, out
     )
 
+    result.steps["log group"] = _log_group_step(ctx, opts, state, out)
+    save()
     if opts.skip_api:
         result.steps["api"] = "skipped (--skip-api)"
     elif ctx.dry_run:
@@ -456,6 +535,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the one origin the API allows (CORS_ALLOW_ORIGIN; default: the page bucket's)",
     )
     parser.add_argument(
+        "--log-retention-days",
+        type=int,
+        default=DEFAULT_LOG_RETENTION_DAYS,
+        help=f"CloudWatch Logs retention of the function (default {DEFAULT_LOG_RETENTION_DAYS})",
+    )
+    parser.add_argument(
         "--project-dir", type=Path, default=DEFAULT_PROJECT_DIR, help=argparse.SUPPRESS
     )
     parser.add_argument(
@@ -492,6 +577,7 @@ def run(args: argparse.Namespace) -> int:
             static_bucket=args.static_bucket,
             static_dir=args.static_dir,
             cors_origin=args.cors_origin,
+            log_retention_days=args.log_retention_days,
         )
         deploy(opts, ctx)
     except DeployError as exc:

@@ -253,6 +253,30 @@ def test_deploy_reused_bucket_keeps_its_own_encryption() -> None:
     assert created is False
 
 
+def test_deploy_concurrency_quota_too_small_stops_before_anything(project) -> None:
+    """A new account (10 concurrent executions in all) cannot reserve any for the API."""
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["prod"]["reserved_concurrency"] = 10
+    config_path.write_text(json.dumps(config))
+    sts, s3, lam = _client("sts"), _client("s3"), _client("lambda")
+    with _identity_stub(sts), Stubber(s3) as s3_stub, Stubber(lam) as lam_stub:
+        s3_stub.add_client_error("head_bucket", service_error_code="404", http_status_code=404)
+        lam_stub.add_response(
+            "get_account_settings",
+            {"AccountLimit": {"ConcurrentExecutions": 10, "UnreservedConcurrentExecutions": 10}},
+        )
+        lam_stub.add_client_error(
+            "get_function_concurrency", "ResourceNotFoundException", http_status_code=404
+        )
+        with pytest.raises(DeployError, match="can reserve only 0 more"):
+            deploy.deploy(
+                deploy.DeployOptions(stage="prod", project_dir=project),
+                _stubbed_context(sts=sts, s3=s3, **{"lambda": lam}),
+            )
+    assert not state_path(project, "prod").exists()
+
+
 # --- dry run -----------------------------------------------------------------------------
 
 
@@ -278,6 +302,8 @@ def test_deploy_dry_run_prints_every_call_and_makes_none(project) -> None:
         "Key='models/current.json')",
         "would train",
         "lambda.publish_layer_version(LayerName='spam-classifier-sklearn'",
+        "logs.create_log_group(logGroupName='/aws/lambda/spam-api-prod')",
+        "logs.put_retention_policy(logGroupName='/aws/lambda/spam-api-prod', retentionInDays=30)",
         "would run: chalice deploy --stage prod",
         "apigateway.import_rest_api",
         "s3.put_bucket_website(Bucket='spam-page-example'",
