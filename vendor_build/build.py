@@ -1,0 +1,273 @@
+"""Build the scikit-learn layer: install pinned wheels, trim, strip, compile, zip, measure.
+
+``build_layer`` is what ``python -m vendor_build build`` runs; ``build_naive_layer`` is the
+tutorial's layer (``pip install --target`` and zip, nothing else), kept as the baseline the
+benchmarks and the closing note compare against.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from vendor_build.bytecode import compile_tree
+from vendor_build.pins import DEFAULT_REQUIREMENTS, runtime_pins
+from vendor_build.report import (
+    DEFAULT_LIMITS,
+    Limit,
+    SizeReport,
+    check_limits,
+    format_report,
+    measure_zip,
+)
+from vendor_build.trim import PRUNE_RULES, RULES, TrimResult, apply_trim, strip_extensions
+from vendor_build.zipper import sha256_file, write_deterministic_zip
+
+__all__ = [
+    "DEFAULT_OUT",
+    "DEFAULT_PLATFORM",
+    "DEFAULT_PYTHON_VERSION",
+    "DEFAULT_WHEEL_DIR",
+    "BuildResult",
+    "InstallError",
+    "build_layer",
+    "build_naive_layer",
+    "install_packages",
+    "site_packages_dir",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "build" / "layer"
+DEFAULT_NAIVE_OUT = REPO_ROOT / "build" / "naive-layer"
+#: Downloaded wheels, reused by later builds (offline after the first one).
+DEFAULT_WHEEL_DIR = REPO_ROOT / "build" / "wheels"
+DEFAULT_PYTHON_VERSION = "3.11"
+#: Python 3.11 on Lambda runs on Amazon Linux 2 (glibc 2.26): manylinux2014 wheels only.
+DEFAULT_PLATFORM = "manylinux2014_x86_64"
+ZIP_NAME = "sklearn-layer.zip"
+REPORT_NAME = "sklearn-layer.report.json"
+
+
+class InstallError(RuntimeError):
+    """pip could not install the pinned stack for the target platform."""
+
+
+@dataclass
+class BuildResult:
+    """A built layer: the zip, its size report, and what trimming did."""
+
+    zip_path: Path
+    report_path: Path
+    report: SizeReport
+    trim: TrimResult | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def site_packages_dir(tree: Path, python_version: str = DEFAULT_PYTHON_VERSION) -> Path:
+    """Where a layer's packages go: Lambda puts /opt/python/lib/pythonX.Y/site-packages first."""
+    return Path(tree) / "python" / "lib" / f"python{python_version}" / "site-packages"
+
+
+def _pip(args: list[str]) -> int:
+    # pip's own progress goes straight to the terminal: a first build downloads ~60 MB.
+    return subprocess.run([sys.executable, "-m", "pip", *args], check=False).returncode
+
+
+def _ensure_wheels(wheel_dir: Path, target: list[str], requirements: list[str]) -> None:
+    """Download what ``wheel_dir`` lacks; a no-op (and offline) once every wheel is there."""
+    offline = ["download", "--quiet", "--no-index", "--find-links", str(wheel_dir)]
+    if (
+        any(wheel_dir.glob("*.whl"))
+        and _pip([*offline, "--dest", str(wheel_dir), *target, *requirements]) == 0
+    ):
+        return
+    if _pip(["download", "--dest", str(wheel_dir), *target, *requirements]) != 0:
+        raise InstallError(f"pip could not download {' '.join(requirements)} for {target[1]}")
+
+
+def install_packages(
+    site_packages: Path,
+    requirements: list[str],
+    *,
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    platform: str = DEFAULT_PLATFORM,
+    wheel_dir: Path = DEFAULT_WHEEL_DIR,
+    compile_bytecode: bool = False,
+) -> dict[str, str]:
+    """pip-install binary wheels for the target into ``site_packages``. Returns {dist: version}.
+
+    Wheels are downloaded once into ``wheel_dir`` and installed from there with
+    ``--no-index``, so rebuilds are offline and install exactly the same files.
+    """
+    target = [
+        "--platform",
+        platform,
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+    ]
+    wheel_dir = Path(wheel_dir)
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    install = [
+        "install",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--find-links",
+        str(wheel_dir),
+        "--target",
+        str(site_packages),
+        "--compile" if compile_bytecode else "--no-compile",
+        *target,
+        *requirements,
+    ]
+    _ensure_wheels(wheel_dir, target, requirements)
+    if _pip(install) != 0:
+        raise InstallError(f"pip could not install {' '.join(requirements)} into {site_packages}")
+    return {
+        dist.metadata["Name"]: dist.version
+        for dist in metadata.distributions(path=[str(site_packages)])
+    }
+
+
+def _fresh(directory: Path) -> Path:
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    return directory
+
+
+def _unpinned(installed: dict[str, str], requirements: list[str]) -> dict[str, str]:
+    pinned = {req.split("==")[0].lower().replace("_", "-") for req in requirements}
+    return {
+        name: version
+        for name, version in installed.items()
+        if name.lower().replace("_", "-") not in pinned
+    }
+
+
+def build_layer(
+    out_dir: Path = DEFAULT_OUT,
+    *,
+    requirements_file: Path = DEFAULT_REQUIREMENTS,
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    platform: str = DEFAULT_PLATFORM,
+    wheel_dir: Path = DEFAULT_WHEEL_DIR,
+    strip: bool = True,
+    prune: bool = True,
+    sourceless: bool = True,
+    limits: tuple[Limit, ...] = DEFAULT_LIMITS,
+    check: bool = True,
+    echo: bool = True,
+) -> BuildResult:
+    """Build the trimmed layer into ``out_dir`` and return its report.
+
+    Raises :class:`~vendor_build.report.LayerTooLargeError` when ``check`` and a limit is broken
+    (the zip and report are written first, so they can be inspected).
+    """
+    out_dir = Path(out_dir)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    tree = _fresh(out_dir / "tree")
+    site_packages = site_packages_dir(tree, python_version)
+    requirements = runtime_pins(requirements_file)
+
+    step = time.perf_counter()
+    installed = install_packages(
+        site_packages,
+        requirements,
+        python_version=python_version,
+        platform=platform,
+        wheel_dir=wheel_dir,
+    )
+    timings["install"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    trim = apply_trim(site_packages, (*RULES, *PRUNE_RULES) if prune else RULES)
+    timings["trim"] = time.perf_counter() - step
+    if strip:
+        step = time.perf_counter()
+        trim.stripped_files, trim.strip_saved_bytes = strip_extensions(site_packages)
+        timings["strip"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    pyc, source_bytes = compile_tree(
+        site_packages,
+        python_version=python_version,
+        ddir=f"/opt/python/lib/python{python_version}/site-packages",
+        sourceless=sourceless,
+    )
+    timings["bytecode"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    zip_path = write_deterministic_zip(tree, out_dir / ZIP_NAME)
+    timings["zip"] = time.perf_counter() - step
+    timings["total"] = time.perf_counter() - started
+
+    report = measure_zip(zip_path, sha256_file(zip_path), limits)
+    report.extra = {
+        "kind": "trimmed",
+        "python_version": python_version,
+        "platform": platform,
+        "installed": installed,
+        "unpinned_transitive": _unpinned(installed, requirements),
+        "pyc_files": pyc,
+        "sourceless": sourceless,
+        "sources_removed_bytes": source_bytes,
+        "pruned": prune,
+        "trim": trim.summary(),
+        "timings_s": {name: round(value, 2) for name, value in timings.items()},
+    }
+    report_path = out_dir / REPORT_NAME
+    report_path.write_text(report.to_json())
+    if echo:
+        print(format_report(report))
+        print(f"build took {timings['total']:.1f} s; report: {report_path}")
+    if check:
+        check_limits(report)
+    return BuildResult(zip_path, report_path, report, trim, timings)
+
+
+def build_naive_layer(
+    out_dir: Path = DEFAULT_NAIVE_OUT,
+    *,
+    requirements_file: Path = DEFAULT_REQUIREMENTS,
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    platform: str = DEFAULT_PLATFORM,
+    wheel_dir: Path = DEFAULT_WHEEL_DIR,
+    echo: bool = True,
+) -> BuildResult:
+    """The tutorial's layer, for comparison: ``pip install --target`` of the same wheels, zipped.
+
+    pip's own timestamp-based bytecode is in it (hence the tutorial's 273 MB), but it is
+    stale once unzipped (the mtimes change), so at run time this layer behaves as
+    bytecode-less. It is over Lambda's limits by design: limits are reported, not enforced.
+    """
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    tree = _fresh(out_dir / "tree")
+    site_packages = site_packages_dir(tree, python_version)
+    requirements = runtime_pins(requirements_file)
+    installed = install_packages(
+        site_packages,
+        requirements,
+        python_version=python_version,
+        platform=platform,
+        wheel_dir=wheel_dir,
+        compile_bytecode=True,
+    )
+    zip_path = write_deterministic_zip(tree, out_dir / ZIP_NAME, compresslevel=6)
+    timings = {"total": time.perf_counter() - started}
+    report = measure_zip(zip_path, sha256_file(zip_path))
+    report.extra = {"kind": "naive", "installed": installed, "timings_s": timings}
+    report_path = out_dir / REPORT_NAME
+    report_path.write_text(report.to_json())
+    if echo:
+        print(format_report(report))
+    return BuildResult(zip_path, report_path, report, None, timings)

@@ -1,0 +1,139 @@
+"""Publish a built layer (through S3: it is over the direct-upload size) and record its ARN.
+
+The new ``LayerVersionArn`` goes into ``spam_api/.chalice/config.json`` under
+``stages.<stage>.layers``, replacing an older version of the same layer and leaving every
+other key, and the file's formatting, as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from vendor_build.zipper import sha256_file
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_LAYER_NAME",
+    "ConfigError",
+    "layer_arn_base",
+    "publish_layer",
+    "write_layer_arn",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "spam_api" / ".chalice" / "config.json"
+DEFAULT_LAYER_NAME = "spam-classifier-sklearn"
+_LAYER_ARN_RE = re.compile(r"^(arn:[^:]+:lambda:[^:]*:[^:]*:layer:[^:]+):(\d+)$")
+
+
+class ConfigError(ValueError):
+    """The Chalice config is missing, malformed, or has no such stage."""
+
+
+def layer_arn_base(arn: str) -> str:
+    """A layer version ARN without its version: what identifies "the same layer".
+
+    >>> layer_arn_base("arn:aws:lambda:us-east-1:123456789012:layer:sk:7")
+    'arn:aws:lambda:us-east-1:123456789012:layer:sk'
+    """
+    match = _LAYER_ARN_RE.match(arn)
+    if not match:
+        raise ValueError(f"not a layer version ARN: {arn!r}")
+    return match.group(1)
+
+
+def write_layer_arn(config_path: Path, stage: str, arn: str) -> list[str]:
+    """Put ``arn`` into ``stages.<stage>.layers`` of a Chalice config. Returns the new list.
+
+    An older version of the same layer is replaced in place; other layers keep their
+    order. The file is rewritten as JSON with 2-space indents and a trailing newline (how
+    Chalice writes it), so nothing else in it changes.
+    """
+    config_path = Path(config_path)
+    try:
+        config = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{config_path} is not valid JSON: {exc}") from exc
+    stages = config.get("stages")
+    if not isinstance(stages, dict) or stage not in stages:
+        known = ", ".join(sorted(stages)) if isinstance(stages, dict) else "none"
+        raise ConfigError(f"{config_path} has no stage {stage!r} (stages: {known})")
+    base = layer_arn_base(arn)
+    layers = [
+        layer
+        for layer in stages[stage].get("layers", [])
+        if not (_LAYER_ARN_RE.match(layer) and layer_arn_base(layer) == base)
+    ]
+    existing = stages[stage].get("layers", [])
+    position = next(
+        (
+            index
+            for index, layer in enumerate(existing)
+            if _LAYER_ARN_RE.match(layer) and layer_arn_base(layer) == base
+        ),
+        len(layers),
+    )
+    layers.insert(position, arn)
+    stages[stage]["layers"] = layers
+    tmp = config_path.with_name(config_path.name + ".tmp")
+    tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, config_path)
+    return layers
+
+
+def _clients(region: str | None, endpoint_url: str | None) -> tuple[Any, Any]:
+    import boto3
+
+    session = boto3.session.Session(region_name=region)
+    return (
+        session.client("s3", endpoint_url=endpoint_url),
+        session.client("lambda", endpoint_url=endpoint_url),
+    )
+
+
+def publish_layer(
+    zip_path: Path,
+    *,
+    bucket: str,
+    key: str | None = None,
+    layer_name: str = DEFAULT_LAYER_NAME,
+    stage: str = "dev",
+    config_path: Path | None = DEFAULT_CONFIG,
+    python_version: str = "3.11",
+    architecture: str = "x86_64",
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    s3_client: Any = None,
+    lambda_client: Any = None,
+) -> str:
+    """Upload ``zip_path`` to S3, publish it as a layer version, write its ARN. Returns the ARN.
+
+    ``config_path=None`` publishes without touching any config. ``endpoint_url`` (or the
+    clients) point both services at a local emulator such as a moto server.
+    """
+    zip_path = Path(zip_path)
+    digest = sha256_file(zip_path)
+    key = key or f"layers/{layer_name}/{digest}.zip"
+    if s3_client is None or lambda_client is None:
+        default_s3, default_lambda = _clients(region, endpoint_url)
+        s3_client = s3_client or default_s3
+        lambda_client = lambda_client or default_lambda
+    s3_client.upload_file(str(zip_path), bucket, key)
+    response = lambda_client.publish_layer_version(
+        LayerName=layer_name,
+        Description=f"scikit-learn stack for the spam API; zip sha256 {digest}",
+        Content={"S3Bucket": bucket, "S3Key": key},
+        CompatibleRuntimes=[f"python{python_version}"],
+        CompatibleArchitectures=[architecture],
+        LicenseInfo="BSD-3-Clause",
+    )
+    arn = str(response["LayerVersionArn"])
+    if config_path is not None:
+        write_layer_arn(config_path, stage, arn)
+    return arn
