@@ -155,28 +155,27 @@ class ModelHolder:
 
     def _refresh(self) -> None:
         """One registry check, and a load and swap if it points somewhere new (lock held)."""
-        state = self._state
         now = self.clock()
+        state = self._check(replace(self._state, attempted_at=now), now)
+        interval = self.refresh_seconds if state.live is not None else self.retry_seconds
+        self._state = replace(state, next_check_at=now + interval)  # one swap, all of it
+
+    def _check(self, state: HolderState, now: float) -> HolderState:
         live = state.live
-        interval = self.refresh_seconds if live is not None else self.retry_seconds
-        state = replace(state, attempted_at=now, next_check_at=now + interval)
         try:
             pointer = self.reader.fetch_pointer(if_none_match=state.seen_etag)
         except RegistryError as exc:
-            self._state = replace(state, failure=self._failure(exc, now, None))
-            return
+            return replace(state, failure=self._failure(exc, now, None))
         state = replace(state, checked_at=now)
         if pointer is None:  # 304: still what we saw last time
             if live is not None and state.seen_etag == live.etag:
                 state = replace(state, failure=None)
-            self._state = state
-            return
+            return state
         if live is not None and (
             pointer.etag == live.etag
             or (not pointer.legacy and pointer.manifest.version == live.version)
         ):
-            self._state = replace(state, failure=None, seen_etag=pointer.etag)
-            return
+            return replace(state, failure=None, seen_etag=pointer.etag)
         version = pointer.manifest.version
         if live is not None and pointer.legacy and not live.legacy:
             failure = Failure(
@@ -186,20 +185,17 @@ class ModelHolder:
                     f"rather than falling back to the legacy bucket-root model"
                 ),
                 at=now,
-                version=None,
             )
-            self._state = replace(state, failure=failure)
-            return
+            return replace(state, failure=failure)
         try:
             artifacts = self.reader.load(pointer)
             model = build_live_model(artifacts, loaded_at=self.clock())
         except Exception as exc:  # anything a pickle can raise: keep serving what we have
             failure = self._failure(exc, now, version)
             seen = pointer.etag if failure.kind in _PERMANENT else state.seen_etag
-            self._state = replace(state, failure=failure, seen_etag=seen)
-            return
-        self._state = replace(state, live=model, failure=None, seen_etag=pointer.etag)
+            return replace(state, failure=failure, seen_etag=seen)
         _log.info("model %s is live (was %s)", model.version, live.version if live else "nothing")
+        return replace(state, live=model, failure=None, seen_etag=pointer.etag)
 
     def _failure(self, exc: BaseException, now: float, version: str | None) -> Failure:
         kind = next((k for t, k in _KINDS if isinstance(exc, t)), "invalid_model")

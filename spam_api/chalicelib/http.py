@@ -111,7 +111,8 @@ def finalize(response: Any, *, rid: str, extra_headers: dict[str, str], log: log
     body = response.body
     if status >= 400 and isinstance(body, dict) and "Code" in body and "status" not in body:
         response.body = {"status": "error", **body}
-    if status >= 500:
+    if status >= 500:  # 503 is the expected "no model yet"; anything else is a fault
         code = body.get("Code") if isinstance(body, dict) else None
-        log.error("request %s answered %s (%s)", rid, status, code)
+        level = logging.WARNING if status == 503 else logging.ERROR
+        log.log(level, "request %s answered %s (%s)", rid, status, code)
     return response

@@ -91,7 +91,7 @@ def make_s3_client(settings: Settings) -> Any:
     config = Config(
         connect_timeout=settings.s3_connect_timeout_seconds,
         read_timeout=settings.s3_read_timeout_seconds,
-        retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": settings.s3_max_attempts, "mode": "standard"},
         max_pool_connections=16,
     )
     kwargs: dict[str, Any] = {"config": config}
@@ -277,16 +277,17 @@ class RegistryReader:
         if not pointer.legacy:
             check_sklearn_version(manifest, self.runtime_sklearn_version)
             self._check_keys(manifest, current_key(self.prefix))
-        loaded: dict[str, Any] = {}
-        for role in ("vectorizer", "model"):
+        verified: dict[str, bytes] = {}
+        for role in ("vectorizer", "model"):  # every byte checked before anything is unpickled
             ref = manifest.artifacts[role]
             got = self._get(ref.key)
             if got is None:  # pragma: no cover - no If-None-Match sent
                 raise RegistryUnavailableError(f"{self._where(ref.key)}: unexpected 304")
-            data = got[0]
-            if not pointer.legacy:
-                verify_artifact(ref, data)
-            loaded[role] = self._unpickle(data, manifest, ref.key)
+            verified[role] = got[0] if pointer.legacy else verify_artifact(ref, got[0])
+        loaded = {
+            role: self._unpickle(data, manifest, manifest.artifacts[role].key)
+            for role, data in verified.items()
+        }
         return Artifacts(
             pointer=pointer, vectorizer=loaded["vectorizer"], classifier=loaded["model"]
         )

@@ -158,3 +158,18 @@ def post(client: Client, path: str, body: Any, headers: dict[str, str] | None = 
 def body_of(response) -> dict[str, Any]:
     assert response.headers.get("Content-Type", "").startswith("application/json"), response.headers
     return json.loads(response.body)
+
+
+@pytest.fixture(scope="session")
+def legacy_pair(fitted: Fitted) -> tuple[bytes, bytes]:
+    """The tutorial's pickles: (vectorizer.pkl, spam_model.pkl) with 1 = ham, 0 = spam."""
+    numeric = [0 if label == "spam" else 1 for label in fitted.labels]
+    matrix = fitted.vectorizer.transform(fitted.texts)
+    classifier = LogisticRegression(C=10.0, solver="liblinear").fit(matrix, numeric)
+    return dumps(fitted.vectorizer), dumps(classifier)
+
+
+def put_legacy(s3: Any, bucket: str, pair: tuple[bytes, bytes]) -> None:
+    """Write the tutorial's bucket-root layout."""
+    s3.put_object(Bucket=bucket, Key="vectorizer.pkl", Body=pair[0])
+    s3.put_object(Bucket=bucket, Key="spam_model.pkl", Body=pair[1])

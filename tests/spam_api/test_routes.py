@@ -31,7 +31,7 @@ def assert_error(response, status: int, code: str, *words: str) -> dict:
     for word in words:
         assert word in body["Message"], body
     text = json.dumps(body)
-    for leak in ("Traceback", "File \"", "Error(", "botocore", "json.decoder", "Expecting"):
+    for leak in ("Traceback", 'File "', "Error(", "botocore", "json.decoder", "Expecting"):
         assert leak not in text, body
     return body
 
