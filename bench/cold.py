@@ -197,8 +197,8 @@ def rows(samples: dict[str, list[dict[str, float]]]) -> list[Row]:
             baseline=f"tutorial handler on untrimmed layer {fmt_ms(tut)}",
             ratio=fmt_ratio(ratio(ours, tut)),
             notes=(
-                f"median of {len(samples['tutorial'])}; the tutorial layer's pip .pyc go stale "
-                f"when unzipped, so it compiles at every start"
+                f"median of {len(samples['tutorial'])}; the tutorial layer's pip .pyc are stale "
+                f"once unzipped (mtimes), so it compiles at every start"
             ),
         ),
         Row(

@@ -26,8 +26,8 @@ from pathlib import Path
 __all__ = [
     "SITE_PACKAGES",
     "LayerInfo",
-    "build_tutorial_layer",
     "ensure_our_layer",
+    "ensure_tutorial_layer",
     "extract_read_only",
     "layer_paths",
     "pinned_versions",
@@ -36,8 +36,9 @@ __all__ = [
 ]
 
 SITE_PACKAGES = "python/lib/python3.11/site-packages"
-TUTORIAL_PACKAGES = ("scikit-learn", "joblib", "numpy", "scipy", "threadpoolctl")
 OUR_LAYER_ZIP = Path("build/layer/sklearn-layer.zip")
+WHEEL_DIR = Path("build/wheels")  # vendor_build downloads wheels here once
+TUTORIAL_PACKAGES = ("scikit-learn", "joblib", "numpy", "scipy", "threadpoolctl")
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,14 @@ def ensure_our_layer(repo: Path, *, rebuild: bool, log: Path) -> LayerInfo:
     return LayerInfo("ours", zip_path, unzipped, zipped, origin)
 
 
-def build_tutorial_layer(
-    repo: Path, build_dir: Path, *, rebuild: bool, log: Path, env: Mapping[str, str] | None = None
-) -> LayerInfo:
-    """The tutorial's naive layer: ``pip install --target`` then zip everything.
+def ensure_tutorial_layer(repo: Path, build_dir: Path, *, rebuild: bool, log: Path) -> LayerInfo:
+    """The tutorial's layer, built as the tutorial built it: ``pip install --target``, zip all.
 
-    Same pinned versions as ours and the same manylinux2014/cp311 wheels, so the
-    comparison is about packaging (no trimming, pip's own timestamp bytecode), not about
-    versions.
+    Same pinned versions and manylinux2014/cp311 wheels as ours, so only the packaging
+    differs. pip compiles timestamp-based ``.pyc`` files by default, so they are in the
+    zip (that is how the tutorial's layer reached 273 MB); unzipped elsewhere their source
+    mtimes no longer match, so Python compiles from source at every cold start anyway.
+    Wheels come from vendor_build's ``build/wheels`` when it has them (no second download).
     """
     pins = pinned_versions(repo / "requirements-train.txt")
     specs = [f"{name}=={pins[name]}" for name in TUTORIAL_PACKAGES if name in pins]
@@ -126,36 +127,43 @@ def build_tutorial_layer(
     )
     origin = "cached build/bench/tutorial-layer.zip"
     if not fresh:
-        _rmtree(tree)
         target = tree / SITE_PACKAGES
-        target.mkdir(parents=True)
-        _run_logged(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--progress-bar",
-                "off",
-                "--target",
-                str(target),
-                "--platform",
-                "manylinux2014_x86_64",
-                "--python-version",
-                "3.11",
-                "--implementation",
-                "cp",
-                "--only-binary=:all:",
-                *specs,
-            ],
-            cwd=repo,
-            log=log,
-            env=env,
-        )
+        pip = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "--target",
+            str(target),
+            "--platform",
+            "manylinux2014_x86_64",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
+        ]
+        wheels = repo / WHEEL_DIR
+        local = ["--no-index", "--find-links", str(wheels)]
+        attempts = [[*pip, *local, *specs], [*pip, *specs]]
+        if not any(wheels.glob("*.whl")):
+            attempts = attempts[1:]
+        for number, argv in enumerate(attempts, start=1):
+            _rmtree(tree)
+            target.mkdir(parents=True)
+            try:
+                _run_logged(argv, cwd=repo, log=log)
+                break
+            except RuntimeError:
+                if number == len(attempts):
+                    raise
+        build_dir.mkdir(parents=True, exist_ok=True)
         _zip_tree(tree, zip_path)
         stamp_path.write_text(stamp)
-        origin = "built here: pip install --target (pinned versions), zipped whole"
+        origin = "built in this run: pip install --target (pinned), zipped whole"
     unzipped, zipped = zip_sizes(zip_path)
     return LayerInfo("tutorial", zip_path, unzipped, zipped, origin)
 
@@ -175,11 +183,8 @@ def _zip_tree(root: Path, zip_path: Path) -> None:
 def extract_read_only(zip_path: Path, dest: Path) -> Path:
     """Unzip a layer into ``dest`` (standing for /opt) and make it read-only.
 
-    Cached by the zip's size and mtime. ``zipfile`` does not restore file times, so
-    timestamp-based ``.pyc`` files inside (pip's) no longer match their sources: exactly
-    what happens to the tutorial's layer, whose bytecode is then recompiled at every start.
-    Root ignores permission bits; the bench also runs Python with ``-B`` so nothing is
-    written either way.
+    Cached by the zip's size and mtime. Root ignores permission bits; the bench also runs
+    Python with ``-B`` so nothing is written either way.
     """
     st = zip_path.stat()
     stamp = f"{zip_path.resolve()} {st.st_size} {st.st_mtime_ns}"

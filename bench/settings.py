@@ -32,7 +32,7 @@ class BenchSettings:
     batch_rounds: int = 15
     #: Cold start: fresh interpreters per variant (after one discarded run).
     cold_runs: int = 5
-    cold_runs_tutorial: int = 3
+    cold_runs_tutorial: int = 2
     #: HTTP load on ``chalice local``: both budgets bound the run.
     http_concurrency: int = 4
     http_max_requests: int = 3000
