@@ -152,12 +152,14 @@ def ensure_model_bucket(
     *,
     region: str,
     state: BucketState,
+    require_tls: bool = True,
     out: Callable[[str], None] = print,
 ) -> bool:
     """Create or reuse the private model bucket; returns True when it was created here.
 
-    Created: versioning on, all public access blocked, SSE-S3 with a bucket key, and a
-    policy refusing plain HTTP. Reused: each of versioning, public access block and
+    Created: versioning on, all public access blocked, SSE-S3 with a bucket key, and
+    (``require_tls``) a policy refusing plain HTTP, which an emulator served over HTTP
+    must not get: it would lock everyone out. Reused: each of versioning, public access block and
     default encryption is read and set only where missing.
     """
     created = state == "missing"
@@ -196,7 +198,7 @@ def ensure_model_bucket(
                 ]
             },
         )
-    if created:
+    if created and require_tls:
         s3.put_bucket_policy(Bucket=name, Policy=_deny_insecure_transport(name))
     return created
 

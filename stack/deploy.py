@@ -285,7 +285,9 @@ def _model_step(
 
 def _layer_exists(ctx: AwsContext, arn: str) -> bool:
     try:
-        ctx.client("lambda").get_layer_version_by_arn(Arn=arn)
+        # by name: the ARN is in our account and region (checked by the caller)
+        name, version = arn.split(":")[6], int(arn.split(":")[7])
+        ctx.client("lambda").get_layer_version(LayerName=name, VersionNumber=version)
     except ClientError as exc:
         if client_error_code(exc) in {"404", "ResourceNotFoundException", "AccessDeniedException"}:
             return False
@@ -439,7 +441,10 @@ def deploy(
 
     state.region, state.account = ctx.region, identity.account
 
-    created = ensure_model_bucket(s3, bucket, region=ctx.region, state=model_state, out=out)
+    plain_http = (ctx.endpoint_url or "").startswith("http://")
+    created = ensure_model_bucket(
+        s3, bucket, region=ctx.region, state=model_state, require_tls=not plain_http, out=out
+    )
     result.steps["model bucket"] = "created" if created else "reused"
     state.model_bucket, state.model_prefix = bucket, opts.prefix
     state.model_bucket_created = state.model_bucket_created or created

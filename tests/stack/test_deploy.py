@@ -298,6 +298,7 @@ def test_deploy_dry_run_prints_every_call_and_makes_none(project) -> None:
         "s3.put_bucket_versioning(",
         "s3.put_public_access_block(",
         "s3.put_bucket_encryption(",
+        "s3.put_bucket_policy(Bucket='spam-classifier-<account-id>-eu-west-1', Policy=",
         "s3.head_object(Bucket='spam-classifier-<account-id>-eu-west-1', "
         "Key='models/current.json')",
         "would train",

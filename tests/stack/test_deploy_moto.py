@@ -1,0 +1,275 @@
+"""Deploy and destroy against a local moto server: every step moto supports runs for real.
+
+Real here: STS, the model bucket and its settings (read back), the trainer's CLI
+training and publishing a model, vendor_build publishing a layer through S3 and writing
+its ARN into a *copy* of the Chalice project, the log group, the page bucket. Only
+``chalice deploy`` is replaced, by ``chalice package`` (moto cannot import a REST API,
+see platform-facts), whose template must carry what deploy wrote into the config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from stack.aws import AwsContext
+from stack.aws_buckets import delete_bucket_and_contents
+from stack.aws_chalice import ChaliceCli
+from stack.aws_destroy import destroy
+from stack.aws_state import DeployState, state_path
+from stack.deploy import LAYER_NAME, DeployOptions, Toolchain, deploy
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REAL_CONFIG = REPO_ROOT / "spam_api" / ".chalice" / "config.json"
+FAKE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the Chalice project: deploy writes into it, never into the real one."""
+    before = REAL_CONFIG.read_bytes()
+    copy = tmp_path / "spam_api"
+    shutil.copytree(
+        REPO_ROOT / "spam_api",
+        copy,
+        ignore=shutil.ignore_patterns("deployed", "deployments", "__pycache__", "vendor"),
+    )
+    yield copy
+    assert REAL_CONFIG.read_bytes() == before, "the real config.json must never be written"
+
+
+@pytest.fixture
+def layer_zip(tmp_path: Path) -> Path:
+    """A tiny layer zip: publishing is what is under test, not the 40 MB build."""
+    path = tmp_path / "tiny-layer.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("python/tiny_layer_marker.py", "MARKER = 1\n")
+    return path
+
+
+def _clients(endpoint: str) -> dict[str, object]:
+    kw = {"endpoint_url": endpoint, "region_name": "us-east-1"}
+    return {name: boto3.client(name, **kw) for name in ("s3", "lambda", "logs")}
+
+
+@pytest.fixture
+def names(s3_endpoint: str) -> Iterator[dict[str, str]]:
+    """Fresh bucket names; whatever is left of them is deleted afterwards."""
+    unique = uuid.uuid4().hex[:10]
+    chosen = {"bucket": f"deploy-models-{unique}", "page": f"deploy-page-{unique}"}
+    yield chosen
+    s3 = _clients(s3_endpoint)["s3"]
+    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    for name in chosen.values():
+        if name in existing:
+            delete_bucket_and_contents(s3, name)
+
+
+class PackagingChalice(ChaliceCli):
+    """``chalice deploy`` stood in for by the real ``chalice package`` (offline)."""
+
+    def deploy(self, stage: str) -> str:
+        out_dir = self.project_dir.parent / f"package-{stage}"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        self.package(stage, out_dir)
+        deployed = self.project_dir / ".chalice" / "deployed" / f"{stage}.json"
+        deployed.parent.mkdir(parents=True, exist_ok=True)
+        record = {"resources": [{"resource_type": "rest_api", "rest_api_url": FAKE_URL}]}
+        deployed.write_text(json.dumps(record))
+        return FAKE_URL
+
+    def delete(self, stage: str) -> None:
+        (self.project_dir / ".chalice" / "deployed" / f"{stage}.json").unlink()
+
+
+def _package_env() -> dict[str, str]:
+    """``chalice package`` offline: a region, and no endpoint or credentials it could use."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    return env
+
+
+def _packaging_chalice(project_dir: Path, env: dict[str, str], out) -> PackagingChalice:
+    return PackagingChalice(project_dir, _package_env(), out)
+
+
+@pytest.fixture
+def ctx(s3_endpoint: str) -> AwsContext:
+    return AwsContext(region="us-east-1", endpoint_url=s3_endpoint, out=lambda _line: None)
+
+
+def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
+    ctx, project, layer_zip, names, s3_endpoint, sms_collection_path
+) -> None:
+    aws = _clients(s3_endpoint)
+    s3, lam, logs = aws["s3"], aws["lambda"], aws["logs"]
+    lines: list[str] = []
+    opts = DeployOptions(
+        stage="prod",
+        project_dir=project,
+        bucket=names["bucket"],
+        data=sms_collection_path,
+        layer_zip=layer_zip,
+        static_bucket=names["page"],
+    )
+    tools = Toolchain(chalice=_packaging_chalice)
+
+    first = deploy(opts, ctx, tools=tools, out=lines.append)
+
+    assert first.steps["model bucket"] == "created"
+    assert first.steps["model"] == "published"
+    assert first.steps["layer"] == "published"
+    assert first.steps["api"] == "deployed"
+    bucket = names["bucket"]
+    # bucket settings, read back
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert block == dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
+        True,
+    )
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # no TLS-only policy over plain HTTP: moto enforces it and would lock us out
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket=bucket)
+    # the model the trainer published
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key="models/current.json")["Body"].read())
+    for ref in manifest["artifacts"].values():
+        s3.head_object(Bucket=bucket, Key=ref["key"])
+    # the layer, and its ARN in the copy's config (not the real one: see the fixture)
+    arn = first.layer_arn
+    assert arn and f":layer:{LAYER_NAME}:" in arn
+    version = lam.get_layer_version(LayerName=LAYER_NAME, VersionNumber=int(arn.split(":")[-1]))
+    assert version["LayerVersionArn"] == arn
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    prod = config["stages"]["prod"]
+    assert prod["layers"] == [arn]  # the placeholder ARN is gone
+    page_origin = f"http://{names['page']}.s3-website-us-east-1.amazonaws.com"
+    assert prod["environment_variables"]["MODEL_BUCKET"] == bucket
+    assert prod["environment_variables"]["CORS_ALLOW_ORIGIN"] == page_origin
+    policy = (project / ".chalice" / prod["iam_policy_file"]).read_text()
+    assert f"arn:aws:s3:::{bucket}/" in policy and "spam-models-prod" not in policy
+    # what chalice would deploy: the packaged template carries all of it
+    template = json.loads((project.parent / "package-prod" / "sam.json").read_text())
+    function = template["Resources"]["APIHandler"]["Properties"]
+    assert function["Layers"] == [arn]
+    assert function["Environment"]["Variables"]["MODEL_BUCKET"] == bucket
+    assert bucket in json.dumps(template["Resources"]["ApiHandlerRole"])
+    # log group retention
+    group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/spam-api-prod")
+    assert group["logGroups"][0]["retentionInDays"] == 30
+    # the page bucket: website, public read, config.js naming the API
+    assert first.page_url == page_origin
+    s3.get_bucket_website(Bucket=names["page"])
+    config_js = s3.get_object(Bucket=names["page"], Key="config.js")["Body"].read().decode()
+    assert '"apiBaseUrl": "https://abc123.execute-api.us-east-1.amazonaws.com/api"' in config_js
+    s3.head_object(Bucket=names["page"], Key="index.html")
+    # the invoke URL and a curl line
+    text = "\n".join(lines)
+    assert f"Invoke URL: {FAKE_URL}" in text
+    assert "curl -s -X POST https://abc123.execute-api.us-east-1.amazonaws.com/api/predict" in text
+
+    # A second run finds everything in place and publishes nothing new.
+    buckets_before = len(s3.list_buckets()["Buckets"])
+    second = deploy(opts, ctx, tools=tools, out=lines.append)
+    assert second.steps["model bucket"] == "reused"
+    assert second.steps["model"] == "exists"
+    assert second.steps["layer"] == "exists"
+    assert second.layer_arn == arn
+    assert len(lam.list_layer_versions(LayerName=LAYER_NAME)["LayerVersions"]) >= 1
+    assert len(s3.list_buckets()["Buckets"]) == buckets_before
+    state = DeployState.load(state_path(project, "prod"), "prod")
+    assert state.layer_version_arns == [arn]
+    assert state.model_bucket_created and state.page_bucket_created
+
+    # destroy: API, layer, its zip, log group and page go; the models stay.
+    result = destroy(ctx, project, "prod", chalice_factory=_packaging_chalice, out=lines.append)
+    assert arn in result.removed
+    versions = lam.list_layer_versions(LayerName=LAYER_NAME)["LayerVersions"]
+    assert arn not in [v["LayerVersionArn"] for v in versions]
+    remaining = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert names["page"] not in remaining
+    assert bucket in remaining
+    s3.head_object(Bucket=bucket, Key="models/current.json")
+    assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/spam-api-prod")["logGroups"]
+    assert not (project / ".chalice" / "deployed" / "prod.json").exists()
+
+    # only when asked: the model bucket, with every version
+    destroy(ctx, project, "prod", delete_model_bucket=True, out=lines.append)
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert not state_path(project, "prod").exists()
+
+
+def test_deploy_dry_run_on_moto_creates_nothing(s3_endpoint, project, names) -> None:
+    s3 = _clients(s3_endpoint)["s3"]
+    before = sorted(b["Name"] for b in s3.list_buckets()["Buckets"])
+    before_config = (project / ".chalice" / "config.json").read_text()
+    lines: list[str] = []
+    ctx = AwsContext(region="us-east-1", endpoint_url=s3_endpoint, dry_run=True, out=lines.append)
+    deploy(
+        DeployOptions(
+            stage="prod", project_dir=project, bucket=names["bucket"], static_bucket=names["page"]
+        ),
+        ctx,
+        out=lines.append,
+    )
+    assert f"[dry-run] s3.create_bucket(Bucket='{names['bucket']}')" in lines
+    assert sorted(b["Name"] for b in s3.list_buckets()["Buckets"]) == before
+    assert (project / ".chalice" / "config.json").read_text() == before_config
+    assert not state_path(project, "prod").exists()
+
+
+def test_deploy_cli_on_moto_skipping_model_and_api(s3_endpoint, project, layer_zip, names) -> None:
+    """The command a person types, as a subprocess, against moto."""
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "stack", "deploy", "--stage", "prod"),
+            *("--region", "us-east-1", "--endpoint-url", s3_endpoint),
+            *("--bucket", names["bucket"], "--project-dir", str(project)),
+            *("--layer-zip", str(layer_zip), "--skip-model", "--skip-api"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model bucket  created" in result.stdout
+    assert "model         skipped (--skip-model)" in result.stdout
+    s3 = _clients(s3_endpoint)["s3"]
+    assert s3.get_bucket_versioning(Bucket=names["bucket"])["Status"] == "Enabled"
+    layers = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["prod"][
+        "layers"
+    ]
+    assert len(layers) == 1 and f":layer:{LAYER_NAME}:" in layers[0]
+    state = DeployState.load(state_path(project, "prod"), "prod")
+    assert state.layer_version_arns == layers
+
+    undo = subprocess.run(
+        [
+            *(sys.executable, "-m", "stack", "destroy", "--stage", "prod"),
+            *("--endpoint-url", s3_endpoint, "--project-dir", str(project)),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert undo.returncode == 0, undo.stdout + undo.stderr
+    assert f"removed {layers[0]}" in undo.stdout
+    assert f"kept    s3://{names['bucket']}" in undo.stdout
