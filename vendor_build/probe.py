@@ -92,16 +92,10 @@ def main(argv: list[str]) -> int:
         return 3
     result["import_s"] = time.perf_counter() - started
     result["import_cpu_s"] = time.process_time() - started_cpu
-    import joblib
-    import numpy
-    import scipy
-    import sklearn
-
     result["versions"] = {
-        "sklearn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "joblib": joblib.__version__,
+        name: getattr(sys.modules[name], "__version__", "?")
+        for name in ("sklearn", "numpy", "scipy", "joblib")
+        if name in sys.modules
     }
     if args.get("model_dir"):
         result["predictions"] = _predict(args)

@@ -26,7 +26,7 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "spam_api" / ".chalice" / "config.json"
-DEFAULT_LAYER_NAME = "spam-classifier-sklearn"
+DEFAULT_LAYER_NAME = "spam-sklearn-layer"  # the name the Chalice config refers to
 _LAYER_ARN_RE = re.compile(r"^(arn:[^:]+:lambda:[^:]*:[^:]*:layer:[^:]+):(\d+)$")
 
 

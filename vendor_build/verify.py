@@ -182,16 +182,21 @@ def time_cold_import(
     repeat: int = 3,
     python: str | None = None,
     python_version: str = "3.11",
+    imports: Sequence[str] | None = None,
 ) -> ColdImport:
     """Import the API's modules ``repeat`` times, each in a new interpreter, on a read-only tree.
 
+    ``imports`` defaults to ``probe.API_IMPORTS`` (numpy, scipy.sparse, joblib and the
+    scikit-learn modules the API unpickles).
     The page cache is warm after the first run (Lambda's is not), so these are the costs of
     finding, unmarshalling or compiling and executing modules, not of disk reads.
     """
     before = _count_bytecode(opt_dir)
     timing = ColdImport(label=label, import_s=[], process_s=[])
     for _ in range(repeat):
-        result, elapsed = run_probe(opt_dir, python=python, python_version=python_version)
+        result, elapsed = run_probe(
+            opt_dir, python=python, python_version=python_version, imports=imports
+        )
         timing.import_s.append(float(result["import_s"]))  # type: ignore[arg-type]
         timing.import_cpu_s.append(float(result["import_cpu_s"]))  # type: ignore[arg-type]
         timing.process_s.append(elapsed)
@@ -218,7 +223,7 @@ def _model_reference(model_dir: Path, examples: Sequence[tuple[str, str]], spam_
 
 def _spam_label_for(model_dir: Path) -> object:
     """The spam class: from a manifest's ``labels`` if the folder has one, else ``"spam"``."""
-    for name in ("manifest.json", "current.json"):
+    for name in ("model.json", "manifest.json", "current.json"):  # trainer out dir, registry
         path = model_dir / name
         if path.is_file():
             labels = json.loads(path.read_text()).get("labels") or {}
