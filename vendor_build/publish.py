@@ -1,7 +1,7 @@
 """Publish a built layer (through S3: it is over the direct-upload size) and record its ARN.
 
 The new ``LayerVersionArn`` goes into ``spam_api/.chalice/config.json`` under
-``stages.<stage>.layers``, replacing an older version of the same layer and leaving every
+``stages.<stage>.layers``, replacing any version of the same layer (by name) and leaving every
 other key, and the file's formatting, as it was.
 """
 
@@ -19,7 +19,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_LAYER_NAME",
     "ConfigError",
-    "layer_arn_base",
+    "layer_name_of",
     "publish_layer",
     "write_layer_arn",
 ]
@@ -34,22 +34,33 @@ class ConfigError(ValueError):
     """The Chalice config is missing, malformed, or has no such stage."""
 
 
-def layer_arn_base(arn: str) -> str:
-    """A layer version ARN without its version: what identifies "the same layer".
+def layer_name_of(arn: str) -> str:
+    """The layer name in a layer version ARN: what identifies "the same layer".
 
-    >>> layer_arn_base("arn:aws:lambda:us-east-1:123456789012:layer:sk:7")
-    'arn:aws:lambda:us-east-1:123456789012:layer:sk'
+    Account and region are ignored on purpose, so a placeholder ARN in the config (or one
+    from another account) is replaced rather than left beside the new one.
+
+    >>> layer_name_of("arn:aws:lambda:us-east-1:123456789012:layer:sk:7")
+    'sk'
     """
     match = _LAYER_ARN_RE.match(arn)
     if not match:
         raise ValueError(f"not a layer version ARN: {arn!r}")
-    return match.group(1)
+    return match.group(1).rsplit(":", 1)[1]
+
+
+def _same_layer(candidate: object, name: str) -> bool:
+    return (
+        isinstance(candidate, str)
+        and bool(_LAYER_ARN_RE.match(candidate))
+        and layer_name_of(candidate) == name
+    )
 
 
 def write_layer_arn(config_path: Path, stage: str, arn: str) -> list[str]:
     """Put ``arn`` into ``stages.<stage>.layers`` of a Chalice config. Returns the new list.
 
-    An older version of the same layer is replaced in place; other layers keep their
+    Any version of a layer with the same name is replaced in place; other layers keep their
     order. The file is rewritten as JSON with 2-space indents and a trailing newline (how
     Chalice writes it), so nothing else in it changes.
     """
@@ -64,19 +75,11 @@ def write_layer_arn(config_path: Path, stage: str, arn: str) -> list[str]:
     if not isinstance(stages, dict) or stage not in stages:
         known = ", ".join(sorted(stages)) if isinstance(stages, dict) else "none"
         raise ConfigError(f"{config_path} has no stage {stage!r} (stages: {known})")
-    base = layer_arn_base(arn)
-    layers = [
-        layer
-        for layer in stages[stage].get("layers", [])
-        if not (_LAYER_ARN_RE.match(layer) and layer_arn_base(layer) == base)
-    ]
+    name = layer_name_of(arn)
     existing = stages[stage].get("layers", [])
+    layers = [layer for layer in existing if not _same_layer(layer, name)]
     position = next(
-        (
-            index
-            for index, layer in enumerate(existing)
-            if _LAYER_ARN_RE.match(layer) and layer_arn_base(layer) == base
-        ),
+        (index for index, layer in enumerate(existing) if _same_layer(layer, name)),
         len(layers),
     )
     layers.insert(position, arn)

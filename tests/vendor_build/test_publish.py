@@ -9,7 +9,7 @@ import pytest
 from vendor_build.publish import (
     DEFAULT_CONFIG,
     ConfigError,
-    layer_arn_base,
+    layer_name_of,
     publish_layer,
     write_layer_arn,
 )
@@ -45,10 +45,10 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def test_layer_arn_base() -> None:
-    assert layer_arn_base(NEW) == "arn:aws:lambda:us-east-1:000000000000:layer:spam-sklearn-layer"
+def test_layer_name_of() -> None:
+    assert layer_name_of(NEW) == "spam-sklearn-layer"
     with pytest.raises(ValueError):
-        layer_arn_base("arn:aws:lambda:us-east-1:000000000000:function:f")
+        layer_name_of("arn:aws:lambda:us-east-1:000000000000:function:f")
 
 
 def test_writing_the_arn_changes_only_that_stage_and_keeps_the_bytes(config: Path) -> None:
@@ -59,7 +59,7 @@ def test_writing_the_arn_changes_only_that_stage_and_keeps_the_bytes(config: Pat
     after = json.loads(after_text)
     assert after_text.endswith("}\n")
     old_layers = before["stages"]["dev"].get("layers", [])
-    expected = [NEW if layer_arn_base(x) == layer_arn_base(NEW) else x for x in old_layers]
+    expected = [NEW if layer_name_of(x) == layer_name_of(NEW) else x for x in old_layers]
     if NEW not in expected:
         expected.append(NEW)
     assert after["stages"]["dev"]["layers"] == expected
