@@ -7,9 +7,12 @@ serves a copy of ``static/`` whose ``config.js`` points at the API. Committed fi
 never modified. Ctrl-C or SIGTERM stops every process it started (each runs in its own
 process group and is stopped as a group), so nothing is left listening.
 
-Training data, first found wins: ``--data FILE``, ``$SPAM_DATA``, the shared corpus
-next to the repository (``../shared/data/sms_spam_collection/SMSSpamCollection``, or
-under ``$SHARED_DATA_DIR``), and finally the trainer's own download from UCI.
+The model: ``--model DIR`` publishes a folder written by ``python -m trainer train --out
+DIR`` (seconds); otherwise the demo trains one (about a minute on two cores). Training
+data, first found wins: ``--data SPEC...``, ``$SPAM_DATA`` (read by the trainer itself),
+the shared corpus next to the repository
+(``../shared/data/sms_spam_collection/SMSSpamCollection``, or under
+``$SHARED_DATA_DIR``), and finally the trainer's own download from UCI (cached).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -25,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -54,6 +58,7 @@ __all__ = [
     "choose_training_data",
     "curl_example",
     "local_stage_settings",
+    "publish_model_folder",
     "run",
     "train_and_publish",
     "write_page",
@@ -98,9 +103,13 @@ class StageSettings:
 
 @dataclass(frozen=True)
 class DataChoice:
-    """Which training data the demo uses and why (``path`` None: the trainer downloads)."""
+    """Which training data the demo uses and why.
 
-    path: Path | None
+    ``specs`` go to the trainer as ``--data``; empty means the trainer decides
+    (``$SPAM_DATA``, else its UCI download), as its own documentation says.
+    """
+
+    specs: tuple[str, ...]
     source: str
 
 
@@ -124,12 +133,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_WEB_PORT,
         help=f"static page port (default {DEFAULT_WEB_PORT}; 0 picks a free one)",
     )
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--data",
+        nargs="+",
+        metavar="SPEC",
+        default=None,
+        help="training data, as the trainer's --data takes it (an SMS file label<TAB>text, "
+        "a .csv, an email folder, DIR:spam / DIR:ham); default $SPAM_DATA, then "
+        "../shared/data, then the trainer's UCI download",
+    )
+    source.add_argument(
+        "--model",
         type=Path,
         default=None,
-        help="training file (label<TAB>text, the SMS Spam Collection format); "
-        "default $SPAM_DATA, then ../shared/data, then the trainer's UCI download",
+        metavar="DIR",
+        help="publish this already trained model folder (python -m trainer train --out DIR) "
+        "instead of training one",
     )
     parser.add_argument(
         "--stage",
@@ -145,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         web_port=args.web_port,
         data=args.data,
+        model=args.model,
         stage=args.stage,
     )
 
@@ -182,32 +203,31 @@ def local_stage_settings(stage: str = "local", config_path: Path = CHALICE_CONFI
 
 
 def choose_training_data(
-    explicit: Path | None,
+    explicit: Sequence[str] | None,
     environ: Mapping[str, str] | None = None,
     shared_dir: Path | None = None,
 ) -> DataChoice:
-    """The training file to use, in the order documented above, or None to download.
+    """The training data to use, in the order the module docstring gives.
 
-    An explicit choice (``--data`` or ``SPAM_DATA``) that does not exist is an error,
-    never a silent fallback: the person asked for that file.
+    A ``--data`` path that does not exist is an error, never a silent fallback: the
+    person asked for that file. ``$SPAM_DATA`` is left to the trainer, which owns its
+    format (several shell-split specs).
     """
     environ = os.environ if environ is None else environ
-    if explicit is not None:
-        if not explicit.is_file():
-            raise DemoError(f"--data {explicit}: no such file")
-        return DataChoice(explicit, f"{explicit} (--data)")
-    from_env = environ.get("SPAM_DATA", "").strip()
-    if from_env:
-        path = Path(from_env)
-        if not path.is_file():
-            raise DemoError(f"SPAM_DATA={from_env}: no such file")
-        return DataChoice(path, f"{path} ($SPAM_DATA)")
+    if explicit:
+        for spec in explicit:
+            path = Path(re.sub(r":(spam|ham)$", "", spec))
+            if not path.exists():
+                raise DemoError(f"--data {spec}: no such file or folder")
+        return DataChoice(tuple(explicit), " ".join(explicit) + " (--data)")
+    if environ.get("SPAM_DATA", "").strip():
+        return DataChoice((), f"$SPAM_DATA ({environ['SPAM_DATA'].strip()})")
     if shared_dir is None:
         shared_dir = Path(environ.get("SHARED_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
     shared = shared_dir / SHARED_CORPUS
     if shared.is_file():
-        return DataChoice(shared, f"{shared} (the shared corpus next to the repository)")
-    return DataChoice(None, "the SMS Spam Collection, downloaded from UCI by the trainer")
+        return DataChoice((str(shared),), f"{shared} (the shared corpus next to the repository)")
+    return DataChoice((), "the SMS Spam Collection, downloaded from UCI by the trainer")
 
 
 def write_page(directory: Path, api_url: str, *, source: Path = STATIC_DIR) -> Path:
@@ -252,24 +272,62 @@ def _resolve_port(name: str, port: int) -> int:
 
 
 def train_and_publish(
-    data: Path | None,
+    data: Sequence[str | Path] = (),
     *,
     s3_endpoint: str,
     bucket: str,
     prefix: str,
     out: TextIO = sys.stdout,
-    extra_env: Mapping[str, str] | None = None,
-    timeout: float = 600.0,
+    timeout: float = 900.0,
 ) -> None:
     """Train a model and publish it to ``s3://bucket/prefix`` with the trainer's CLI.
 
     The CLI is the trainer's public contract (bucket, prefix and endpoint come from the
-    same environment variables the API reads), so the demo and the tests exercise
-    exactly what a person runs. Its output is relayed, indented, to ``out``.
+    same environment variables the API reads), so the demo and the tests run exactly
+    what a person runs. ``data`` empty: the trainer's default ($SPAM_DATA, else UCI).
     """
-    argv = [sys.executable, "-m", "trainer", "train", "--publish"]
-    if data is not None:
-        argv += ["--data", str(data)]
+    specs = [str(spec) for spec in data]
+    argv = ["train", "--publish"] + (["--data", *specs] if specs else [])
+    code, tail = _run_trainer(argv, s3_endpoint, bucket, prefix, out, timeout)
+    if code != 0:
+        hint = (
+            f"Check the data given to the trainer ({' '.join(specs)})."
+            if specs
+            else "The trainer found no data: set SPAM_DATA=/path/to/SMSSpamCollection or pass "
+            "--data FILE (the UCI download was not reachable or failed)."
+        )
+        raise DemoError(
+            f"training failed (exit code {code}). {hint}\n{tail}", exit_code=EXIT_FAILED
+        )
+
+
+def publish_model_folder(
+    folder: Path,
+    *,
+    s3_endpoint: str,
+    bucket: str,
+    prefix: str,
+    out: TextIO = sys.stdout,
+    timeout: float = 120.0,
+) -> None:
+    """Publish a folder written by ``python -m trainer train --out`` (no training)."""
+    code, tail = _run_trainer(["publish", str(folder)], s3_endpoint, bucket, prefix, out, timeout)
+    if code != 0:
+        raise DemoError(
+            f"publishing {folder} failed (exit code {code}); is it a folder written by "
+            f"'python -m trainer train --out'?\n{tail}",
+            exit_code=EXIT_FAILED,
+        )
+
+
+def _run_trainer(
+    args: list[str], s3_endpoint: str, bucket: str, prefix: str, out: TextIO, timeout: float
+) -> tuple[int, str]:
+    """Run ``python -m trainer ARGS`` against the local S3; relay its output indented.
+
+    It runs in its own session so that SIGTERM to the demo stops it too (the ``finally``
+    below), not only a Ctrl-C from the terminal. Returns the exit code and output tail.
+    """
     env = {
         **os.environ,
         "MODEL_BUCKET": bucket,
@@ -279,17 +337,16 @@ def train_and_publish(
         "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         "PYTHONUNBUFFERED": "1",
-        **(extra_env or {}),
     }
     process = subprocess.Popen(
-        argv,
+        [sys.executable, "-m", "trainer", *args],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
-        start_new_session=True,  # we stop it ourselves, also on SIGTERM
+        start_new_session=True,
     )
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -299,21 +356,14 @@ def train_and_publish(
             lines.append(line.rstrip())
             print(f"    {line.rstrip()}", file=out, flush=True)
             if time.monotonic() > deadline:
-                raise DemoError(f"training took longer than {timeout:.0f}s", exit_code=EXIT_FAILED)
+                raise DemoError(
+                    f"python -m trainer {args[0]} took longer than {timeout:.0f}s",
+                    exit_code=EXIT_FAILED,
+                )
         code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         _stop_process(process)
-    if code != 0:
-        tail = "\n".join(lines[-5:])
-        hint = (
-            "Set SPAM_DATA=/path/to/SMSSpamCollection or pass --data FILE: the UCI download "
-            "was not reachable or failed."
-            if data is None
-            else f"Check that {data} is a label<TAB>text file."
-        )
-        raise DemoError(
-            f"training failed (exit code {code}). {hint}\n{tail}", exit_code=EXIT_FAILED
-        )
+    return code, "\n".join(lines[-5:])
 
 
 def _stop_process(process: subprocess.Popen) -> None:
@@ -390,7 +440,8 @@ def run_demo(
     s3_port: int = DEFAULT_S3_PORT,
     api_port: int = DEFAULT_API_PORT,
     web_port: int = DEFAULT_WEB_PORT,
-    data: Path | None = None,
+    data: Sequence[str] | None = None,
+    model: Path | None = None,
     stage: str = "local",
     out: TextIO = sys.stdout,
 ) -> int:
@@ -401,10 +452,12 @@ def run_demo(
         try:
             # Everything a person can get wrong is checked before any process starts.
             settings = local_stage_settings(stage)
-            choice = choose_training_data(data)
+            choice = None if model else choose_training_data(data)
+            if model is not None and not model.is_dir():
+                raise DemoError(f"--model {model}: no such folder")
             ports = _resolve_ports(s3=s3_port, api=api_port, web=web_port)
             workdir = Path(tempfile.mkdtemp(prefix="spam-demo-"))
-            code = _run_stack(settings, choice, ports, stage, workdir, out)
+            code = _run_stack(settings, choice or model, ports, stage, workdir, out)
         except StopRequested as stop:
             print(f"\nStopped ({stop}): every demo process has exited.", file=out, flush=True)
             code = EXIT_OK
@@ -434,7 +487,7 @@ def _resolve_ports(**requested: int) -> dict[str, int]:
 
 def _run_stack(
     settings: StageSettings,
-    choice: DataChoice,
+    model: DataChoice | Path,
     ports: Mapping[str, int],
     stage: str,
     workdir: Path,
@@ -449,10 +502,13 @@ def _run_stack(
         s3 = services.enter_context(moto_server(ports["s3"], log_dir=log_dir))
         _create_bucket(s3.url, settings.bucket)
         say(f"S3 (moto server)   {s3.url}  bucket {settings.bucket}, prefix {settings.prefix}")
-        say(f"Training a model on {choice.source} ...")
-        train_and_publish(
-            choice.path, s3_endpoint=s3.url, bucket=settings.bucket, prefix=settings.prefix, out=out
-        )
+        where = {"s3_endpoint": s3.url, "bucket": settings.bucket, "prefix": settings.prefix}
+        if isinstance(model, Path):
+            say(f"Publishing the model in {model} ...")
+            publish_model_folder(model, out=out, **where)
+        else:
+            say(f"Training a model on {model.source} (about a minute) ...")
+            train_and_publish(model.specs, out=out, **where)
         api = services.enter_context(
             chalice_local(s3.url, ports["api"], stage=stage, log_dir=log_dir)
         )

@@ -66,8 +66,14 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 
 def port_is_free(port: int, host: str = DEFAULT_HOST) -> bool:
-    """True when ``port`` can be bound on ``host``."""
+    """True when a server could listen on ``port`` on ``host`` right now.
+
+    Binds with SO_REUSEADDR, as the servers started here do (http.server, werkzeug):
+    after a stop, the port's closed connections linger in TIME_WAIT for a minute and a
+    plain bind would call the port taken, so a demo restarted at once would be refused.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -23,7 +23,7 @@ import boto3
 import pytest
 import requests
 
-from stack.demo import StageSettings, local_stage_settings, train_and_publish
+from stack.demo import StageSettings, local_stage_settings, publish_model_folder
 from stack.local import REPO_ROOT, Service, chalice_local, moto_server, static_server
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -60,10 +60,10 @@ class LocalStack:
         """The page, pointed at ``api_url`` (default: this stack's API) with ``?api=``."""
         return f"{self.web.url}/index.html?api={quote(api_url or self.api.url, safe='')}"
 
-    def publish(self, data: Path) -> str:
-        """Train on ``data`` and publish it as the live version; returns that version."""
-        train_and_publish(
-            data,
+    def publish(self, model_dir: Path) -> str:
+        """Publish a model folder with the trainer's CLI; returns the now live version."""
+        publish_model_folder(
+            model_dir,
             s3_endpoint=self.s3.url,
             bucket=self.settings.bucket,
             prefix=self.settings.prefix,
@@ -104,6 +104,32 @@ def _s3_client(endpoint: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def quick_model(folder: Path, corpus: Path, lines: slice) -> Path:
+    """A model folder like ``trainer train --out`` writes, fitted in seconds on a slice.
+
+    The trainer's full protocol (cross-validated grid, holdout) takes about a minute;
+    ``trainer.artifacts.default_bundle`` is its documented fast path for fixtures, and
+    a different slice gives different artifacts, hence a different version.
+    """
+    from trainer.artifacts import default_bundle, write_bundle
+    from trainer.data import parse_sms_collection
+
+    text = "\n".join(corpus.read_text(encoding="utf-8").splitlines()[lines]) + "\n"
+    messages = parse_sms_collection(text, corpus.name)
+    bundle = default_bundle([m.text for m in messages], [m.label for m in messages])
+    return write_bundle(bundle, folder)
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory, sms_collection_path: Path) -> list[Path]:
+    """Two quick models from different halves of the SMS collection (for the hot swap)."""
+    root = tmp_path_factory.mktemp("models")
+    return [
+        quick_model(root / "first", sms_collection_path, slice(0, 2500)),
+        quick_model(root / "second", sms_collection_path, slice(2500, 5000)),
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -148,15 +174,15 @@ def page(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def local_stack(
-    tmp_path_factory: pytest.TempPathFactory, sms_collection_path: Path
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: list[Path]
 ) -> Iterator[LocalStack]:
-    """The real stack with a model trained on the SMS Spam Collection, for a whole module."""
+    """The real stack serving the first quick model, for a whole module."""
     logs = tmp_path_factory.mktemp("stack-logs")
     settings = local_stage_settings("local")
     with moto_server(log_dir=logs) as s3:
         _s3_client(s3.url).create_bucket(Bucket=settings.bucket)
-        train_and_publish(
-            sms_collection_path,
+        publish_model_folder(
+            model_dirs[0],
             s3_endpoint=s3.url,
             bucket=settings.bucket,
             prefix=settings.prefix,

@@ -13,17 +13,18 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from stack.local import REPO_ROOT, free_port, port_is_free
+from stack.local import REPO_ROOT, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -110,6 +111,20 @@ def _descendants(pid: int) -> set[int]:
     return result
 
 
+def _listening(port: int) -> bool:
+    """True when something accepts connections on ``port``.
+
+    Not ``port_is_free``: after the test's own HTTP calls, closed connections sit in
+    TIME_WAIT on the server's port for a minute and make a plain bind fail, although
+    nothing listens there any more.
+    """
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -130,28 +145,44 @@ def ports() -> dict[str, int]:
     return {"s3": free_port(), "api": free_port(), "web": free_port()}
 
 
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, sms_collection_path: Path) -> Path:
+    """A model folder as ``trainer train --out`` writes it, fitted in seconds.
+
+    ``trainer.artifacts.default_bundle`` is the trainer's fast path for fixtures (the
+    full protocol takes about a minute); ``--model`` makes the demo publish it as is.
+    """
+    from trainer.artifacts import default_bundle, write_bundle
+    from trainer.data import parse_sms_collection
+
+    lines = sms_collection_path.read_text(encoding="utf-8").splitlines()[:2500]
+    messages = parse_sms_collection("\n".join(lines) + "\n", sms_collection_path.name)
+    bundle = default_bundle([m.text for m in messages], [m.label for m in messages])
+    return write_bundle(bundle, tmp_path_factory.mktemp("model"))
+
+
 @pytest.fixture
-def demo(demo_env: dict[str, str], ports: dict[str, int]) -> Iterator[DemoProcess]:
-    argv = [
-        sys.executable,
-        "-m",
-        "stack",
-        "demo",
-        "--s3-port",
-        str(ports["s3"]),
-        "--api-port",
-        str(ports["api"]),
-        "--web-port",
-        str(ports["web"]),
-    ]
-    running = DemoProcess(argv, demo_env)
-    yield running
-    if running.process.poll() is None:  # the test failed half way: leave nothing behind
-        for pid in _descendants(running.process.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        running.process.kill()
-        running.process.wait(timeout=10)
+def start_demo(
+    demo_env: dict[str, str], ports: dict[str, int]
+) -> Iterator[Callable[..., DemoProcess]]:
+    """Starts ``python -m stack demo`` on the free ports with extra arguments."""
+    started: list[DemoProcess] = []
+
+    def start(*extra: str) -> DemoProcess:
+        argv = [sys.executable, "-m", "stack", "demo"]
+        for name, port in ports.items():
+            argv += [f"--{name}-port", str(port)]
+        started.append(DemoProcess([*argv, *extra], demo_env))
+        return started[-1]
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:  # the test failed half way: leave nothing behind
+            for pid in _descendants(running.process.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            running.process.kill()
+            running.process.wait(timeout=10)
 
 
 def _assert_all_stopped(demo: DemoProcess, started: set[int], ports: dict[str, int]) -> None:
@@ -161,13 +192,15 @@ def _assert_all_stopped(demo: DemoProcess, started: set[int], ports: dict[str, i
         pytest.fail("the demo did not exit after the signal:\n" + demo.output())
     assert code == 0, demo.output()
     assert not [pid for pid in started if _alive(pid)], "demo children still running"
-    assert all(port_is_free(port) for port in ports.values()), ports
+    still = {name: port for name, port in ports.items() if _listening(port)}
+    assert not still, f"still listening: {still}"
     assert "every demo process has exited" in demo.output()
 
 
 def test_demo_serves_page_and_api_then_ctrl_c_stops_everything(
-    demo: DemoProcess, ports: dict[str, int]
+    start_demo: Callable[..., DemoProcess], ports: dict[str, int], model_dir: Path
 ) -> None:
+    demo = start_demo("--model", str(model_dir))
     page_url = demo.wait_for(r"Page: (http://\S+)", STARTUP_TIMEOUT).group(1)
     api_url = demo.wait_for(r"API:  (http://\S+)", 10).group(1)
     curl = demo.wait_for(r"Try:  (curl .*)", 10).group(1)
@@ -193,8 +226,9 @@ def test_demo_serves_page_and_api_then_ctrl_c_stops_everything(
 
 
 def test_sigterm_while_training_stops_the_trainer_and_the_s3_server(
-    demo: DemoProcess, ports: dict[str, int]
+    start_demo: Callable[..., DemoProcess], ports: dict[str, int]
 ) -> None:
+    demo = start_demo()  # trains on $SPAM_DATA: about a minute, so it is still training
     demo.wait_for(r"^Training a model on ", 60)
     time.sleep(0.5)  # let the trainer start
     started = _descendants(demo.process.pid)

@@ -56,26 +56,29 @@ def test_the_real_local_stage_names_a_bucket() -> None:
 
 def test_training_data_order(tmp_path: Path) -> None:
     explicit = tmp_path / "explicit.tsv"
-    from_env = tmp_path / "env.tsv"
     shared = tmp_path / "shared" / "sms_spam_collection" / "SMSSpamCollection"
-    for path in (explicit, from_env, shared):
+    for path in (explicit, shared):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("ham\thello\n")
-    env = {"SPAM_DATA": str(from_env)}
+    env = {"SPAM_DATA": "/somewhere/else.tsv"}
 
-    assert choose_training_data(explicit, env, tmp_path / "shared").path == explicit
-    assert choose_training_data(None, env, tmp_path / "shared").path == from_env
-    assert choose_training_data(None, {}, tmp_path / "shared").path == shared
+    assert choose_training_data([str(explicit)], env, tmp_path / "shared").specs == (str(explicit),)
+    from_env = choose_training_data(None, env, tmp_path / "shared")
+    assert from_env.specs == ()  # the trainer reads $SPAM_DATA itself
+    assert "$SPAM_DATA" in from_env.source
+    assert choose_training_data(None, {}, tmp_path / "shared").specs == (str(shared),)
     fallback = choose_training_data(None, {}, tmp_path / "nowhere")
-    assert fallback.path is None
+    assert fallback.specs == ()
     assert "UCI" in fallback.source
 
 
-def test_a_named_but_missing_data_file_is_an_error_not_a_fallback(tmp_path: Path) -> None:
+def test_a_named_but_missing_data_path_is_an_error_not_a_fallback(tmp_path: Path) -> None:
     with pytest.raises(DemoError, match="--data"):
-        choose_training_data(tmp_path / "nope.tsv", {}, tmp_path)
-    with pytest.raises(DemoError, match="SPAM_DATA"):
-        choose_training_data(None, {"SPAM_DATA": str(tmp_path / "nope.tsv")}, tmp_path)
+        choose_training_data([str(tmp_path / "nope.tsv")], {}, tmp_path)
+    with pytest.raises(DemoError, match="nope:spam"):
+        choose_training_data([str(tmp_path / "nope:spam")], {}, tmp_path)
+    (tmp_path / "spam").mkdir()
+    assert choose_training_data([f"{tmp_path / 'spam'}:spam"], {}, tmp_path).specs
 
 
 def test_write_page_copies_static_and_points_config_at_the_api(tmp_path: Path) -> None:
@@ -94,13 +97,15 @@ def test_curl_example_is_a_valid_shell_command() -> None:
     assert json.loads(words[-1]) == {"text": "it's free", "explain": True}
 
 
-def test_cli_has_a_demo_subcommand_with_ports_and_data() -> None:
+def test_cli_demo_takes_ports_and_either_data_or_a_model() -> None:
     args = cli.build_parser().parse_args(
-        ["demo", "--s3-port", "1", "--api-port", "2", "--web-port", "3", "--data", "x.tsv"]
+        ["demo", "--s3-port", "1", "--api-port", "2", "--web-port", "3", "--data", "a", "b"]
     )
-    assert (args.s3_port, args.api_port, args.web_port, args.data) == (1, 2, 3, Path("x.tsv"))
-    with pytest.raises(SystemExit):
-        cli.build_parser().parse_args([])
+    assert (args.s3_port, args.api_port, args.web_port, args.data) == (1, 2, 3, ["a", "b"])
+    assert cli.build_parser().parse_args(["demo", "--model", "m"]).model == Path("m")
+    for wrong in ([], ["demo", "--data", "a", "--model", "m"]):
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args(wrong)
 
 
 def test_a_taken_port_fails_fast_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,3 +118,19 @@ def test_a_taken_port_fails_fast_with_a_clear_message(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert f"--api-port {port}" in err
     assert "already in use" in err
+
+
+@pytest.mark.integration
+def test_a_port_just_released_counts_as_free(tmp_path: Path) -> None:
+    """Ctrl-C then ``make demo`` again at once must not be refused (TIME_WAIT)."""
+    import urllib.request
+
+    from stack.local import port_is_free, static_server
+
+    port = free_port()
+    with static_server(port, log_dir=tmp_path) as web:
+        for _ in range(3):
+            with urllib.request.urlopen(web.url + "/") as answer:
+                answer.read()
+        assert not port_is_free(port)
+    assert port_is_free(port)
