@@ -1,0 +1,195 @@
+"""The live model: scoring, explanations for plain and FeatureUnion vectorizers, sanity checks."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from chalicelib.holder import ModelHolder
+from chalicelib.model import InvalidModelError, build_live_model
+from chalicelib.registry import Artifacts, Pointer
+from chalicelib.registry_format import ArtifactRef, Manifest
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.pipeline import FeatureUnion
+
+from trainer.registry import publish
+
+from .conftest import PREFIX, make_bundle
+
+SPAM = "URGENT! You have won a FREE prize, call now to claim your reward"
+
+
+def manifest(labels=None, threshold=0.5) -> Manifest:
+    ref = ArtifactRef(key="models/v1/x", sha256="0" * 64, size=1)
+    return Manifest(
+        version="v1",
+        created_at="2026-11-25T12:00:00Z",
+        sklearn_version="1.7.2",
+        threshold=threshold,
+        labels=labels or {"spam": "spam", "ham": "ham"},
+        artifacts={"vectorizer": ref, "model": ref, "metrics": ref},
+    )
+
+
+def live(vectorizer, classifier, **kwargs):
+    pointer = Pointer(manifest=manifest(**kwargs), etag='"e"')
+    return build_live_model(Artifacts(pointer, vectorizer, classifier), loaded_at=0.0)
+
+
+@pytest.fixture(scope="module")
+def union_model(fitted):
+    union = FeatureUnion(
+        [
+            ("word", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)),
+            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), min_df=3)),
+        ]
+    )
+    matrix = union.fit_transform(fitted.texts)
+    classifier = LogisticRegression(C=10.0, solver="liblinear").fit(matrix, fitted.labels)
+    return union, classifier
+
+
+def test_explanation_is_tfidf_times_coefficient(fitted) -> None:
+    model = live(fitted.vectorizer, fitted.classifier)
+    (scored,) = model.score([SPAM], explain=True, top_n=100)
+    row = fitted.vectorizer.transform([SPAM])
+    names = fitted.vectorizer.get_feature_names_out()
+    coef = fitted.classifier.coef_[0] * (1 if fitted.classifier.classes_[1] == "spam" else -1)
+    expected: dict[str, float] = {}
+    for column, value in zip(row.indices, row.data, strict=True):
+        words = names[column].split()
+        for word in words:
+            expected[word] = expected.get(word, 0.0) + value * coef[column] / len(words)
+    got = {item["word"]: item["weight"] for item in scored.explanation}
+    assert got
+    for word, weight in got.items():
+        assert weight == pytest.approx(expected[word], abs=1e-6)
+    toward_spam = sorted((w for w in expected.values() if w > 0), reverse=True)
+    assert sorted(got.values(), reverse=True) == pytest.approx(toward_spam, abs=1e-6)
+
+
+def test_feature_union_reports_only_word_features(union_model) -> None:
+    union, classifier = union_model
+    model = live(union, classifier)
+    assert model.can_explain
+    (scored,) = model.score([SPAM], explain=True, top_n=50)
+    words = [item["word"] for item in scored.explanation]
+    assert words
+    lowered = SPAM.lower()
+    for word in words:
+        assert " " not in word and "__" not in word
+        assert word in lowered  # a whole word of the text, never a char n-gram
+    assert {"free", "prize", "claim", "won", "urgent"} & set(words)
+
+
+def test_non_linear_classifier_scores_without_explanation(fitted) -> None:
+    counts = CountVectorizer().fit(fitted.texts)
+    bayes = MultinomialNB().fit(counts.transform(fitted.texts), fitted.labels)
+    model = live(counts, bayes)
+    assert not model.can_explain
+    (scored,) = model.score([SPAM], explain=True)
+    assert scored.is_spam and scored.explanation == []
+
+
+def test_numeric_labels_pick_the_right_column(legacy_pair) -> None:
+    import io
+
+    import joblib
+
+    vectorizer, classifier = (joblib.load(io.BytesIO(b)) for b in legacy_pair)
+    model = live(vectorizer, classifier, labels={"spam": 0, "ham": 1})
+    assert model.spam_index == 0
+    (scored,) = model.score([SPAM], explain=True)
+    assert scored.is_spam and scored.explanation[0]["weight"] > 0
+
+
+def test_threshold_decides(fitted) -> None:
+    probability = live(fitted.vectorizer, fitted.classifier).score([SPAM])[0].spam_probability
+    strict = live(fitted.vectorizer, fitted.classifier, threshold=min(0.999, probability + 0.001))
+    assert not strict.score([SPAM])[0].is_spam
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [({"spam": "junk", "ham": "ham"}, "do not match"), ({"spam": 1, "ham": 0}, "do not match")],
+)
+def test_labels_that_do_not_match_the_classes_are_refused(fitted, labels, match) -> None:
+    with pytest.raises(InvalidModelError, match=match):
+        live(fitted.vectorizer, fitted.classifier, labels=labels)
+
+
+def test_objects_that_are_not_a_model_are_refused(fitted) -> None:
+    with pytest.raises(InvalidModelError, match="predict_proba"):
+        live(fitted.vectorizer, {"not": "a model"})
+    unfitted = TfidfVectorizer()
+    with pytest.raises(InvalidModelError, match="probe"):
+        live(unfitted, fitted.classifier)
+
+
+def test_swaps_under_concurrent_load_never_mix_versions(
+    s3_client, bucket, fitted, published, clock
+) -> None:
+    """Threads score while versions flip; each answer matches the version it names."""
+    from datetime import UTC, datetime
+
+    from chalicelib.registry import RegistryReader
+
+    other = LogisticRegression(C=0.3, solver="liblinear").fit(
+        fitted.vectorizer.transform(fitted.texts), fitted.labels
+    )
+    texts = ["free entry win cash now", "lunch at noon?", "call to claim your prize"]
+    expected = {
+        published.version: fitted.classifier.predict_proba(fitted.vectorizer.transform(texts)),
+    }
+    reader = RegistryReader(s3_client, bucket, PREFIX)
+    inside = threading.Semaphore(1)
+    original = reader.fetch_pointer
+
+    def guarded(**kwargs):
+        assert inside.acquire(blocking=False), "two threads checked the registry at once"
+        try:
+            return original(**kwargs)
+        finally:
+            inside.release()
+
+    reader.fetch_pointer = guarded
+    holder = ModelHolder(reader, refresh_seconds=0, clock=clock)
+    holder.load()
+    stop = threading.Event()
+    seen: list[tuple[str, list[float]]] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            model = holder.current()
+            probabilities = [s.spam_probability for s in model.score(texts)]
+            seen.append((model.version, probabilities))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(worker) for _ in range(4)]
+        for i in range(4):
+            clock.advance(1)
+            chosen = other if i % 2 == 0 else fitted.classifier
+            manifest = publish(
+                s3_client,
+                bucket,
+                PREFIX,
+                make_bundle(fitted.vectorizer, chosen),
+                now=datetime.fromtimestamp(clock(), UTC),
+            )
+            expected[manifest.version] = chosen.predict_proba(fitted.vectorizer.transform(texts))
+            deadline = threading.Event()
+            for _ in range(200):
+                if holder.state.live.version == manifest.version:
+                    break
+                deadline.wait(0.02)
+        stop.set()
+        for future in futures:
+            future.result()
+    assert len({version for version, _ in seen}) >= 3
+    spam_column = list(fitted.classifier.classes_).index("spam")
+    for version, probabilities in seen:
+        assert np.allclose(probabilities, expected[version][:, spam_column], atol=1e-12)

@@ -1,0 +1,71 @@
+"""The module-level loader: eager in Lambda, lazy under the chalice CLI, never crashing."""
+
+from __future__ import annotations
+
+import pytest
+from chalicelib import runtime as rt
+from chalicelib.holder import ModelHolder
+from chalicelib.registry import RegistryReader
+from chalicelib.settings import Settings
+
+from .conftest import body_of, post
+from .fakes import FakeS3
+
+
+@pytest.fixture(autouse=True)
+def _clean_runtime():
+    rt.reset_runtime()
+    yield
+    rt.reset_runtime()
+
+
+def test_warm_start_does_nothing_under_the_chalice_cli(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_CHALICE_CLI_MODE", "true")
+    monkeypatch.setenv("MODEL_BUCKET", "spam-models-anywhere")
+    monkeypatch.setattr(rt, "build_runtime", lambda *a, **k: pytest.fail("built a runtime"))
+    assert rt.warm_start() is False
+
+
+def test_warm_start_without_a_bucket_does_not_raise(monkeypatch) -> None:
+    monkeypatch.delenv("AWS_CHALICE_CLI_MODE", raising=False)
+    monkeypatch.delenv("MODEL_BUCKET", raising=False)
+    assert rt.warm_start() is False
+
+
+def test_warm_start_loads_at_cold_start(monkeypatch, s3_endpoint, bucket, published) -> None:
+    monkeypatch.delenv("AWS_CHALICE_CLI_MODE", raising=False)
+    monkeypatch.setenv("MODEL_BUCKET", bucket)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)  # boto3 honours it by itself
+    assert rt.warm_start() is True
+    assert rt.get_runtime().holder.state.live.version == published.version
+
+
+def test_warm_start_with_s3_down_logs_and_leaves_a_503(monkeypatch) -> None:
+    from stack.local import free_port
+
+    monkeypatch.delenv("AWS_CHALICE_CLI_MODE", raising=False)
+    monkeypatch.setenv("MODEL_BUCKET", "spam-models-down")
+    monkeypatch.setenv("S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("S3_MAX_ATTEMPTS", "1")
+    assert rt.warm_start() is False
+    state = rt.get_runtime().holder.state
+    assert state.live is None and state.failure.kind == "registry_unavailable"
+
+
+def test_holder_constructor_does_no_io() -> None:
+    s3 = FakeS3()
+    s3.down = True
+    holder = ModelHolder(RegistryReader(s3, "b", "models/"))
+    assert s3.calls == []
+    assert holder.state.live is None
+
+
+def test_app_without_configuration_answers_503_not_500(bare_client, monkeypatch) -> None:
+    # The client applies the local stage's variables (which set MODEL_BUCKET), so make
+    # building the runtime fail the way a missing MODEL_BUCKET does.
+    monkeypatch.setattr(rt, "build_runtime", lambda *a, **k: Settings().require_bucket())
+    response = post(bare_client, "/predict", {"text": "hi"})
+    assert response.status_code == 503
+    assert "MODEL_BUCKET" in body_of(response)["Message"]
+    health = bare_client.http.get("/health")
+    assert health.status_code == 503 and body_of(health)["status"] == "unavailable"
