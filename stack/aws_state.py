@@ -25,6 +25,7 @@ from stack.aws import DeployError
 __all__ = [
     "DeployState",
     "chalice_api_url",
+    "chalice_rest_api_id",
     "drop_stale_layers",
     "load_config",
     "point_policy_at_bucket",
@@ -181,4 +182,15 @@ def chalice_api_url(project_dir: Path, stage: str) -> str | None:
     for resource in json.loads(path.read_text()).get("resources", []):
         if resource.get("resource_type") == "rest_api" and resource.get("rest_api_url"):
             return str(resource["rest_api_url"])
+    return None
+
+
+def chalice_rest_api_id(project_dir: Path, stage: str) -> str | None:
+    """The REST API id Chalice recorded for ``stage`` after a deploy, if any."""
+    path = project_dir / ".chalice" / "deployed" / f"{stage}.json"
+    if not path.exists():
+        return None
+    for resource in json.loads(path.read_text()).get("resources", []):
+        if resource.get("resource_type") == "rest_api" and resource.get("rest_api_id"):
+            return str(resource["rest_api_id"])
     return None

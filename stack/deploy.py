@@ -15,8 +15,8 @@ the command again is safe and cheap:
 4. model: train and publish unless ``current.json`` already exists.
 5. layer: reuse the stage's layer if it still exists, else build, verify, publish and
    write its ARN into the stage's config (vendor_build).
-6. API: the function's log group with a retention, ``chalice deploy --stage``, then the
-   invoke URL and a ``curl`` line.
+6. API: the function's log group with a retention, ``chalice deploy --stage``, stage
+   throttling (API Gateway), then the invoke URL and a ``curl`` line.
 7. page (``--static-bucket``): ``static/`` plus a ``config.js`` naming the API URL.
 
 ``--dry-run`` prints every AWS call instead of making it (see ``stack.aws.DryRunClient``).
@@ -58,6 +58,7 @@ from stack.aws_buckets import (
 from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable
 from stack.aws_state import (
     DeployState,
+    chalice_rest_api_id,
     drop_stale_layers,
     load_config,
     point_policy_at_bucket,
@@ -90,6 +91,10 @@ DEFAULT_PREFIX = "models/"
 #: per GB stored, forever by default). Set here, not in config.json: Chalice 1.34's
 #: ``log_retention_in_days`` packages a template that references a missing resource.
 DEFAULT_LOG_RETENTION_DAYS = 30
+#: API Gateway stage throttling (requests per second, burst): a cost and abuse guard that
+#: Chalice's config cannot express. 429s beyond it, before Lambda is invoked.
+DEFAULT_THROTTLE_RATE = 50.0
+DEFAULT_THROTTLE_BURST = 100
 #: Lambda keeps at least this much of the account's concurrency unreserved.
 _MIN_UNRESERVED = 10
 DEFAULT_LAYER_ZIP = REPO_ROOT / "build" / "layer" / "sklearn-layer.zip"
@@ -116,6 +121,8 @@ class DeployOptions:
     static_dir: Path = DEFAULT_STATIC_DIR
     cors_origin: str | None = None
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    throttle_rate: float = DEFAULT_THROTTLE_RATE
+    throttle_burst: int = DEFAULT_THROTTLE_BURST
 
 
 @dataclass
@@ -406,6 +413,36 @@ def _log_group_step(
     return f"{name}, {opts.log_retention_days} days"
 
 
+def _throttle_step(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> str:
+    """Throttle every method of the stage (``*/*``); idempotent, survives redeploys."""
+    if opts.throttle_rate <= 0:
+        return "off (--throttle-rate 0)"
+    api_id = "<rest-api-id>" if ctx.dry_run else chalice_rest_api_id(opts.project_dir, opts.stage)
+    if not api_id:
+        raise DeployError(f"chalice recorded no REST API id for stage {opts.stage!r}")
+    config = load_config(opts.project_dir, opts.stage)
+    stage_name = config["stages"][opts.stage].get(
+        "api_gateway_stage", config.get("api_gateway_stage", "api")
+    )
+    ctx.client("apigateway").update_stage(
+        restApiId=api_id,
+        stageName=stage_name,
+        patchOperations=[
+            {
+                "op": "replace",
+                "path": "/*/*/throttling/rateLimit",
+                "value": str(opts.throttle_rate),
+            },
+            {
+                "op": "replace",
+                "path": "/*/*/throttling/burstLimit",
+                "value": str(opts.throttle_burst),
+            },
+        ],
+    )
+    return f"{opts.throttle_rate:g} requests/s, burst {opts.throttle_burst}"
+
+
 def deploy(
     opts: DeployOptions,
     ctx: AwsContext,
@@ -486,6 +523,8 @@ def deploy(
         state.api_url = result.api_url
         save()
         result.steps["api"] = "deployed"
+    if not opts.skip_api:
+        result.steps["throttling"] = _throttle_step(ctx, opts, out)
 
     if page_bucket and page_state is not None:
         api_url = result.api_url or state.api_url or "https://<api-id>.execute-api/api"
@@ -546,6 +585,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"CloudWatch Logs retention of the function (default {DEFAULT_LOG_RETENTION_DAYS})",
     )
     parser.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=DEFAULT_THROTTLE_RATE,
+        help=f"API requests per second before 429 (default {DEFAULT_THROTTLE_RATE:g}; 0: off)",
+    )
+    parser.add_argument(
+        "--throttle-burst",
+        type=int,
+        default=DEFAULT_THROTTLE_BURST,
+        help=f"API burst size (default {DEFAULT_THROTTLE_BURST})",
+    )
+    parser.add_argument(
         "--project-dir", type=Path, default=DEFAULT_PROJECT_DIR, help=argparse.SUPPRESS
     )
     parser.add_argument(
@@ -583,6 +634,8 @@ def run(args: argparse.Namespace) -> int:
             static_dir=args.static_dir,
             cors_origin=args.cors_origin,
             log_retention_days=args.log_retention_days,
+            throttle_rate=args.throttle_rate,
+            throttle_burst=args.throttle_burst,
         )
         deploy(opts, ctx)
     except DeployError as exc:

@@ -307,6 +307,7 @@ def test_deploy_dry_run_prints_every_call_and_makes_none(project) -> None:
         "logs.put_retention_policy(logGroupName='/aws/lambda/spam-api-prod', retentionInDays=30)",
         "would run: chalice deploy --stage prod",
         "apigateway.import_rest_api",
+        "apigateway.update_stage(restApiId='<rest-api-id>', stageName='api', patchOperations=",
         "s3.put_bucket_website(Bucket='spam-page-example'",
         "s3.put_object(Bucket='spam-page-example', Key='config.js'",
     ):

@@ -16,7 +16,8 @@ import subprocess
 import sys
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -61,7 +62,7 @@ def layer_zip(tmp_path: Path) -> Path:
 
 def _clients(endpoint: str) -> dict[str, object]:
     kw = {"endpoint_url": endpoint, "region_name": "us-east-1"}
-    return {name: boto3.client(name, **kw) for name in ("s3", "lambda", "logs")}
+    return {name: boto3.client(name, **kw) for name in ("s3", "lambda", "logs", "apigateway")}
 
 
 @pytest.fixture
@@ -77,8 +78,15 @@ def names(s3_endpoint: str) -> Iterator[dict[str, str]]:
             delete_bucket_and_contents(s3, name)
 
 
+@dataclass
 class PackagingChalice(ChaliceCli):
-    """``chalice deploy`` stood in for by the real ``chalice package`` (offline)."""
+    """``chalice deploy`` stood in for by the real ``chalice package`` (offline).
+
+    It records the REST API id of an API made on moto beforehand, so the steps after
+    ``chalice deploy`` (stage throttling) run against moto for real.
+    """
+
+    rest_api_id: str = ""
 
     def deploy(self, stage: str) -> str:
         out_dir = self.project_dir.parent / f"package-{stage}"
@@ -86,7 +94,15 @@ class PackagingChalice(ChaliceCli):
         self.package(stage, out_dir)
         deployed = self.project_dir / ".chalice" / "deployed" / f"{stage}.json"
         deployed.parent.mkdir(parents=True, exist_ok=True)
-        record = {"resources": [{"resource_type": "rest_api", "rest_api_url": FAKE_URL}]}
+        record = {
+            "resources": [
+                {
+                    "resource_type": "rest_api",
+                    "rest_api_url": FAKE_URL,
+                    "rest_api_id": self.rest_api_id,
+                }
+            ]
+        }
         deployed.write_text(json.dumps(record))
         return FAKE_URL
 
@@ -101,8 +117,25 @@ def _package_env() -> dict[str, str]:
     return env
 
 
-def _packaging_chalice(project_dir: Path, env: dict[str, str], out) -> PackagingChalice:
-    return PackagingChalice(project_dir, _package_env(), out)
+def _packaging_chalice(rest_api_id: str = "") -> Callable[..., PackagingChalice]:
+    def make(project_dir: Path, env: dict[str, str], out: Callable[[str], None]):
+        return PackagingChalice(project_dir, _package_env(), out, rest_api_id=rest_api_id)
+
+    return make
+
+
+def _moto_rest_api(apigateway) -> str:
+    """A REST API with an ``api`` stage on moto: what chalice deploy would have made."""
+    api_id = apigateway.create_rest_api(name="spam-api")["id"]
+    root = next(r for r in apigateway.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+    apigateway.put_method(
+        restApiId=api_id, resourceId=root["id"], httpMethod="GET", authorizationType="NONE"
+    )
+    apigateway.put_integration(
+        restApiId=api_id, resourceId=root["id"], httpMethod="GET", type="MOCK"
+    )
+    apigateway.create_deployment(restApiId=api_id, stageName="api")
+    return api_id
 
 
 @pytest.fixture
@@ -124,7 +157,8 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
         layer_zip=layer_zip,
         static_bucket=names["page"],
     )
-    tools = Toolchain(chalice=_packaging_chalice)
+    api_id = _moto_rest_api(aws["apigateway"])
+    tools = Toolchain(chalice=_packaging_chalice(api_id))
 
     first = deploy(opts, ctx, tools=tools, out=lines.append)
 
@@ -171,6 +205,10 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
     # log group retention
     group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/spam-api-prod")
     assert group["logGroups"][0]["retentionInDays"] == 30
+    # stage throttling, on every method
+    settings = aws["apigateway"].get_stage(restApiId=api_id, stageName="api")["methodSettings"]
+    assert settings["*/*"]["throttlingRateLimit"] == 50.0
+    assert settings["*/*"]["throttlingBurstLimit"] == 100
     # the page bucket: website, public read, config.js naming the API
     assert first.page_url == page_origin
     s3.get_bucket_website(Bucket=names["page"])
@@ -196,7 +234,7 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
     assert state.model_bucket_created and state.page_bucket_created
 
     # destroy: API, layer, its zip, log group and page go; the models stay.
-    result = destroy(ctx, project, "prod", chalice_factory=_packaging_chalice, out=lines.append)
+    result = destroy(ctx, project, "prod", chalice_factory=_packaging_chalice(), out=lines.append)
     assert arn in result.removed
     versions = lam.list_layer_versions(LayerName=LAYER_NAME)["LayerVersions"]
     assert arn not in [v["LayerVersionArn"] for v in versions]
