@@ -101,7 +101,7 @@ class ModelHolder:
         refresh_seconds: float = 30.0,
         retry_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
-        wait_seconds: float = 60.0,
+        wait_seconds: float = 10.0,
     ) -> None:
         self.reader = reader
         self.refresh_seconds = refresh_seconds
@@ -136,11 +136,8 @@ class ModelHolder:
             raise ModelUnavailableError(
                 "the model is still loading; retry shortly", retry_after=self.retry_seconds
             )
-        try:
-            state = self._state
-            if state.live is None or self.clock() >= state.next_check_at:
-                if state.live is None and self.clock() < state.next_check_at:
-                    return self._live_or_raise(state)
+        try:  # lock held; another thread may have checked while we waited for it
+            if self.clock() >= self._state.next_check_at:
                 self._refresh()
             return self._live_or_raise(self._state)
         finally:

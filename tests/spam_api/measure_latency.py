@@ -1,0 +1,142 @@
+"""Warm /predict through chalice.test.Client vs the bare vectorizer + model call.
+
+    .venv/bin/python tests/spam_api/measure_latency.py [--calls 300]
+
+Fits the test model on the SMS collection, publishes it into a private moto server,
+warms the app, then times N calls of each (median and p99, milliseconds). Reports
+figures; asserts nothing about them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+for entry in (str(REPO), str(REPO / "spam_api")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+TEXT = "Hi, are we still on for dinner at 7? Bring the tickets, I'll call you when I'm there"
+SMS = REPO.parent / "shared" / "data" / "sms_spam_collection" / "SMSSpamCollection"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def timed(call: Callable[[], object], calls: int) -> dict[str, float]:
+    for _ in range(20):
+        call()  # warm
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return {
+        "median_ms": round(statistics.median(samples), 3),
+        "p99_ms": round(percentile(samples, 99), 3),
+    }
+
+
+def measure(calls: int, sms_path: Path = SMS) -> dict[str, dict[str, float]]:
+    import boto3
+    import joblib
+    import sklearn
+    from chalice.test import Client
+    from chalicelib.runtime import build_runtime, install_runtime, reset_runtime
+    from chalicelib.settings import Settings
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from stack.local import moto_server
+    from trainer.registry import ModelBundle, publish
+
+    texts, labels = [], []
+    for line in sms_path.read_text(encoding="utf-8").splitlines():
+        label, _, text = line.partition("\t")
+        if text:
+            texts.append(text)
+            labels.append(label)
+    vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2))
+    classifier = LogisticRegression(C=10.0, solver="liblinear")
+    classifier.fit(vectorizer.fit_transform(texts), labels)
+
+    def dumps(obj: object) -> bytes:
+        buffer = io.BytesIO()
+        joblib.dump(obj, buffer)
+        return buffer.getvalue()
+
+    bundle = ModelBundle(
+        vectorizer_pkl=dumps(vectorizer),
+        model_pkl=dumps(classifier),
+        metrics={},
+        threshold=0.5,
+        labels={"spam": "spam", "ham": "ham"},
+        sklearn_version=sklearn.__version__,
+        metrics_summary={},
+    )
+    from app import app
+
+    with tempfile.TemporaryDirectory() as logs, moto_server(log_dir=Path(logs)) as s3_service:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=s3_service.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="latency-bench")
+        publish(s3, "latency-bench", "models/", bundle)
+        runtime = build_runtime(Settings(model_bucket="latency-bench"), s3=s3)
+        install_runtime(runtime)
+        model = runtime.holder.load()
+        try:
+            body = json.dumps({"text": TEXT}).encode()
+            explain_body = json.dumps({"text": TEXT, "explain": True}).encode()
+            headers = {"Content-Type": "application/json"}
+            with Client(app, stage_name="local", project_dir=str(REPO / "spam_api")) as client:
+
+                def via_client(payload: bytes = body) -> None:
+                    response = client.http.post("/predict", headers=headers, body=payload)
+                    assert response.status_code == 200, response.body
+
+                def bare() -> None:
+                    model.classifier.predict_proba(model.vectorizer.transform([TEXT]))
+
+                from chalicelib import service
+
+                return {
+                    "bare transform+predict_proba": timed(bare, calls),
+                    "chalicelib service.predict": timed(lambda: service.predict(body), calls),
+                    "test client POST /predict": timed(via_client, calls),
+                    "test client POST /predict explain": timed(
+                        lambda: via_client(explain_body), calls
+                    ),
+                }
+        finally:
+            reset_runtime()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    args = parser.parse_args()
+    results = measure(args.calls)
+    width = max(len(name) for name in results)
+    print(f"{'':{width}}  median ms   p99 ms   ({args.calls} warm calls each)")
+    for name, figures in results.items():
+        print(f"{name:{width}}  {figures['median_ms']:9.3f}  {figures['p99_ms']:7.3f}")
+
+
+if __name__ == "__main__":
+    main()
