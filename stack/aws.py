@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import boto3
 import botocore.session
@@ -251,13 +251,3 @@ class DryRunClient:
         if operation.startswith(("head_", "get_")):
             raise _not_found(operation)
         return {}
-
-
-def print_to(stream: TextIO) -> Callable[[str], None]:
-    """An ``out`` callable writing lines to ``stream`` (flushing, for subprocess output)."""
-
-    def out(line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
-
-    return out

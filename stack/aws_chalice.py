@@ -17,14 +17,14 @@ from pathlib import Path
 from stack.aws import DeployError
 from stack.aws_state import chalice_api_url
 
-__all__ = ["DEPLOY_CALLS", "ChaliceCli", "chalice_executable"]
+__all__ = ["DEPLOY_CALLS", "ChaliceCli", "chalice_executable", "run_streaming"]
 
 #: What ``chalice deploy`` calls on a first deploy (printed by ``--dry-run``; an update
 #: calls the matching Update*/Put* operations instead).
 DEPLOY_CALLS = (
     "iam.get_role / iam.create_role / iam.put_role_policy",
     "lambda.create_function (layers and environment from .chalice/config.json)",
-    "lambda.put_function_concurrency / logs.put_retention_policy (when configured)",
+    "lambda.put_function_concurrency (when reserved_concurrency is configured)",
     "apigateway.import_rest_api / apigateway.create_deployment",
     "lambda.add_permission (API Gateway may invoke the function)",
 )
@@ -34,6 +34,28 @@ def chalice_executable() -> str:
     """``chalice`` from the running interpreter's environment (the repo's .venv)."""
     candidate = Path(sys.executable).parent / "chalice"
     return str(candidate) if candidate.exists() else "chalice"
+
+
+def run_streaming(
+    argv: list[str], *, env: Mapping[str, str], cwd: Path, out: Callable[[str], None]
+) -> tuple[int, list[str]]:
+    """Run a command, relaying its output line by line as it comes (a deploy takes a
+    minute, training too); returns the exit code and the lines."""
+    lines: list[str] = []
+    with subprocess.Popen(
+        argv,
+        env=dict(env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            out(line.rstrip())
+    return process.returncode, lines
 
 
 @dataclass
@@ -47,19 +69,10 @@ class ChaliceCli:
     def _run(self, *args: str) -> str:
         argv = [chalice_executable(), "--project-dir", str(self.project_dir), *args]
         self.out("$ chalice " + " ".join(args))
-        result = subprocess.run(
-            argv,
-            env=dict(self.env),
-            cwd=self.project_dir,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        output = (result.stdout + result.stderr).strip()
-        if output:
-            self.out(output)
-        if result.returncode != 0:
-            raise DeployError(f"`chalice {' '.join(args)}` failed (exit {result.returncode})")
+        code, lines = run_streaming(argv, env=self.env, cwd=self.project_dir, out=self.out)
+        output = "\n".join(lines)
+        if code != 0:
+            raise DeployError(f"`chalice {' '.join(args)}` failed (exit {code})")
         return output
 
     def deploy(self, stage: str) -> str:

@@ -55,7 +55,7 @@ from stack.aws_buckets import (
     upload_page,
     website_url,
 )
-from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable
+from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable, run_streaming
 from stack.aws_state import (
     DeployState,
     chalice_rest_api_id,
@@ -164,7 +164,7 @@ def page_config_js(api_url: str) -> str:
 
 def _train_and_publish_cli(
     ctx: AwsContext, bucket: str, prefix: str, data: Path | None, out: Callable[[str], None]
-) -> str:
+) -> None:
     """``python -m trainer train --publish``: the trainer's CLI is its public contract.
 
     Bucket and prefix go in as ``MODEL_BUCKET`` / ``MODEL_PREFIX`` (the variables the API
@@ -175,18 +175,12 @@ def _train_and_publish_cli(
         argv += ["--data", str(data)]
     out(f"$ MODEL_BUCKET={bucket} MODEL_PREFIX={prefix} python -m trainer train --publish")
     env = {**ctx.subprocess_env(), "MODEL_BUCKET": bucket, "MODEL_PREFIX": prefix}
-    result = subprocess.run(
-        argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    if result.stdout.strip():
-        out(result.stdout.strip())
-    if result.returncode != 0:
+    code, lines = run_streaming(argv, env=env, cwd=REPO_ROOT, out=lambda line: out(f"    {line}"))
+    if code != 0:
         raise DeployError(
-            f"training or publishing the model failed (exit {result.returncode}); pass "
-            f"--data FILE if the UCI download is not reachable:\n"
-            f"{(result.stdout + result.stderr).strip()[-2000:]}"
+            f"training or publishing the model failed (exit {code}); pass --data FILE if "
+            f"the UCI download is not reachable. Last lines:\n" + "\n".join(lines[-5:])
         )
-    return ""
 
 
 def _build_layer_cli(out: Callable[[str], None]) -> Path:
@@ -229,7 +223,7 @@ def _layer_key(digest: str) -> str:
 class Toolchain:
     """The non-AWS tools a deploy drives; tests swap in fakes or cheaper real ones."""
 
-    train_and_publish: Callable[..., str] = _train_and_publish_cli
+    train_and_publish: Callable[..., None] = _train_and_publish_cli
     build_layer: Callable[[Callable[[str], None]], Path] = _build_layer_cli
     publish_layer: Callable[..., tuple[str, dict[str, str]]] = _publish_layer_vendor_build
     chalice: Callable[[Path, dict[str, str], Callable[[str], None]], Any] = ChaliceCli
@@ -472,6 +466,12 @@ def deploy(
             f"there first or deploy with --region {state.region}"
         )
 
+    if page_bucket and opts.skip_api and not state.api_url and not ctx.dry_run:
+        raise DeployError(
+            "--static-bucket with --skip-api needs an API deployed before (its URL goes "
+            "into config.js); run once without --skip-api"
+        )
+
     def save() -> None:
         if not ctx.dry_run:
             state.save(path)
@@ -527,7 +527,7 @@ def deploy(
         result.steps["throttling"] = _throttle_step(ctx, opts, out)
 
     if page_bucket and page_state is not None:
-        api_url = result.api_url or state.api_url or "https://<api-id>.execute-api/api"
+        api_url = result.api_url or state.api_url or "https://<rest-api-id>.execute-api/api"
         made = ensure_page_bucket(s3, page_bucket, region=ctx.region, state=page_state, out=out)
         state.page_bucket = page_bucket
         state.page_bucket_created = state.page_bucket_created or made
