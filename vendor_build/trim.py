@@ -68,6 +68,12 @@ RULES: tuple[Rule, ...] = (
         lambda p: p.suffix in _BUILD_INPUT_SUFFIXES or p.name == "meson.build",
     ),
     Rule(
+        "developer scripts",
+        "scipy's _precompute scripts regenerate tables during development (they need mpmath); "
+        "nothing imports them",
+        lambda p: "_precompute" in p.parts[:-1],
+    ),
+    Rule(
         "console scripts",
         "bin/ holds f2py and numpy-config launchers with the build machine's shebang",
         lambda p: p.parts[0] == "bin",
@@ -222,11 +228,13 @@ def _imported_modules(source_file: Path, site_packages: Path) -> set[str]:
     return names
 
 
-def runtime_test_modules(site_packages: Path) -> set[Path]:
+def runtime_test_modules(
+    site_packages: Path, removed: Callable[[Path], bool] | None = None
+) -> set[Path]:
     """Files inside ``tests`` packages that code outside them imports, with their ``__init__``.
 
-    Scans every non-test module that mentions ``tests``, then the kept modules themselves,
-    until nothing new turns up.
+    Scans every non-test module that mentions ``tests`` (skipping those ``removed`` says
+    another rule deletes), then the kept modules themselves, until nothing new turns up.
     """
     site_packages = Path(site_packages)
     queue = [
@@ -234,6 +242,7 @@ def runtime_test_modules(site_packages: Path) -> set[Path]:
         for path in site_packages.rglob("*.py")
         if not _in_test_dir(path.relative_to(site_packages))
         and path.name != "conftest.py"
+        and not (removed and removed(path.relative_to(site_packages)))
         and b"tests" in path.read_bytes()
     ]
     keep: set[Path] = set()
@@ -265,8 +274,8 @@ def plan_trim(
 ) -> tuple[dict[Path, Rule], set[Path]]:
     """Which files each rule removes, and the runtime test modules it must keep. No changes."""
     site_packages = Path(site_packages)
-    keep = runtime_test_modules(site_packages)
     rules = tuple(rules)
+    keep = runtime_test_modules(site_packages, lambda rel: any(rule.matches(rel) for rule in rules))
     plan: dict[Path, Rule] = {}
     for path in _files(site_packages):
         if path in keep:

@@ -53,6 +53,8 @@ def site_packages(tmp_path: Path) -> Path:
     write(sp / "relpkg" / "tests" / "helpers.py", "HELP = 1\n")
     write(sp / "relpkg" / "tests" / "test_relpkg.py", "import pytest\n")
     write(sp / "plain" / "__init__.py", "VALUE = 42\n")
+    # a developer script that imports a test module must not keep it
+    write(sp / "plain" / "_precompute" / "gen.py", "from plain.tests.test_plain import x\n")
     write(sp / "plain" / "tests" / "__init__.py")
     write(sp / "plain" / "tests" / "test_plain.py", "import pytest\n")
     write(sp / "plain" / "test" / "test_other.py", "import pytest\n")

@@ -1,0 +1,74 @@
+"""The real layer, built from PyPI wheels: under every limit, and it imports and predicts
+in an isolated interpreter with a model the trainer made."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from vendor_build.build import BuildResult
+from vendor_build.report import BUDGET_UNZIPPED, BUDGET_ZIPPED, check_limits
+from vendor_build.verify import verify_layer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def read_sms(path: Path, limit: int) -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) >= 2:
+                labels.append(row[0].strip())
+                texts.append("\t".join(row[1:]))
+    return texts[:limit], labels[:limit]
+
+
+def test_the_layer_fits_every_limit(built_layer: BuildResult) -> None:
+    report = built_layer.report
+    check_limits(report)  # Lambda's limits and the project budget
+    assert report.unzipped_bytes <= BUDGET_UNZIPPED.max_bytes
+    assert report.zipped_bytes <= BUDGET_ZIPPED.max_bytes
+    names = {p.name for p in report.packages}
+    assert {"sklearn", "numpy", "scipy", "joblib", "numpy.libs", "scipy.libs"} <= names
+    trim = report.extra["trim"]
+    assert "numpy/_core/tests/_natype.py" in trim["kept_test_modules"]
+    assert trim["stripped_extension_modules"] > 100
+    assert built_layer.report_path.is_file()
+
+
+def test_the_layer_ships_unchecked_hash_bytecode_and_no_junk(built_layer: BuildResult) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(built_layer.zip_path) as zf:
+        names = zf.namelist()
+        pyc = [n for n in names if n.endswith(".pyc")]
+        assert len(pyc) > 500
+        header = zf.read(next(n for n in pyc if n.endswith("sklearn/__init__.pyc")))[:8]
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked
+    assert not [n for n in names if n.endswith((".pyi", ".pyx", ".pxd", "/RECORD"))]
+    assert not [n for n in names if "/tests/" in n and not n.endswith("_natype.pyc")]
+    assert all(n.startswith("python/lib/python3.11/site-packages/") for n in names)
+
+
+def test_verify_with_the_built_in_model(built_layer: BuildResult) -> None:
+    result = verify_layer(built_layer.zip_path, repeat=1, echo=True)
+    assert result.versions["sklearn"] == "1.7.2"
+    assert all(p["predicted"] == p["expected"] for p in result.predictions)
+    assert result.cold_imports[0].median_import_s > 0
+
+
+def test_verify_with_a_model_the_trainer_made(
+    built_layer: BuildResult, sms_collection_path: Path, tmp_path: Path
+) -> None:
+    from trainer.artifacts import default_bundle, write_bundle
+
+    texts, labels = read_sms(sms_collection_path, 2000)
+    model_dir = write_bundle(default_bundle(texts, labels), tmp_path / "model")
+    result = verify_layer(
+        built_layer.zip_path, model_dir=model_dir, repeat=1, compare_without_bytecode=False
+    )
+    assert [p["predicted"] for p in result.predictions] == [
+        p["expected"] for p in result.predictions
+    ]
