@@ -313,3 +313,30 @@ def test_unexpected_failure_is_a_bare_500_with_cors_and_no_detail(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors and all(getattr(r, "request_id", None) == rid for r in errors)
     assert "secret internal detail" in caplog.text  # the log has it, the client does not
+
+
+def test_api_gateway_event_request_id_is_used(chalice_app, make_runtime, published) -> None:
+    """Invoked the way Lambda does: the response carries API Gateway's request id."""
+    make_runtime()
+    event = {
+        "resource": "/predict",
+        "path": "/predict",
+        "httpMethod": "POST",
+        "headers": {"content-type": "application/json"},
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "httpMethod": "POST",
+            "resourcePath": "/predict",
+            "requestId": "apigw-request-1234",
+            "identity": {"sourceIp": "198.51.100.7"},
+        },
+        "body": json.dumps({"text": HAM}),
+        "isBase64Encoded": False,
+    }
+    response = chalice_app(event, None)
+    assert response["statusCode"] == 200
+    assert response["headers"]["X-Request-Id"] == "apigw-request-1234"
+    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
+    assert json.loads(response["body"])["model_version"] == published.version

@@ -1,0 +1,84 @@
+"""The holder's timing rules, with a fake S3 that counts calls and a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+from chalicelib.holder import ModelHolder, ModelUnavailableError
+from chalicelib.registry import RegistryReader
+
+from trainer.registry import publish
+
+from .conftest import PREFIX, FakeClock
+from .fakes import FakeS3
+
+
+@pytest.fixture
+def fake(bundle):
+    s3 = FakeS3()
+    s3.create_bucket(Bucket="fake-bucket")
+    publish(s3, "fake-bucket", PREFIX, bundle)
+    s3.calls.clear()
+    return s3
+
+
+def make(s3, clock, **kwargs) -> ModelHolder:
+    return ModelHolder(RegistryReader(s3, "fake-bucket", PREFIX), clock=clock, **kwargs)
+
+
+def test_no_s3_call_between_checks_and_a_304_after(fake) -> None:
+    clock = FakeClock()
+    holder = make(fake, clock, refresh_seconds=30)
+    first = holder.load()
+    assert [op for op, _ in fake.calls] == ["GetObject"] * 3  # current.json + 2 artifacts
+    fake.calls.clear()
+    for _ in range(100):
+        assert holder.current() is first
+        clock.advance(0.25)
+    assert fake.calls == []
+    clock.advance(10)
+    assert holder.current() is first
+    assert fake.calls == [("GetObject", f"{PREFIX}current.json")]  # answered 304
+    assert holder.state.checked_at == clock()
+    assert holder.state.failure is None
+
+
+def test_outage_while_serving_is_degraded_then_clears(fake) -> None:
+    clock = FakeClock()
+    holder = make(fake, clock, refresh_seconds=5)
+    live = holder.load()
+    fake.down = True
+    clock.advance(6)
+    assert holder.current() is live
+    failure = holder.state.failure
+    assert failure is not None and failure.kind == "registry_unavailable"
+    fake.down = False
+    clock.advance(6)
+    assert holder.current() is live
+    assert holder.state.failure is None
+
+
+def test_no_model_retries_at_most_every_retry_seconds(fake) -> None:
+    clock = FakeClock()
+    fake.down = True
+    holder = make(fake, clock, retry_seconds=5)
+    with pytest.raises(ModelUnavailableError) as caught:
+        holder.current()
+    assert caught.value.retry_after >= 1
+    attempts = len(fake.calls)
+    for _ in range(10):
+        with pytest.raises(ModelUnavailableError):
+            holder.current()
+        clock.advance(0.4)
+    assert len(fake.calls) == attempts  # 4 s later: not retried yet
+    fake.down = False
+    clock.advance(1.1)
+    assert holder.current().version == holder.state.live.version
+
+
+def test_load_is_explicit_and_raises_when_nothing_loads() -> None:
+    s3 = FakeS3()
+    s3.create_bucket(Bucket="fake-bucket")
+    holder = make(s3, FakeClock())
+    assert s3.calls == []
+    with pytest.raises(ModelUnavailableError, match="no model"):
+        holder.load()
