@@ -247,7 +247,11 @@ def write_page(directory: Path, api_url: str, *, source: Path = STATIC_DIR) -> P
 
 
 def curl_example(api_url: str, text: str = EXAMPLE_TEXT) -> str:
-    """A ready-to-paste ``curl`` call of ``POST /predict`` (shell-quoted)."""
+    """A ready-to-paste ``curl`` call of ``POST /predict`` (shell-quoted).
+
+    >>> print(curl_example("http://127.0.0.1:8000", "hi"))
+    curl -s -X POST http://127.0.0.1:8000/predict -H ... -d '{"text": "hi", "explain": true}'
+    """
     body = json.dumps({"text": text, "explain": True})
     return (
         f"curl -s -X POST {shlex.quote(api_url + '/predict')} "
