@@ -58,9 +58,9 @@ def build_bundle(
 
     The classifier must have been fitted on 1 = spam, 0 = ham (as :mod:`trainer.model` does).
     """
-    classes = {int(c) for c in getattr(classifier, "classes_", [])}
-    if classes != set(LABELS.values()):
-        raise TrainerError(f"the classifier's classes are {sorted(classes)}, expected [0, 1]")
+    classes = sorted(str(c) for c in getattr(classifier, "classes_", []))
+    if classes != sorted(str(v) for v in LABELS.values()):
+        raise TrainerError(f"the classifier's classes are {classes}, expected [0, 1] (1 = spam)")
     return ModelBundle(
         vectorizer_pkl=dumps(vectorizer),
         model_pkl=dumps(classifier),

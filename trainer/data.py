@@ -297,8 +297,12 @@ def load_source(
 ) -> list[Message]:
     """Load one ``--data`` source spec (see the module docstring for the forms)."""
     head, sep, tail = spec.rpartition(":")
-    if sep and tail.strip().casefold() in LABEL_ALIASES and not Path(spec).exists():
-        return load_email_dir(Path(head), tail)
+    if (
+        sep
+        and not Path(spec).exists()
+        and (tail.strip().casefold() in LABEL_ALIASES or Path(head).is_dir())
+    ):
+        return load_email_dir(Path(head), tail)  # DIR:label (an unknown label is an error)
     path = Path(spec)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")

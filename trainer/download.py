@@ -43,6 +43,8 @@ def _download(url: str, timeout: float) -> bytes:
             data = response.read(MAX_DOWNLOAD_BYTES + 1)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(exc, urllib.error.HTTPError):
+            reason = f"HTTP {exc.code} {exc.reason}"
         raise DownloadError(
             f"could not download {url} ({reason}); pass --data PATH to train on local files"
         ) from exc

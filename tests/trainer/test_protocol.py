@@ -1,0 +1,85 @@
+"""Deduplication before the split, and a deterministic, stratified, disjoint split."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from trainer.data import Message
+from trainer.protocol import deduplicate, holdout_split, normalize_text
+
+
+def _m(text: str, label: str = "ham", source: str = "s", origin: str = "") -> Message:
+    return Message(text=text, label=label, source=source, origin=origin or text)
+
+
+def test_duplicates_differ_only_in_case_and_whitespace() -> None:
+    assert normalize_text("Free\tENTRY  now\n") == normalize_text(" free entry now")
+    assert normalize_text("free entry now!") != normalize_text("free entry now")
+
+
+def test_deduplicate_keeps_the_first_copy_in_order() -> None:
+    messages = [_m("a", origin="1"), _m("b", origin="2"), _m(" A ", origin="3"), _m("c")]
+    kept, stats = deduplicate(messages)
+    assert [m.origin for m in kept] == ["1", "2", "c"]
+    assert stats == {"duplicates": 1, "conflicting": 0}
+
+
+def test_texts_with_both_labels_are_dropped_and_counted() -> None:
+    messages = [_m("x", "spam"), _m("x", "ham"), _m("X", "spam"), _m("y", "spam")]
+    kept, stats = deduplicate(messages)
+    assert [m.text for m in kept] == ["y"]
+    assert stats == {"duplicates": 0, "conflicting": 3}
+
+
+def test_sms_collection_has_the_documented_duplicates(sms_collection_path) -> None:
+    from trainer.data import load_sms_collection
+
+    messages = load_sms_collection(sms_collection_path)
+    exact = len(messages) - len({(m.label, m.text) for m in messages})
+    kept, stats = deduplicate(messages)
+    assert exact == 403  # SOURCE.md: 5,574 lines, 5,171 distinct
+    assert stats["duplicates"] >= exact  # case/whitespace variants go too
+    assert len({normalize_text(m.text) for m in kept}) == len(kept)
+
+
+def _labels_sources(n_spam: int, n_ham: int, sources: tuple[str, ...] = ("a",)):
+    labels = (["spam"] * n_spam + ["ham"] * n_ham) * len(sources)
+    names = [s for s in sources for _ in range(n_spam + n_ham)]
+    return labels, names
+
+
+def test_split_is_deterministic_disjoint_and_complete() -> None:
+    labels, sources = _labels_sources(30, 170)
+    train1, test1 = holdout_split(labels, sources, seed=7)
+    train2, test2 = holdout_split(labels, sources, seed=7)
+    assert np.array_equal(train1, train2) and np.array_equal(test1, test2)
+    assert not set(train1) & set(test1)
+    assert sorted([*train1, *test1]) == list(range(len(labels)))
+    assert len(test1) == 40
+    _, other = holdout_split(labels, sources, seed=8)
+    assert not np.array_equal(test1, other)
+
+
+def test_split_is_stratified_by_label_and_source() -> None:
+    labels, sources = _labels_sources(20, 80, ("sms", "mail"))
+    _, test = holdout_split(labels, sources, test_size=0.2)
+    strata = Counter((labels[i], sources[i]) for i in test)
+    expected = {("spam", "sms"): 4, ("ham", "sms"): 16, ("spam", "mail"): 4, ("ham", "mail"): 16}
+    assert strata == expected
+
+
+def test_split_falls_back_to_label_strata_for_a_tiny_source() -> None:
+    labels, sources = _labels_sources(20, 80)
+    labels, sources = [*labels, "spam"], [*sources, "tiny"]
+    train, test = holdout_split(labels, sources)
+    assert len(train) + len(test) == 101
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_keeps_the_spam_share(seed: int) -> None:
+    labels, sources = _labels_sources(50, 450)
+    _, test = holdout_split(labels, sources, seed=seed)
+    assert sum(labels[i] == "spam" for i in test) == 10
