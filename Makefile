@@ -30,7 +30,7 @@ bench: install ## benchmarks; prints the table and writes bench/results/
 
 layer: install ## build and verify the scikit-learn layer
 	$(BIN)/python -m vendor_build build
-	$(BIN)/python -m vendor_build verify build/layer/sklearn-layer.zip
+	$(BIN)/python -m vendor_build verify build/layer/sklearn-layer.zip --json build/layer/verify.json
 
 deploy: install ## deploy to AWS: make deploy STAGE=prod
 	$(BIN)/python -m stack deploy --stage $(or $(STAGE),dev) $(ARGS)

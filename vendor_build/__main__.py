@@ -34,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--platform", default=DEFAULT_PLATFORM)
     build.add_argument("--requirements", type=Path, default=DEFAULT_REQUIREMENTS)
     build.add_argument("--wheel-dir", type=Path, default=DEFAULT_WHEEL_DIR)
-    build.add_argument("--no-strip", action="store_true", help="keep extension symbols")
+    build.add_argument(
+        "--python", help="interpreter of --python-version for bytecode (default: this one)"
+    )
+    build.add_argument(
+        "--no-strip", action="store_true", help="keep extension symbols (needed off x86_64)"
+    )
     build.add_argument(
         "--no-prune", action="store_true", help="keep subpackages the API never imports"
     )
@@ -89,6 +94,7 @@ def _build(args: argparse.Namespace) -> int:
             strip=not args.no_strip,
             prune=not args.no_prune,
             sourceless=not args.keep_sources,
+            python=args.python,
             **common,
         )
     except LayerTooLargeError as exc:

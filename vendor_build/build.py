@@ -162,11 +162,15 @@ def build_layer(
     strip: bool = True,
     prune: bool = True,
     sourceless: bool = True,
+    python: str | None = None,
     limits: tuple[Limit, ...] = DEFAULT_LIMITS,
     check: bool = True,
     echo: bool = True,
 ) -> BuildResult:
     """Build the trimmed layer into ``out_dir`` and return its report.
+
+    ``python`` is an interpreter of ``python_version`` for compiling bytecode, needed only
+    when the running one is another version.
 
     Raises :class:`~vendor_build.report.LayerTooLargeError` when ``check`` and a limit is broken
     (the zip and report are written first, so they can be inspected).
@@ -200,6 +204,7 @@ def build_layer(
     pyc, source_bytes = compile_tree(
         site_packages,
         python_version=python_version,
+        python=python,
         ddir=f"/opt/python/lib/python{python_version}/site-packages",
         sourceless=sourceless,
     )
