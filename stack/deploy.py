@@ -112,6 +112,7 @@ class DeployOptions:
     bucket: str | None = None
     prefix: str = DEFAULT_PREFIX
     data: Path | None = None
+    train_args: tuple[str, ...] = ()
     layer_zip: Path | None = None
     rebuild_layer: bool = False
     skip_model: bool = False
@@ -163,7 +164,12 @@ def page_config_js(api_url: str) -> str:
 
 
 def _train_and_publish_cli(
-    ctx: AwsContext, bucket: str, prefix: str, data: Path | None, out: Callable[[str], None]
+    ctx: AwsContext,
+    bucket: str,
+    prefix: str,
+    data: Path | None,
+    out: Callable[[str], None],
+    extra_args: tuple[str, ...] = (),
 ) -> None:
     """``python -m trainer train --publish``: the trainer's CLI is its public contract.
 
@@ -173,7 +179,9 @@ def _train_and_publish_cli(
     argv = [sys.executable, "-m", "trainer", "train", "--publish"]
     if data is not None:
         argv += ["--data", str(data)]
-    out(f"$ MODEL_BUCKET={bucket} MODEL_PREFIX={prefix} python -m trainer train --publish")
+    argv += list(extra_args)
+    shown = " ".join(shlex.quote(a) for a in argv[1:])
+    out(f"$ MODEL_BUCKET={bucket} MODEL_PREFIX={prefix} python {shown}")
     env = {**ctx.subprocess_env(), "MODEL_BUCKET": bucket, "MODEL_PREFIX": prefix}
     code, lines = run_streaming(argv, env=env, cwd=REPO_ROOT, out=lambda line: out(f"    {line}"))
     if code != 0:
@@ -280,7 +288,7 @@ def _model_step(
         )
         return "would publish"
     out(f"model: training and publishing to s3://{bucket}/{opts.prefix}")
-    tools.train_and_publish(ctx, bucket, opts.prefix, opts.data, out)
+    tools.train_and_publish(ctx, bucket, opts.prefix, opts.data, out, opts.train_args)
     return "published"
 
 
@@ -566,6 +574,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="model key prefix (models/)")
     parser.add_argument("--data", type=Path, help="training data for the first model")
+    parser.add_argument(
+        "--min-mcc",
+        type=float,
+        help="refuse to publish a first model whose holdout MCC is below this",
+    )
     parser.add_argument("--layer-zip", type=Path, help="publish this built layer zip as is")
     parser.add_argument(
         "--rebuild-layer", action="store_true", help="publish a new layer even if one exists"
@@ -625,6 +638,7 @@ def run(args: argparse.Namespace) -> int:
             bucket=args.bucket,
             prefix=args.prefix,
             data=args.data,
+            train_args=() if args.min_mcc is None else ("--min-mcc", str(args.min_mcc)),
             layer_zip=args.layer_zip,
             rebuild_layer=args.rebuild_layer,
             skip_model=args.skip_model,

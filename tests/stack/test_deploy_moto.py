@@ -154,6 +154,7 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
         project_dir=project,
         bucket=names["bucket"],
         data=sms_collection_path,
+        train_args=("--folds", "2", "--min-mcc", "0.5"),
         layer_zip=layer_zip,
         static_bucket=names["page"],
     )
