@@ -28,6 +28,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     PartialCredentialsError,
+    ProfileNotFound,
 )
 
 __all__ = [
@@ -84,12 +85,18 @@ def resolve_region(explicit: str | None, environ: Mapping[str, str] | None = Non
     ``NoRegionError``; a misspelt one as a DNS failure on the first call.
     """
     env = os.environ if environ is None else environ
-    region = (
-        explicit
-        or env.get("AWS_REGION")
-        or env.get("AWS_DEFAULT_REGION")
-        or boto3.session.Session(profile_name=env.get("AWS_PROFILE") or None).region_name
-    )
+    try:
+        region = (
+            explicit
+            or env.get("AWS_REGION")
+            or env.get("AWS_DEFAULT_REGION")
+            or boto3.session.Session(profile_name=env.get("AWS_PROFILE") or None).region_name
+        )
+    except ProfileNotFound as exc:
+        raise DeployError(
+            f"AWS profile {env.get('AWS_PROFILE')!r} is not configured: check --profile / "
+            f"AWS_PROFILE against `aws configure list-profiles`"
+        ) from exc
     if not region:
         raise DeployError(
             "no AWS region: pass --region (for example --region eu-west-1) or set "

@@ -74,12 +74,16 @@ def destroy(
             f"stage {stage!r} was deployed to {state.region}, not {ctx.region}: run destroy "
             f"with --region {state.region}"
         )
+    deployed = project_dir / ".chalice" / "deployed" / f"{stage}.json"
+    if not path.exists() and not deployed.exists():
+        out(f"nothing recorded for stage {stage!r} in {deployed.parent}: nothing to remove")
+        return DestroyResult()
     if ctx.dry_run:
         out("dry run: no AWS call is made")
     preflight(ctx)
     result = DestroyResult()
 
-    if (project_dir / ".chalice" / "deployed" / f"{stage}.json").exists():
+    if deployed.exists():
         if ctx.dry_run:
             out(f"[dry-run] would run: chalice delete --stage {stage} (in {project_dir})")
         else:

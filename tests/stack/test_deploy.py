@@ -353,6 +353,21 @@ def test_destroy_dry_run_lists_what_would_go(project) -> None:
     assert DeployState.load(state_path(project, "prod"), "prod") == state  # untouched
 
 
+def test_deploy_unknown_profile_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    with pytest.raises(DeployError, match="AWS profile 'nobody' is not configured"):
+        resolve_region(None, {"AWS_PROFILE": "nobody"})
+
+
+def test_destroy_with_nothing_recorded_does_nothing(project) -> None:
+    from stack.aws_destroy import destroy
+
+    lines: list[str] = []
+    result = destroy(AwsContext(region="us-east-1"), project, "prod", out=lines.append)
+    assert result.removed == [] and "nothing to remove" in lines[0]
+
+
 def test_destroy_refuses_another_region(project) -> None:
     from stack.aws_destroy import destroy
 
