@@ -292,16 +292,17 @@ def train_and_publish(
     """
     specs = [str(spec) for spec in data]
     argv = ["train", "--publish"] + (["--data", *specs] if specs else [])
-    code, tail = _run_trainer(argv, s3_endpoint, bucket, prefix, out, timeout)
+    code = _run_trainer(argv, s3_endpoint, bucket, prefix, out, timeout)
     if code != 0:
         hint = (
-            f"Check the data given to the trainer ({' '.join(specs)})."
+            f"check the data given to the trainer ({' '.join(specs)})."
             if specs
-            else "The trainer found no data: set SPAM_DATA=/path/to/SMSSpamCollection or pass "
-            "--data FILE (the UCI download was not reachable or failed)."
+            else "without local data the trainer downloads the SMS Spam Collection from UCI, "
+            "which failed (see above). Set SPAM_DATA=/path/to/SMSSpamCollection or run "
+            "make demo ARGS='--data /path/to/SMSSpamCollection'."
         )
         raise DemoError(
-            f"training failed (exit code {code}). {hint}\n{tail}", exit_code=EXIT_FAILED
+            f"training failed (trainer exit code {code}): {hint}", exit_code=EXIT_FAILED
         )
 
 
@@ -315,22 +316,22 @@ def publish_model_folder(
     timeout: float = 120.0,
 ) -> None:
     """Publish a folder written by ``python -m trainer train --out`` (no training)."""
-    code, tail = _run_trainer(["publish", str(folder)], s3_endpoint, bucket, prefix, out, timeout)
+    code = _run_trainer(["publish", str(folder)], s3_endpoint, bucket, prefix, out, timeout)
     if code != 0:
         raise DemoError(
-            f"publishing {folder} failed (exit code {code}); is it a folder written by "
-            f"'python -m trainer train --out'?\n{tail}",
+            f"publishing {folder} failed (trainer exit code {code}, see above); is it a "
+            "folder written by 'python -m trainer train --out'?",
             exit_code=EXIT_FAILED,
         )
 
 
 def _run_trainer(
     args: list[str], s3_endpoint: str, bucket: str, prefix: str, out: TextIO, timeout: float
-) -> tuple[int, str]:
+) -> int:
     """Run ``python -m trainer ARGS`` against the local S3; relay its output indented.
 
     It runs in its own session so that SIGTERM to the demo stops it too (the ``finally``
-    below), not only a Ctrl-C from the terminal. Returns the exit code and output tail.
+    below), not only a Ctrl-C from the terminal. Returns the trainer's exit code.
     """
     env = {
         **os.environ,
@@ -352,12 +353,10 @@ def _run_trainer(
         text=True,
         start_new_session=True,
     )
-    lines: list[str] = []
     deadline = time.monotonic() + timeout
     try:
         assert process.stdout is not None
         for line in process.stdout:
-            lines.append(line.rstrip())
             print(f"    {line.rstrip()}", file=out, flush=True)
             if time.monotonic() > deadline:
                 raise DemoError(
@@ -367,7 +366,7 @@ def _run_trainer(
         code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         _stop_process(process)
-    return code, "\n".join(lines[-5:])
+    return code
 
 
 def _stop_process(process: subprocess.Popen) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,7 @@ class LocalStack:
             s3_endpoint=self.s3.url,
             bucket=self.settings.bucket,
             prefix=self.settings.prefix,
-            out=_NullWriter(),
+            out=sys.stdout,
         )
         return self.live_version()
 
@@ -84,16 +85,6 @@ class LocalStack:
     def predict(self, text: str, **extra: Any) -> requests.Response:
         """``POST /predict`` straight to the API, to compare the page with the API's answer."""
         return requests.post(f"{self.api.url}/predict", json={"text": text, **extra}, timeout=30)
-
-
-class _NullWriter:
-    """A text sink for the trainer's relayed output (the tests read results, not logs)."""
-
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None
 
 
 def _s3_client(endpoint: str) -> Any:
@@ -186,7 +177,7 @@ def local_stack(
             s3_endpoint=s3.url,
             bucket=settings.bucket,
             prefix=settings.prefix,
-            out=_NullWriter(),
+            out=sys.stdout,
         )
         with (
             chalice_local(s3.url, stage="local", log_dir=logs) as api,

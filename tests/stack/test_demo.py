@@ -12,6 +12,7 @@ import contextlib
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -236,3 +237,23 @@ def test_sigterm_while_training_stops_the_trainer_and_the_s3_server(
     demo.process.send_signal(signal.SIGTERM)
     _assert_all_stopped(demo, started, ports)
     assert "Stopped (SIGTERM)" in demo.output()
+
+
+def test_no_data_and_no_download_says_how_to_give_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stack.demo import run_demo
+
+    monkeypatch.delenv("SPAM_DATA", raising=False)
+    monkeypatch.setenv("SHARED_DATA_DIR", str(tmp_path / "no-shared-data"))
+    monkeypatch.setenv("SPAM_DATA_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("SPAM_DATA_URL", f"http://127.0.0.1:{free_port()}/sms.zip")  # refused
+
+    code = run_demo(s3_port=0, api_port=0, web_port=0)
+    captured = capsys.readouterr()
+    assert code == 1, captured.out
+    assert "training failed" in captured.err
+    assert "SPAM_DATA=" in captured.err
+    assert "ARGS='--data" in captured.err
+    logs = captured.err.rsplit("Service logs kept in ", 1)[1].strip()
+    shutil.rmtree(Path(logs).parent)
