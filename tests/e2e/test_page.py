@@ -7,6 +7,7 @@ missing label or name fails here too.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from pathlib import Path
@@ -67,7 +68,8 @@ def test_spam_message_shows_spam_in_red_with_probability_and_version(
     assert color == "rgb(179, 38, 30)"  # --spam
     probability = page.locator("#probability-text").inner_text()
     expected = local_stack.predict(SPAM).json()
-    assert f"{round(expected['spam_probability'] * 100, 1):.1f}%" in probability
+    shown = math.floor(expected["spam_probability"] * 1000 + 0.5) / 10  # JS Math.round
+    assert f"{shown:.1f}%" in probability
     assert page.locator("#model-version").inner_text() == expected["model_version"]
     # The page's origin and the API's differ: the browser had to pass CORS to get here.
     assert any(url.startswith(local_stack.api.url + "/predict") for url in requests_seen)
