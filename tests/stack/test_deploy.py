@@ -408,3 +408,45 @@ def test_deploy_and_destroy_are_subcommands() -> None:
     assert (args.stage, args.dry_run) == ("prod", True)
     args = build_parser().parse_args(["destroy", "--stage", "prod", "--delete-model-bucket"])
     assert args.delete_model_bucket is True
+
+
+# --- what deploy writes into the Chalice project ---------------------------------------
+
+
+def test_deploy_config_edits_are_idempotent_and_keep_foreign_layers(project) -> None:
+    from stack.aws_state import drop_stale_layers, point_policy_at_bucket, set_stage_environment
+
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    public = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3:7"
+    config["stages"]["prod"]["layers"] = [
+        "arn:aws:lambda:us-east-1:000000000000:layer:placeholder:1",
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:spam-classifier-sklearn:4",
+        public,
+    ]
+    config["stages"]["prod"]["iam_policy_file"] = "policy-prod.json"
+    config_path.write_text(json.dumps(config))
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::old/m/*"},
+            {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": ["arn:aws:logs:*"]},
+        ],
+    }
+    (project / ".chalice" / "policy-prod.json").write_text(json.dumps(policy))
+
+    ours = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:"
+    assert len(drop_stale_layers(project, "prod", "spam-classifier-sklearn", ours)) == 2
+    assert drop_stale_layers(project, "prod", "spam-classifier-sklearn", ours) == []
+    assert json.loads(config_path.read_text())["stages"]["prod"]["layers"] == [public]
+
+    assert point_policy_at_bucket(project, "prod", "new-bucket") is not None
+    assert point_policy_at_bucket(project, "prod", "new-bucket") is None
+    written = json.loads((project / ".chalice" / "policy-prod.json").read_text())
+    assert written["Statement"][0]["Resource"] == "arn:aws:s3:::new-bucket/m/*"
+    assert written["Statement"][1]["Resource"] == ["arn:aws:logs:*"]
+
+    assert set_stage_environment(project, "prod", {"MODEL_BUCKET": "new-bucket"}) is True
+    assert set_stage_environment(project, "prod", {"MODEL_BUCKET": "new-bucket"}) is False
+    env = json.loads(config_path.read_text())["stages"]["prod"]["environment_variables"]
+    assert env == {"MODEL_PREFIX": "models/", "MODEL_BUCKET": "new-bucket"}
