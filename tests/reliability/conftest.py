@@ -261,8 +261,10 @@ class TcpProxy:
 
     ``start()`` listens (S3 up), ``stop()`` closes the listener and every connection
     (S3 down: connections are refused), ``delay`` seconds are slept before forwarding
-    each chunk in either direction (S3 slow). ``request_lines`` holds every HTTP
-    request line clients sent through it, as (method, path).
+    each chunk in either direction (S3 slow), and after ``stall_after`` bytes sent by
+    clients it forwards nothing more (an upload stuck half-way; ``stalled`` is set).
+    ``request_lines`` holds every HTTP request line clients sent through it, as
+    (method, path).
     """
 
     def __init__(self, upstream: str, port: int) -> None:
@@ -277,6 +279,10 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
+        #: client-to-server bytes after which the proxy stops forwarding (a stalled upload)
+        self.stall_after: int | None = None
+        self.stalled = threading.Event()
+        self._up_bytes = 0
 
     def start(self) -> TcpProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -336,6 +342,15 @@ class TcpProxy:
                         return
                     if sock is client:
                         pending = self._record(pending + data)
+                        if self.stall_after is not None:
+                            room = max(self.stall_after - self._up_bytes, 0)
+                            if len(data) > room:
+                                server.sendall(data[:room])
+                                self._up_bytes += room
+                                self.stalled.set()
+                                self._stopped.wait()
+                                return
+                            self._up_bytes += len(data)
                     if self.delay and self._stopped.wait(self.delay):
                         return
                     (server if sock is client else client).sendall(data)
