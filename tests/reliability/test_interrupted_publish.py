@@ -163,7 +163,8 @@ def test_a_publish_killed_midway_changes_nothing_live_and_a_rerun_goes_live(
         assert len(versions) == 1  # orphaned objects without a manifest are not a version
         assert [k.rsplit("/", 1)[1] for k in written] == ["vectorizer.pkl"], written
     print(
-        f"\nkilled {kill}: {len(written)} orphaned objects, current.json unchanged, still {live.version}"
+        f"\nkilled {kill}: {len(written)} orphaned objects, current.json unchanged, "
+        f"still serving {live.version}"
     )
 
     # rerun (in a later second: version ids are per second + content hash, and an
