@@ -415,7 +415,7 @@ def _log_group_step(
     return f"{name}, {opts.log_retention_days} days"
 
 
-def _throttle_step(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> str:
+def _throttle_step(ctx: AwsContext, opts: DeployOptions) -> str:
     """Throttle every method of the stage (``*/*``); idempotent, survives redeploys."""
     if opts.throttle_rate <= 0:
         return "off (--throttle-rate 0)"
@@ -443,6 +443,35 @@ def _throttle_step(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], No
         ],
     )
     return f"{opts.throttle_rate:g} requests/s, burst {opts.throttle_burst}"
+
+
+def _stage_settings_step(
+    ctx: AwsContext,
+    opts: DeployOptions,
+    bucket: str,
+    page_bucket: str | None,
+    out: Callable[[str], None],
+) -> None:
+    """Bucket, prefix and CORS origin into the stage's config, bucket into its policy.
+
+    The CORS origin is ``--cors-origin``, else the page bucket's website origin (so the
+    page can call the API), else whatever the config already says.
+    """
+    env = {"MODEL_BUCKET": bucket, "MODEL_PREFIX": opts.prefix}
+    cors_origin = opts.cors_origin or (
+        website_url(page_bucket, ctx.region) if page_bucket else None
+    )
+    if cors_origin:
+        env["CORS_ALLOW_ORIGIN"] = cors_origin
+    if ctx.dry_run:
+        out(f"[dry-run] would set {env} in stage {opts.stage!r} of .chalice/config.json")
+        out(f"[dry-run] would point the stage's IAM policy file at s3://{bucket}")
+        return
+    if set_stage_environment(opts.project_dir, opts.stage, env):
+        out(f"config: stage {opts.stage!r} environment now has {env}")
+    policy = point_policy_at_bucket(opts.project_dir, opts.stage, bucket)
+    if policy is not None:
+        out(f"config: {policy.name} now grants read access to s3://{bucket} only")
 
 
 def deploy(
@@ -495,22 +524,7 @@ def deploy(
     state.model_bucket_created = state.model_bucket_created or created
     save()
 
-    env = {"MODEL_BUCKET": bucket, "MODEL_PREFIX": opts.prefix}
-    cors_origin = opts.cors_origin or (
-        website_url(page_bucket, ctx.region) if page_bucket else None
-    )
-    if cors_origin:
-        env["CORS_ALLOW_ORIGIN"] = cors_origin
-    if ctx.dry_run:
-        out(f"[dry-run] would set {env} in stage {opts.stage!r} of .chalice/config.json")
-        out(f"[dry-run] would point the stage's IAM policy file at s3://{bucket}")
-    else:
-        if set_stage_environment(opts.project_dir, opts.stage, env):
-            out(f"config: stage {opts.stage!r} environment now has {env}")
-        policy = point_policy_at_bucket(opts.project_dir, opts.stage, bucket)
-        if policy is not None:
-            out(f"config: {policy.name} now grants read access to s3://{bucket} only")
-
+    _stage_settings_step(ctx, opts, bucket, page_bucket, out)
     result.steps["model"] = _model_step(ctx, opts, tools, bucket, out)
     result.steps["layer"], result.layer_arn = _layer_step(
         ctx, opts, tools, bucket, identity, state, save, out
@@ -532,7 +546,7 @@ def deploy(
         save()
         result.steps["api"] = "deployed"
     if not opts.skip_api:
-        result.steps["throttling"] = _throttle_step(ctx, opts, out)
+        result.steps["throttling"] = _throttle_step(ctx, opts)
 
     if page_bucket and page_state is not None:
         api_url = result.api_url or state.api_url or "https://<rest-api-id>.execute-api/api"
