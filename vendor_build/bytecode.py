@@ -8,8 +8,7 @@ seconds; unchecked-hash ``.pyc`` files are used as they are, whatever the mtimes
 
 from __future__ import annotations
 
-import compileall
-import py_compile
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ class BytecodeError(RuntimeError):
 
 _COMPILE_SCRIPT = """
 import compileall, py_compile, sys
-ok = compileall.compile_dir(sys.argv[1], quiet=1, workers=0, legacy=sys.argv[3] == "1",
+ok = compileall.compile_dir(sys.argv[1], quiet=1, workers=1, legacy=sys.argv[3] == "1",
     invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, ddir=sys.argv[2] or None)
 sys.exit(0 if ok else 1)
 """
@@ -59,23 +58,19 @@ def compile_tree(
     """
     root = Path(root)
     current = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if python is None and current == python_version:
-        ok = compileall.compile_dir(
-            str(root),
-            quiet=1,
-            workers=0,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-            ddir=ddir or None,
-            legacy=sourceless,
-        )
-    else:
-        if python is None:
+    if python is None:
+        if current != python_version:
             raise BytecodeError(
                 f"bytecode for Python {python_version} needs that interpreter; this is {current}"
                 f" (pass its path)"
             )
-        argv = [python, "-c", _COMPILE_SCRIPT, str(root), ddir, "1" if sourceless else "0"]
-        ok = subprocess.run(argv, check=False).returncode == 0
+        python = sys.executable
+    # A fresh interpreter (not -I, which ignores the seed), one process, a fixed hash seed:
+    # marshal's output depends on set iteration order and on which strings are already
+    # interned, so this is what makes the same sources give the same bytes (and sha256).
+    argv = [python, "-c", _COMPILE_SCRIPT, str(root), ddir, "1" if sourceless else "0"]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    ok = subprocess.run(argv, env=env, check=False).returncode == 0
     if not ok:
         raise BytecodeError(f"some modules under {root} failed to compile (see above)")
     removed = _drop_sources(root) if sourceless else 0
