@@ -19,6 +19,7 @@ registry's ``{"spam": 1, "ham": 0}``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +74,13 @@ def make_vectorizer(
 
 def make_classifier(params: Mapping[str, Any] | None = None) -> LogisticRegression:
     """A logistic regression with ``params`` (``C``, ``class_weight``) over the defaults."""
-    settings = {"solver": "liblinear", "max_iter": 1000, **DEFAULT_PARAMS, **(params or {})}
+    settings = {
+        "solver": "liblinear",
+        "max_iter": 1000,
+        "random_state": 0,  # liblinear may shuffle; a fixed seed keeps runs reproducible
+        **DEFAULT_PARAMS,
+        **(params or {}),
+    }
     return LogisticRegression(**settings)
 
 
@@ -115,10 +122,15 @@ def fit_default(
 
 @dataclass(frozen=True)
 class CandidateScore:
-    """Out-of-fold spam probabilities of one hyper-parameter setting."""
+    """Out-of-fold spam probabilities of one hyper-parameter setting.
+
+    ``cpu_seconds`` is the CPU time of the whole grid's CV (the same for every candidate),
+    counted inside the worker processes, where the parent cannot see it.
+    """
 
     params: Mapping[str, Any]
     oof_scores: np.ndarray
+    cpu_seconds: float = 0.0
 
 
 def _fold_scores(
@@ -128,14 +140,16 @@ def _fold_scores(
     test: np.ndarray,
     grid: Sequence[Mapping[str, Any]],
     vectorizer_params: Mapping[str, Any],
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], float]:
+    started = time.process_time()
     vectorizer = make_vectorizer(**vectorizer_params)  # fitted on this fold's training part
     x_train = vectorizer.fit_transform(texts[train].tolist())
     x_test = vectorizer.transform(texts[test].tolist())
-    return [
+    scores = [
         make_classifier(params).fit(x_train, y[train]).predict_proba(x_test)[:, 1]
         for params in grid
     ]
+    return scores, time.process_time() - started
 
 
 def cross_validate_grid(
@@ -161,10 +175,11 @@ def cross_validate_grid(
         delayed(_fold_scores)(array, labels, train, test, grid, vectorizer_params or {})
         for train, test in splits
     )
+    cpu = float(sum(seconds for _, seconds in per_fold))
     candidates = []
     for index, params in enumerate(grid):
         oof = np.zeros(labels.size, dtype=float)
-        for (_, test), scores in zip(splits, per_fold, strict=True):
+        for (_, test), (scores, _) in zip(splits, per_fold, strict=True):
             oof[test] = scores[index]
-        candidates.append(CandidateScore(params=dict(params), oof_scores=oof))
+        candidates.append(CandidateScore(params=dict(params), oof_scores=oof, cpu_seconds=cpu))
     return candidates
