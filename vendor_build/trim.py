@@ -233,7 +233,7 @@ def runtime_test_modules(
 ) -> set[Path]:
     """Files inside ``tests`` packages that code outside them imports, with their ``__init__``.
 
-    Scans every non-test module that mentions ``tests`` (skipping those ``removed`` says
+    Scans every non-test module that mentions ``test`` (skipping those ``removed`` says
     another rule deletes), then the kept modules themselves, until nothing new turns up.
     """
     site_packages = Path(site_packages)
@@ -243,7 +243,7 @@ def runtime_test_modules(
         if not _in_test_dir(path.relative_to(site_packages))
         and path.name != "conftest.py"
         and not (removed and removed(path.relative_to(site_packages)))
-        and b"tests" in path.read_bytes()
+        and b"test" in path.read_bytes()
     ]
     keep: set[Path] = set()
     while queue:
