@@ -32,6 +32,7 @@ def _add_registry_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prefix", help="key prefix (default: $MODEL_PREFIX or models/)")
     group.add_argument(
         "--endpoint-url",
+        metavar="URL",
         help="S3 endpoint, e.g. a local moto server (default: boto3's, which reads "
         "$AWS_ENDPOINT_URL_S3 and $AWS_ENDPOINT_URL)",
     )
@@ -42,6 +43,7 @@ def _add_publish_args(parser: argparse.ArgumentParser) -> None:
         "--min-mcc",
         type=float,
         default=None,
+        metavar="MCC",
         help="refuse to publish (exit 3) when the holdout MCC is below this",
     )
     parser.add_argument(
@@ -58,11 +60,19 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _folds(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"needs at least 2 folds, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the commands)."""
     parser = argparse.ArgumentParser(
         prog="python -m trainer",
         description="Train, evaluate and publish the spam model; list and roll back versions.",
+        epilog="exit codes: 0 ok, 1 error, 2 usage, 3 below --min-mcc (nothing published)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -75,21 +85,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="sources: an SMS file (label<TAB>text), a .csv, an email corpus folder, or "
         "DIR:spam / DIR:ham (default: $SPAM_DATA, else download the UCI SMS collection)",
     )
-    train.add_argument("--label-column", help="CSV label column (default: label or v1)")
-    train.add_argument("--text-column", help="CSV text column (default: text or v2)")
     train.add_argument(
-        "--encoding", default="auto", help="CSV encoding (default: UTF-8, else Latin-1)"
+        "--label-column", metavar="NAME", help="CSV label column (default: label or v1)"
+    )
+    train.add_argument(
+        "--text-column", metavar="NAME", help="CSV text column (default: text or v2)"
+    )
+    train.add_argument(
+        "--encoding", default="auto", help="CSV encoding (default: auto = UTF-8, else Latin-1)"
     )
     train.add_argument(
         "--max-ham-blocked",
         type=_fraction,
         default=0.002,
+        metavar="RATE",
         help="largest share of ham the threshold may flag in CV (default: 0.002)",
     )
-    train.add_argument("--folds", type=int, default=5, help="CV folds (default: 5)")
-    train.add_argument("--seed", type=int, default=42, help="split and CV seed (default: 42)")
-    train.add_argument("--n-jobs", type=int, default=2, help="CV folds run in parallel")
-    train.add_argument("--out", type=Path, help="write the artifacts, metrics.json and PNG here")
+    train.add_argument("--folds", type=_folds, default=5, metavar="K", help="CV folds (default: 5)")
+    train.add_argument(
+        "--seed", type=int, default=42, metavar="N", help="split and CV seed (default: 42)"
+    )
+    train.add_argument(
+        "--n-jobs", type=int, default=2, metavar="N", help="CV folds in parallel (default: 2)"
+    )
+    train.add_argument(
+        "--out", type=Path, metavar="DIR", help="write the artifacts, metrics.json and PNG here"
+    )
     train.add_argument("--publish", action="store_true", help="publish to the S3 registry")
     train.add_argument("--json", action="store_true", help="print metrics.json, not a table")
     _add_publish_args(train)
@@ -250,7 +271,10 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see the module docstring)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.legacy_keys and not args.publish:
+        parser.error("--legacy-keys needs --publish")
     try:
         return _COMMANDS[args.command](args, read_env())
     except QualityGateError as exc:

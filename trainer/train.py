@@ -5,8 +5,11 @@ Protocol (recorded in ``metrics.json`` under ``protocol``):
 1. deduplicate, then a stratified 80/20 holdout with a fixed seed (``trainer.protocol``);
 2. on the training part only, stratified 5-fold CV gives out-of-fold spam probabilities
    for every setting in the grid; for each, the threshold is the lowest that flags at
-   most ``max_ham_blocked`` of the out-of-fold ham; the setting with the best
-   out-of-fold MCC at its threshold wins (ties: the earlier, more regularised one);
+   most ``max_ham_blocked`` of the out-of-fold ham, of all sources pooled *and* of each
+   source with at least ``MIN_SOURCE_HAM`` ham (the strictest of these wins, so mixing in
+   a corpus where ham looks different cannot push another corpus's ham over the limit);
+   the setting with the best out-of-fold MCC at its threshold wins (ties: the earlier,
+   more regularised one);
 3. the vectorizer and classifier are refitted on the whole training part with that
    setting, keep that threshold, and are scored once on the holdout. The published
    artifacts are exactly the scored ones;
@@ -35,6 +38,8 @@ from trainer.protocol import HOLDOUT_FRACTION, SEED, deduplicate, holdout_split
 
 __all__ = ["HoldoutScores", "TrainOptions", "TrainingResult", "summarize", "train"]
 
+#: A source needs this many ham messages in the training part to get its own threshold.
+MIN_SOURCE_HAM = 200
 BASELINE_NAME = (
     "tutorial: TfidfVectorizer(min_df=1, stop_words='english', lowercase=True) + "
     "LogisticRegression(), label 1 = ham, predict()"
@@ -90,15 +95,38 @@ def _baseline_scores(train_texts: list[str], y_train: np.ndarray, test_texts: li
     return classifier.predict_proba(vectorizer.transform(test_texts))[:, spam_column]
 
 
+def _threshold(
+    scores: np.ndarray, y: np.ndarray, sources: np.ndarray, max_ham_blocked: float
+) -> tuple[float, dict[str, float]]:
+    """The strictest of the pooled and the per-source thresholds (see ``train``)."""
+    ham = y == 0
+    per_source = {
+        str(name): choose_threshold(scores[ham & (sources == name)], max_ham_blocked)
+        for name in dict.fromkeys(sources.tolist())
+        if np.sum(ham & (sources == name)) >= MIN_SOURCE_HAM
+    }
+    pooled = choose_threshold(scores[ham], max_ham_blocked)
+    return max([pooled, *per_source.values()]), per_source
+
+
 def _select(
-    y: np.ndarray, candidates: Sequence[Any], max_ham_blocked: float
+    y: np.ndarray, sources: np.ndarray, candidates: Sequence[Any], max_ham_blocked: float
 ) -> tuple[int, float, list[dict[str, Any]]]:
     table = []
     best, best_key = 0, (-2.0, -1.0)
     for index, candidate in enumerate(candidates):
-        threshold = choose_threshold(candidate.oof_scores[y == 0], max_ham_blocked)
+        threshold, per_source = _threshold(candidate.oof_scores, y, sources, max_ham_blocked)
         report = classification_report(y, candidate.oof_scores, threshold)
-        table.append({"params": dict(candidate.params), **_brief(report)})
+        row = {"params": dict(candidate.params), **_brief(report)}
+        if len(per_source) > 1:
+            row["source_thresholds"] = per_source
+            row["per_source"] = {
+                name: _brief(r)
+                for name, r in per_source_report(
+                    y, candidate.oof_scores, sources, threshold
+                ).items()
+            }
+        table.append(row)
         key = (round(report["mcc"], 6), round(report["recall"], 6))
         if key > best_key:
             best, best_key = index, key
@@ -130,7 +158,9 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
     candidates = cross_validate_grid(
         x_train, y_train, options.grid, options.folds, options.seed, options.n_jobs
     )
-    best, threshold, cv_table = _select(y_train, candidates, options.max_ham_blocked)
+    best, threshold, cv_table = _select(
+        y_train, sources[train_idx], candidates, options.max_ham_blocked
+    )
     params = dict(candidates[best].params)
     cv_seconds = time.perf_counter() - t0
 
@@ -150,6 +180,7 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
             "stratify": "label x source",
             "cv_folds": options.folds,
             "selection": "best out-of-fold MCC at the threshold meeting max_ham_blocked",
+            "threshold_scope": f"pooled and every source with >= {MIN_SOURCE_HAM} ham",
             "max_ham_blocked": options.max_ham_blocked,
             "threshold_rule": "spam when P(spam) >= threshold",
         },

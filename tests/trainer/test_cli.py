@@ -27,7 +27,15 @@ def _registry(s3_endpoint: str, bucket: str) -> list[str]:
 
 
 def test_usage_errors_exit_2(capsys) -> None:
-    for argv in ([], ["train", "--max-ham-blocked", "1.5"], ["rollback"], ["nope"]):
+    bad = [
+        [],
+        ["train", "--max-ham-blocked", "1.5"],
+        ["train", "--folds", "1"],
+        ["train", "--legacy-keys"],
+        ["rollback"],
+        ["nope"],
+    ]
+    for argv in bad:
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == EXIT_USAGE
