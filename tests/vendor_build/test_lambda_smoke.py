@@ -32,7 +32,8 @@ from vendor_build.verify import make_read_only, unpack_layer
 
 from .test_layer_integration import read_sms
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# the first slow test pays for the session build (1-2 min, more on a busy machine)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_DIR = REPO_ROOT / "spam_api"
