@@ -109,11 +109,6 @@ class BenchContext:
         """The registry prefix (the local stage's, else the documented default)."""
         return self._local_env().get("MODEL_PREFIX") or DEFAULT_PREFIX
 
-    @property
-    def mixed_prefix(self) -> str:
-        """Where the SMS + SpamAssassin model goes, so it never replaces the served one."""
-        return "bench-sms-spamassassin/"
-
     # -- local S3 --------------------------------------------------------------------
     def s3_endpoint(self) -> str:
         """URL of a moto S3 server on loopback, started once, with the bucket created."""

@@ -198,7 +198,13 @@ def run(settings: BenchSettings, only: set[str] | None = None, quick: bool = Fal
             print(f"[bench] {section}. {name} ...", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
             try:
-                rows.extend(step(ctx, shared))
+                step_rows = step(ctx, shared)
+                rows.extend(step_rows)
+                failures.extend(
+                    f"{section}. {row.measure}: {row.notes}"
+                    for row in step_rows
+                    if row.result == "NOT MEASURED"
+                )
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}".strip()
                 first_line = reason.splitlines()[0][:300]

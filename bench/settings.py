@@ -25,7 +25,7 @@ class BenchSettings:
     results_dir: Path = REPO_ROOT / "bench" / "results"
     data_dir: Path = Path(os.environ.get("SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
     #: Warm latency: requests per handler, interleaved, after a warm-up.
-    warm_iterations: int = 2000
+    warm_iterations: int = 1500
     warm_warmup: int = 100
     #: Batch: rounds of (100 single calls, one batch call of 100).
     batch_size: int = 100

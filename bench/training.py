@@ -4,8 +4,11 @@ Timed as a subprocess from spawn to exit: interpreter start, loading and dedupli
 the data, cross-validated model selection, threshold choice, evaluation, the report and
 the publish into the local S3 registry. The baseline is the tutorial's training script
 rebuilt (``bench.tutorial_train``: fit the default pipeline once, pickle, upload to the
-bucket root), timed the same way. Both runs also leave the models every other
-measurement serves: ours under the registry prefix, the tutorial's at the legacy keys.
+bucket root), timed the same way. (The SMS + SpamAssassin model is fitted in ``quality``
+with the trainer's fast fit: the full CV protocol on 11,600 messages, mostly long emails,
+takes many minutes on 2 cores, beyond the bench's 10-minute budget.) Both runs also
+leave the models every other measurement serves: ours under the registry prefix, the
+tutorial's at the legacy keys.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from bench.context import BenchContext
 from bench.stats import ratio, verdict
-from bench.table import Row, fmt_ratio
+from bench.table import Row, fmt_ratio, not_measured
 
 __all__ = ["TARGET_SECONDS", "measure", "rows"]
 
@@ -48,7 +51,11 @@ def _timed(argv: list[str], ctx: BenchContext, env: dict[str, str], log: Path) -
 
 
 def measure(ctx: BenchContext) -> dict[str, Any]:
-    """Train and publish ours (SMS), the tutorial's, and ours on SMS + SpamAssassin."""
+    """Train and publish ours and the tutorial's on the SMS collection.
+
+    A failed tutorial run does not hide ours: it is recorded and reported as its own
+    NOT MEASURED cell.
+    """
     s = ctx.settings
     env = ctx.s3_env()
     sms = str(s.sms_path)
@@ -60,43 +67,28 @@ def measure(ctx: BenchContext) -> dict[str, Any]:
         ctx.log_dir / "train-ours.log",
     )
     result["manifest"] = ctx.manifest().summary()
-    result["tutorial_s"] = _timed(
-        [sys.executable, "-m", "bench.tutorial_train", "--data", sms, "--bucket", ctx.bucket],
-        ctx,
-        env,
-        ctx.log_dir / "train-tutorial.log",
-    )
-    if s.with_spamassassin:
-        both_env = {**env, "MODEL_PREFIX": ctx.mixed_prefix}
-        result["mixed_s"] = _timed(
-            [
-                sys.executable,
-                "-m",
-                "trainer",
-                "train",
-                "--publish",
-                "--data",
-                sms,
-                "--data",
-                str(s.spamassassin_dir),
-            ],
+    try:
+        result["tutorial_s"] = _timed(
+            [sys.executable, "-m", "bench.tutorial_train", "--data", sms, "--bucket", ctx.bucket],
             ctx,
-            both_env,
-            ctx.log_dir / "train-sms-spamassassin.log",
+            env,
+            ctx.log_dir / "train-tutorial.log",
         )
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        result["tutorial_error"] = str(exc).splitlines()[0]
     return result
 
 
 def rows(result: dict[str, Any]) -> list[Row]:
-    """Ours against the tutorial's one-shot fit; the SMS + email run beside it."""
+    """Ours against the tutorial's one-shot fit."""
     ours = result["ours_s"]
-    tut = result["tutorial_s"]
+    tut = result.get("tutorial_s")
     out = [
         Row(
             "7",
             "training wall time: train + evaluate + publish (SMS Spam Collection)",
             ours=f"{ours:.1f} s",
-            baseline=f"tutorial script {tut:.1f} s",
+            baseline=f"tutorial script {tut:.1f} s" if tut else "NOT MEASURED",
             ratio=fmt_ratio(ratio(ours, tut)),
             target=f"< {TARGET_SECONDS:.0f} s",
             result=verdict(ours, TARGET_SECONDS, at_most=True),
@@ -107,13 +99,6 @@ def rows(result: dict[str, Any]) -> list[Row]:
             raw=result,
         )
     ]
-    if "mixed_s" in result:
-        out.append(
-            Row(
-                "7",
-                "training wall time, SMS + SpamAssassin emails",
-                ours=f"{result['mixed_s']:.1f} s",
-                notes="same command with both sources; published under a separate prefix",
-            )
-        )
+    if "tutorial_error" in result:
+        out.append(not_measured("7", "tutorial training script", result["tutorial_error"]))
     return out
