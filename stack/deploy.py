@@ -97,7 +97,6 @@ DEFAULT_THROTTLE_RATE = 50.0
 DEFAULT_THROTTLE_BURST = 100
 #: Lambda keeps at least this much of the account's concurrency unreserved.
 _MIN_UNRESERVED = 10
-DEFAULT_LAYER_ZIP = REPO_ROOT / "build" / "layer" / "sklearn-layer.zip"
 #: vendor_build's layer name; every stage publishes versions of it, destroy deletes its own.
 LAYER_NAME = "spam-classifier-sklearn"
 SAMPLE_TEXT = "WINNER!! Claim your free prize now: call 09061701461"
@@ -191,9 +190,16 @@ def _train_and_publish_cli(
         )
 
 
+def _default_layer_zip() -> Path:
+    """Where ``python -m vendor_build build`` leaves the zip (imported late: it is slow)."""
+    from vendor_build.build import DEFAULT_OUT, ZIP_NAME
+
+    return Path(DEFAULT_OUT) / ZIP_NAME
+
+
 def _build_layer_cli(out: Callable[[str], None]) -> Path:
     """``python -m vendor_build build`` then ``verify``; returns the verified zip."""
-    zip_path = DEFAULT_LAYER_ZIP
+    zip_path = _default_layer_zip()
     for argv in (["build"], ["verify", str(zip_path)]):
         out("$ python -m vendor_build " + " ".join(argv))
         result = subprocess.run([sys.executable, "-m", "vendor_build", *argv], check=False)
@@ -325,7 +331,7 @@ def _layer_step(
     if zip_path is None:
         if ctx.dry_run:
             out("[dry-run] would run: python -m vendor_build build; python -m vendor_build verify")
-            zip_path = DEFAULT_LAYER_ZIP
+            zip_path = _default_layer_zip()
         else:
             zip_path = tools.build_layer(out)
     if ctx.dry_run:
