@@ -88,10 +88,12 @@ def tree_size(root: Path) -> int:
     return total
 
 
-def ensure_our_layer(repo: Path, *, rebuild: bool, log: Path) -> LayerInfo:
+def ensure_our_layer(repo: Path, build_dir: Path, *, rebuild: bool, log: Path) -> LayerInfo:
     """Our trimmed layer: reuse ``build/layer/sklearn-layer.zip`` or run vendor_build.
 
     vendor_build prints pip's progress; it goes to ``log`` (and a failure quotes its tail).
+    The zip is copied under ``build/bench`` so a rebuild running alongside (``make
+    layer``) cannot change it halfway through the run.
     """
     zip_path = repo / OUR_LAYER_ZIP
     origin = "cached build/layer/sklearn-layer.zip"
@@ -100,8 +102,11 @@ def ensure_our_layer(repo: Path, *, rebuild: bool, log: Path) -> LayerInfo:
         origin = "built by `python -m vendor_build build` in this run"
         if not zip_path.exists():
             raise FileNotFoundError(f"vendor_build build did not write {zip_path}")
-    unzipped, zipped = zip_sizes(zip_path)
-    return LayerInfo("ours", zip_path, unzipped, zipped, origin)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    snapshot = build_dir / "layer-ours.zip"
+    shutil.copyfile(zip_path, snapshot)
+    unzipped, zipped = zip_sizes(snapshot)
+    return LayerInfo("ours", snapshot, unzipped, zipped, origin)
 
 
 def ensure_tutorial_layer(repo: Path, build_dir: Path, *, rebuild: bool, log: Path) -> LayerInfo:

@@ -66,7 +66,9 @@ def _layers(ctx: BenchContext) -> tuple[layers.LayerInfo, layers.LayerInfo]:
     return ctx.cached(
         "layers",
         lambda: (
-            layers.ensure_our_layer(s.repo, rebuild=s.rebuild, log=ctx.log_dir / "layer.log"),
+            layers.ensure_our_layer(
+                s.repo, s.build_dir, rebuild=s.rebuild, log=ctx.log_dir / "layer.log"
+            ),
             layers.ensure_tutorial_layer(
                 s.repo, s.build_dir, rebuild=s.rebuild, log=ctx.log_dir / "tutorial-layer.log"
             ),
