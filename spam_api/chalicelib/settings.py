@@ -64,8 +64,8 @@ class Settings:
     cors_allow_origin: str = "*"
     cors_max_age_seconds: int = 600
     s3_endpoint_url: str | None = None
-    s3_connect_timeout_seconds: float = 1.0
-    s3_read_timeout_seconds: float = 3.0
+    s3_connect_timeout_seconds: float = 2.0
+    s3_read_timeout_seconds: float = 5.0
     s3_max_attempts: int = 2
     log_level: str = "INFO"
 

@@ -94,6 +94,9 @@ def test_sam_template(tmp_path: Path, stage: str) -> None:
     assert function["Environment"]["Variables"] == stage_env(stage)
     assert "AWS_ENDPOINT_URL_S3" not in function["Environment"]["Variables"]
     assert function["MemorySize"] == 1024 and function["Timeout"] == 30
+    reserved = CONFIG["stages"][stage].get("reserved_concurrency")
+    assert function.get("ReservedConcurrentExecutions") == reserved
+    assert stage != "prod" or reserved  # prod has a cost guard
     (policy,) = resources["ApiHandlerRole"]["Properties"]["Policies"]
     assert policy["PolicyDocument"] == stage_policy(stage)
 

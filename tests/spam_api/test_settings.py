@@ -12,7 +12,7 @@ def test_defaults() -> None:
     assert (s.model_bucket, s.model_prefix, s.model_refresh_seconds) == ("", "models/", 30.0)
     assert (s.max_text_chars, s.max_batch_size, s.cors_allow_origin) == (20_000, 100, "*")
     assert s.s3_endpoint_url is None
-    assert s.s3_connect_timeout_seconds == 1.0 and s.s3_read_timeout_seconds == 3.0
+    assert s.s3_connect_timeout_seconds == 2.0 and s.s3_read_timeout_seconds == 5.0
     assert s.s3_max_attempts == 2
     assert s.log_level == "INFO"
 
