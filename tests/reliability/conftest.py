@@ -262,7 +262,8 @@ class TcpProxy:
     ``start()`` listens (S3 up), ``stop()`` closes the listener and every connection
     (S3 down: connections are refused), ``delay`` seconds are slept before forwarding
     each chunk in either direction (S3 slow), and after ``stall_after`` bytes sent by
-    clients it forwards nothing more (an upload stuck half-way; ``stalled`` is set).
+    clients it forwards nothing more (an upload stuck half-way; ``stalled`` is set),
+    and a connection is cut after ``cut_after`` bytes from the server (a dropped download).
     ``request_lines`` holds every HTTP request line clients sent through it, as
     (method, path).
     """
@@ -283,6 +284,8 @@ class TcpProxy:
         self.stall_after: int | None = None
         self.stalled = threading.Event()
         self._up_bytes = 0
+        #: server-to-client bytes per connection after which it is cut (a dropped download)
+        self.cut_after: int | None = None
 
     def start(self) -> TcpProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -331,6 +334,7 @@ class TcpProxy:
 
     def _pump(self, client: socket.socket, server: socket.socket) -> None:
         pending = b""
+        down = 0
         try:
             while True:
                 readable, _, _ = select.select([client, server], [], [], 1.0)
@@ -353,6 +357,11 @@ class TcpProxy:
                             self._up_bytes += len(data)
                     if self.delay and self._stopped.wait(self.delay):
                         return
+                    if sock is server and self.cut_after is not None:
+                        if down + len(data) > self.cut_after:
+                            client.sendall(data[: self.cut_after - down])
+                            return
+                        down += len(data)
                     (server if sock is client else client).sendall(data)
         except (OSError, ValueError):
             return

@@ -344,3 +344,28 @@ def test_s3_slow_or_gone_while_serving_keeps_the_live_model(
         f"\nS3 slow: the request that ran the failing check took {slow:.2f}s "
         f"(bound {bound:.1f}s), S3 gone: {took:.2f}s; live model kept"
     )
+
+
+def test_a_download_cut_short_is_a_transient_failure_not_a_refusal(
+    make_client, models, publish_model, proxy, clock
+) -> None:
+    """A dropped connection mid-artifact must be retried later, not remembered as corrupt."""
+    first = publish_model(models[0])
+    proxy.start()
+    runtime, client = _proxied_client(make_client, proxy)
+    assert _predict(client)[1]["model_version"] == first.version
+
+    second = publish_model(models[1])
+    proxy.cut_after = 8_000  # current.json gets through; the pickles do not
+    for _ in range(2):
+        clock.advance(runtime.settings.model_refresh_seconds + 1)
+        status, body = _predict(client)
+        assert status == 200 and body["model_version"] == first.version
+        health = _get(client, "/health")[1]
+        assert health["status"] == "degraded", health
+        assert health["failure"]["kind"] == "registry_unavailable", health
+
+    proxy.cut_after = None  # the network heals: the same version is fetched again
+    clock.advance(runtime.settings.model_refresh_seconds + 1)
+    assert _predict(client)[1]["model_version"] == second.version
+    assert _get(client, "/health")[1]["status"] == "ok"
