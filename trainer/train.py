@@ -19,6 +19,7 @@ Protocol (recorded in ``metrics.json`` under ``protocol``):
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
 from trainer.data import Message, check_dataset
+from trainer.errors import DataError
 from trainer.evaluate import choose_threshold, classification_report, per_source_report
 from trainer.model import LABELS, PARAM_GRID, cross_validate_grid, fit_model
 from trainer.protocol import HOLDOUT_FRACTION, SEED, deduplicate, holdout_split
@@ -133,6 +135,17 @@ def _select(
     return best, table[best]["threshold"], table
 
 
+def _check_size(messages: Sequence[Message], options: TrainOptions) -> None:
+    """Each class must fill every CV fold and appear in the holdout."""
+    need = max(10, math.ceil(options.folds / (1.0 - options.holdout_fraction)) + 1)
+    counts = Counter(m.label for m in messages)
+    if min(counts["spam"], counts["ham"]) < need:
+        raise DataError(
+            f"too few distinct messages to train and evaluate: {counts['spam']} spam and "
+            f"{counts['ham']} ham after removing duplicates; need at least {need} of each"
+        )
+
+
 def _brief(report: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("threshold", "accuracy", "precision", "recall", "f1", "mcc", "ham_blocked")
     return {k: report[k] for k in keys}
@@ -145,6 +158,7 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
     check_dataset(messages)
     kept, dedup = deduplicate(messages)
     check_dataset(kept)
+    _check_size(kept, options)
     texts = np.asarray([m.text for m in kept], dtype=object)
     y = np.asarray([LABELS[m.label] for m in kept], dtype=int)
     sources = np.asarray([m.source for m in kept], dtype=object)

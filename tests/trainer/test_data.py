@@ -292,3 +292,16 @@ def test_spamassassin_corpus_loads_every_message(spamassassin_dir: Path) -> None
     assert len(messages) == 500
     assert all(m.text.strip() for m in messages)
     assert not any(m.text.startswith("From ") for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        (b"caf\xc3\xa9 cr\xc3\xa8me", "café crème"),  # raw UTF-8 bytes, no charset declared
+        (b"caf\xe9", "café"),  # raw Latin-1 bytes
+        (b"=?utf-8?q?caf=C3=A9?= =?utf-8?q?_cr=C3=A8me?= ok", "café crème ok"),  # RFC 2047
+        (b"=?x-bogus?q?win?=", "win"),  # unknown charset
+    ],
+)
+def test_subjects_decode_whatever_their_encoding(subject: bytes, expected: str) -> None:
+    assert email_to_text(b"Subject: " + subject + b"\n\nbody\n") == f"{expected}\nbody"

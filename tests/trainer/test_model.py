@@ -168,3 +168,10 @@ def test_threshold_keeps_every_large_source_under_the_limit() -> None:
     assert threshold == max(per_source.values())
     pooled_only, _ = _threshold(scores, y, np.array(["all"] * 1000, dtype=object), 0.002)
     assert pooled_only < threshold and np.sum(mail >= pooled_only) == 2
+
+
+def test_too_few_messages_after_deduplication_is_a_data_error() -> None:
+    rows = [("spam", f"win {i}") for i in range(5)] + [("ham", f"hi {i}") for i in range(50)]
+    rows += [("spam", "WIN 0")] * 20  # duplicates do not count
+    with pytest.raises(DataError, match="5 spam and 50 ham after removing duplicates"):
+        train(_messages(rows))
