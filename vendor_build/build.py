@@ -29,10 +29,13 @@ from vendor_build.trim import PRUNE_RULES, RULES, TrimResult, apply_trim, strip_
 from vendor_build.zipper import sha256_file, write_deterministic_zip
 
 __all__ = [
+    "DEFAULT_NAIVE_OUT",
     "DEFAULT_OUT",
     "DEFAULT_PLATFORM",
     "DEFAULT_PYTHON_VERSION",
     "DEFAULT_WHEEL_DIR",
+    "REPORT_NAME",
+    "ZIP_NAME",
     "BuildResult",
     "InstallError",
     "build_layer",
