@@ -60,7 +60,9 @@ def timed(calls_by_name: dict[str, Callable[[], object]], calls: int) -> dict[st
     }
 
 
-def measure(calls: int, sms_path: Path = SMS) -> dict[str, dict[str, float]]:
+def measure(
+    calls: int, sms_path: Path = SMS, *, trainer_model: bool = False
+) -> dict[str, dict[str, float]]:
     import boto3
     import joblib
     import sklearn
@@ -79,9 +81,16 @@ def measure(calls: int, sms_path: Path = SMS) -> dict[str, dict[str, float]]:
         if text:
             texts.append(text)
             labels.append(label)
-    vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2))
-    classifier = LogisticRegression(C=10.0, solver="liblinear")
-    classifier.fit(vectorizer.fit_transform(texts), labels)
+    if trainer_model:  # the trainer's FeatureUnion of word and char n-grams, labels 1/0
+        from trainer import fit_default
+
+        vectorizer, classifier = fit_default(texts, labels)
+    else:
+        vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2))
+        classifier = LogisticRegression(C=10.0, solver="liblinear")
+        classifier.fit(vectorizer.fit_transform(texts), labels)
+    spam_label = 1 if trainer_model else "spam"
+    ham_label = 0 if trainer_model else "ham"
 
     def dumps(obj: object) -> bytes:
         buffer = io.BytesIO()
@@ -93,7 +102,7 @@ def measure(calls: int, sms_path: Path = SMS) -> dict[str, dict[str, float]]:
         model_pkl=dumps(classifier),
         metrics={},
         threshold=0.5,
-        labels={"spam": "spam", "ham": "ham"},
+        labels={"spam": spam_label, "ham": ham_label},
         sklearn_version=sklearn.__version__,
         metrics_summary={},
     )
@@ -143,8 +152,11 @@ def measure(calls: int, sms_path: Path = SMS) -> dict[str, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument(
+        "--trainer-model", action="store_true", help="the trainer's word+char model instead"
+    )
     args = parser.parse_args()
-    results = measure(args.calls)
+    results = measure(args.calls, trainer_model=args.trainer_model)
     width = max(len(name) for name in results)
     print(f"{'':{width}}  median ms   p99 ms   ({args.calls} warm calls each)")
     for name, figures in results.items():
