@@ -8,6 +8,7 @@ server over HTTP; S3 outages go through a loopback ``TcpProxy`` that can be clos
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 
@@ -369,3 +370,39 @@ def test_a_download_cut_short_is_a_transient_failure_not_a_refusal(
     clock.advance(runtime.settings.model_refresh_seconds + 1)
     assert _predict(client)[1]["model_version"] == second.version
     assert _get(client, "/health")[1]["status"] == "ok"
+
+
+def test_while_a_check_hangs_on_s3_other_requests_are_served_at_once(
+    make_client, models, publish_model, proxy, clock
+) -> None:
+    """One request pays for a stuck registry check (bounded); the others do not wait for it."""
+    first = publish_model(models[0])
+    proxy.start()
+    runtime, client = _proxied_client(make_client, proxy)
+    assert _predict(client)[1]["model_version"] == first.version
+    publish_model(models[1])
+    proxy.delay = 30.0  # S3 accepts connections and then says nothing
+    clock.advance(runtime.settings.model_refresh_seconds + 1)
+
+    stuck: dict[str, float] = {}
+
+    def refresh() -> None:
+        (status, _), stuck["seconds"] = _timed(lambda: _predict(client))
+        stuck["status"] = status
+
+    thread = threading.Thread(target=refresh)
+    thread.start()
+    time.sleep(0.3)  # the first request now holds the check
+    others = []
+    while thread.is_alive() and len(others) < 50:
+        (status, body), took = _timed(lambda: _predict(client, HAM))
+        assert status == 200 and body["model_version"] == first.version
+        others.append(took)
+    thread.join(timeout=30)
+    bound = 2 * (1.0 + 1.0) + 2.0
+    assert stuck["status"] == 200 and stuck["seconds"] < bound, stuck
+    assert others and max(others) < 1.0, max(others)
+    print(
+        f"\nS3 hanging: the checking request took {stuck['seconds']:.2f}s (bound {bound:.0f}s); "
+        f"{len(others)} others meanwhile, slowest {max(others) * 1000:.0f} ms"
+    )
