@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -292,7 +293,7 @@ def parse_manifest(data: bytes, where: str = CURRENT_NAME) -> Manifest:
     """
     try:
         obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also too many digits, too deeply nested
         raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
     if not isinstance(obj, dict):
         raise ManifestError(f"{where}: must be a JSON object, got {type(obj).__name__}")
@@ -306,7 +307,11 @@ def parse_manifest(data: bytes, where: str = CURRENT_NAME) -> Manifest:
         validate_version_id(version)
     except ValueError as exc:
         raise ManifestError(f"{where}: {exc}") from exc
-    threshold = float(_require(obj, "threshold", (int, float), where))
+    raw_threshold = _require(obj, "threshold", (int, float), where)
+    try:
+        threshold = float(raw_threshold)
+    except OverflowError:  # an integer too large for a float
+        threshold = math.inf
     if not 0.0 < threshold < 1.0:
         raise ManifestError(f"{where}: threshold must be between 0 and 1, got {threshold}")
     labels = _require(obj, "labels", dict, where)
