@@ -213,13 +213,17 @@ def header(headers: Any, name: str) -> str | None:
     return None
 
 
+def _not_json(constant: str) -> Any:
+    raise AssertionError(f"the response has {constant}, which is not JSON")
+
+
 def check_envelope(status: int, headers: Any, raw: bytes | str) -> dict[str, Any]:
     """Every response: JSON, CORS, a request id, no exception text; returns the body."""
     assert header(headers, "Access-Control-Allow-Origin"), headers
     assert header(headers, "X-Request-Id"), headers
     assert (header(headers, "Content-Type") or "").startswith("application/json"), headers
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    body = json.loads(text)
+    body = json.loads(text, parse_constant=_not_json)  # NaN/Infinity are not JSON
     assert isinstance(body, dict), text
     if status >= 400:
         assert body.get("status") in {"error", "unavailable"}, body

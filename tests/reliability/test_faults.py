@@ -450,3 +450,27 @@ def test_while_a_check_hangs_on_s3_other_requests_are_served_at_once(
         f"\nS3 hanging: the checking request took {stuck['seconds']:.2f}s (bound {bound:.0f}s); "
         f"{len(others)} others meanwhile, slowest {max(others) * 1000:.0f} ms"
     )
+
+
+def test_non_finite_metrics_in_a_manifest_never_make_a_response_invalid_json(
+    make_client, s3_client, bucket, models, publish_model, clock
+) -> None:
+    """JSON has no NaN or Infinity: a manifest carrying them must not leak them to clients."""
+    good = publish_model(models[0])
+    runtime, client = make_client()
+    assert _predict(client)[1]["model_version"] == good.version
+    manifest = publish_model(models[1])
+    obj = json.loads(manifest.to_json())
+    obj["metrics"].update(mcc=float("nan"), lift=float("inf"))
+    body = json.dumps(obj).encode()  # Python writes NaN and Infinity unless told not to
+    assert b"NaN" in body
+    s3_client.put_object(Bucket=bucket, Key=current_key(PREFIX), Body=body)
+    clock.advance(runtime.settings.model_refresh_seconds + 1)
+    for path in ("/predict", "/health", "/model"):
+        if path == "/predict":
+            status, body = _predict(client)
+        else:
+            status, body = _get(client, path)  # parsed strictly: NaN fails the test
+        assert status == 200, body
+    health = _get(client, "/health")[1]  # refused as the non-JSON it is; the old one serves
+    assert health["model_version"] == good.version and "NaN" in health["reason"], health
