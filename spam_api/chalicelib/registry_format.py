@@ -281,6 +281,11 @@ def _require(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], wher
     return value
 
 
+def _not_json(constant: str) -> Any:
+    """Python's json reads NaN and Infinity; JSON has neither, and clients choke on them."""
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def parse_manifest(data: bytes, where: str = CURRENT_NAME) -> Manifest:
     """Parse and validate manifest bytes; raise ``ManifestError`` naming what is wrong.
 
@@ -292,7 +297,7 @@ def parse_manifest(data: bytes, where: str = CURRENT_NAME) -> Manifest:
     chalicelib.registry_format.ManifestError: current.json: not valid JSON (Expecting ...)
     """
     try:
-        obj = json.loads(data)
+        obj = json.loads(data, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:  # also too many digits, too deeply nested
         raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
     if not isinstance(obj, dict):
