@@ -2,8 +2,11 @@
 
 A second process, so the server under test and the client do not share a GIL. It only
 talks to loopback (it refuses any other host), and stops at whichever comes first: the
-request budget or the time budget. Each worker thread keeps one HTTP/1.1 keep-alive
-connection (``chalice local`` speaks HTTP/1.1) and reconnects after an error. It prints
+request budget or the time budget. By default each request opens a new connection
+(``Connection: close``); with ``--keepalive`` each worker thread keeps one HTTP/1.1
+connection. The two differ a lot on ``chalice local``: it writes the headers and the body
+of a response in two sends with Nagle's algorithm on, so on a kept-alive connection every
+response waits for the client's delayed ACK (about 40 ms on Linux). It prints
 one JSON object: per-request latencies in ms, errors by kind, and the wall time.
 """
 
@@ -49,6 +52,7 @@ def run_load(
     max_seconds: float,
     warmup: int = 20,
     method: str = "POST",
+    keepalive: bool = False,
 ) -> dict[str, Any]:
     """POST ``{"text": ...}`` (or GET) to ``url`` from ``concurrency`` threads, within budgets."""
     parts = check_loopback(url)
@@ -67,10 +71,17 @@ def run_load(
     def one(conn: http.client.HTTPConnection, text: str) -> tuple[int, float]:
         body = json.dumps({"text": text}).encode() if method == "POST" else None
         headers = {"Content-Type": "application/json"} if body else {}
+        if not keepalive:
+            headers["Connection"] = "close"
+            conn = connect()
         start = time.perf_counter()
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        response.read()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+        finally:
+            if not keepalive:
+                conn.close()
         return response.status, (time.perf_counter() - start) * 1000.0
 
     # Warm up on one connection (first requests pay for lazy imports in the server).
@@ -118,6 +129,7 @@ def run_load(
     return {
         "url": url,
         "method": method,
+        "keepalive": keepalive,
         "concurrency": concurrency,
         "requests": issued,
         "ok": len(latencies),
@@ -138,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--method", choices=["POST", "GET"], default="POST")
+    parser.add_argument("--keepalive", action="store_true", help="reuse one connection per thread")
     args = parser.parse_args(argv)
     texts = json.loads(args.texts.read_text(encoding="utf-8"))
     result = run_load(
@@ -148,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         max_seconds=args.max_seconds,
         warmup=args.warmup,
         method=args.method,
+        keepalive=args.keepalive,
     )
     print(json.dumps(result))
 

@@ -36,7 +36,7 @@ class BenchSettings:
     #: HTTP load on ``chalice local``: both budgets bound the run.
     http_concurrency: int = 4
     http_max_requests: int = 3000
-    http_max_seconds: float = 15.0
+    http_max_seconds: float = 10.0
     #: The Chalice stage whose memory size and environment Lambda would use.
     stage: str = "dev"
     #: Rebuild cached layers even when a build exists.
