@@ -434,9 +434,13 @@ def test_while_a_check_hangs_on_s3_other_requests_are_served_at_once(
         (status, _), stuck["seconds"] = _timed(lambda: _predict(client))
         stuck["status"] = status
 
+    asked = len(proxy.request_lines)
     thread = threading.Thread(target=refresh)
     thread.start()
-    time.sleep(0.3)  # the first request now holds the check
+    deadline = time.monotonic() + 10
+    while len(proxy.request_lines) == asked and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the first request is inside its (hanging) check
+    assert len(proxy.request_lines) > asked
     others = []
     while thread.is_alive() and len(others) < 50:
         (status, body), took = _timed(lambda: _predict(client, HAM))
