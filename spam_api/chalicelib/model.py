@@ -116,19 +116,34 @@ def _is_word_level(transformer: Any) -> bool:
     return getattr(transformer, "analyzer", None) == "word"
 
 
+def _tokens_of(transformer: Any) -> np.ndarray:
+    """The word n-gram behind each feature of one vectorizer, "" for non-word features.
+
+    A plain word vectorizer's names are its words; an analyzer that knows which of its
+    features are words (``chalicelib.features.WordCharAnalyzer.word_of``) says so itself.
+    """
+    names = np.asarray(transformer.get_feature_names_out(), dtype=object)
+    if _is_word_level(transformer):
+        return names
+    steps = getattr(transformer, "steps", None)
+    analyzer = getattr(steps[-1][1] if steps else transformer, "analyzer", None)
+    word_of = getattr(analyzer, "word_of", None)
+    if callable(word_of):
+        return np.asarray([word_of(str(name)) for name in names], dtype=object)
+    return np.full(len(names), "", object)
+
+
 def _word_tokens(vectorizer: Any) -> np.ndarray | None:
     """Each output feature's word n-gram, "" where the feature is not word-level."""
     transformers = getattr(vectorizer, "transformer_list", None)
     if transformers is None:
-        if not _is_word_level(vectorizer):
-            return None
-        return np.asarray(vectorizer.get_feature_names_out(), dtype=object)
-    parts: list[np.ndarray] = []
-    for _name, transformer in transformers:
-        if transformer in ("drop", None):
-            continue
-        names = np.asarray(transformer.get_feature_names_out(), dtype=object)
-        parts.append(names if _is_word_level(transformer) else np.full(len(names), "", object))
+        tokens = _tokens_of(vectorizer)
+        return tokens if (tokens != "").any() else None
+    parts = [
+        _tokens_of(transformer)
+        for _name, transformer in transformers
+        if transformer not in ("drop", None)
+    ]
     return np.concatenate(parts) if parts else None
 
 

@@ -86,6 +86,25 @@ def test_feature_union_reports_only_word_features(union_model) -> None:
     assert {"free", "prize", "claim", "won", "urgent"} & set(words)
 
 
+def test_word_char_analyzer_explains_with_its_word_features_only(fitted) -> None:
+    from chalicelib.features import WordCharAnalyzer
+
+    vectorizer = TfidfVectorizer(analyzer=WordCharAnalyzer(char_ngrams=(3, 4)), min_df=2)
+    matrix = vectorizer.fit_transform(fitted.texts)
+    classifier = LogisticRegression(C=10.0, solver="liblinear").fit(matrix, fitted.labels)
+    model = live(vectorizer, classifier)
+    assert model.can_explain
+    (scored,) = model.score([SPAM], explain=True, top_n=50)
+    words = [item["word"] for item in scored.explanation]
+    assert words
+    lowered = SPAM.lower()
+    for word in words:
+        assert "__" not in word and word in lowered
+    assert {"free", "prize", "claim", "won", "urgent"} & set(words)
+    (ham,) = model.score(["see you at lunch tomorrow"], explain=True)
+    assert not ham.is_spam and all(item["weight"] < 0 for item in ham.explanation)
+
+
 def test_non_linear_classifier_scores_without_explanation(fitted) -> None:
     counts = CountVectorizer().fit(fitted.texts)
     bayes = MultinomialNB().fit(counts.transform(fitted.texts), fitted.labels)
