@@ -161,7 +161,7 @@ class ModelHolder:
         live = state.live
         try:
             pointer = self.reader.fetch_pointer(if_none_match=state.seen_etag)
-        except RegistryError as exc:
+        except Exception as exc:  # the reader maps what it knows; nothing else may become a 500
             return replace(state, failure=self._failure(exc, now, None))
         state = replace(state, checked_at=now)
         if pointer is None:  # 304: still what we saw last time
@@ -199,6 +199,9 @@ class ModelHolder:
         if isinstance(exc, RegistryError):
             message = str(exc)
             _log.warning("registry check failed (%s): %s", kind, message)
+        elif version is None:
+            message = "the registry check failed unexpectedly; the server log has the details"
+            _log.error("registry check failed", exc_info=exc)
         else:
             message = (
                 f"model {version} could not be unpickled into a working model; "

@@ -57,6 +57,22 @@ def test_outage_while_serving_is_degraded_then_clears(fake) -> None:
     assert holder.state.failure is None
 
 
+def test_an_unexpected_error_in_the_registry_check_keeps_the_live_model(fake) -> None:
+    clock = FakeClock()
+    holder = make(fake, clock, refresh_seconds=5)
+    live = holder.load()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail from deep inside botocore")
+
+    holder.reader.fetch_pointer = broken
+    clock.advance(6)
+    assert holder.current() is live
+    failure = holder.state.failure
+    assert failure is not None and "unexpectedly" in failure.message
+    assert "secret detail" not in failure.message
+
+
 def test_no_model_retries_at_most_every_retry_seconds(fake) -> None:
     clock = FakeClock()
     fake.down = True
