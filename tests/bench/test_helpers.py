@@ -19,6 +19,7 @@ MODULES = [
     "bench.chalice_config",
     "bench.layers",
     "bench.loadgen",
+    "bench.quality",
 ]
 
 
