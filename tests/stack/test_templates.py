@@ -33,9 +33,9 @@ CHECKOV_REQUIREMENTS = REPO_ROOT / "requirements-checkov.txt"
 #: checkov findings on the prod template that stay, and why (the README lists the same).
 DOCUMENTED_CHECKOV_FINDINGS: dict[str, str] = {
     "CKV_AWS_73": (
-        "API Gateway X-Ray tracing: `chalice deploy` does enable it (xray: true makes "
-        "CreateDeployment pass tracingEnabled), but Chalice's SAM template has no "
-        "TracingEnabled property for the API, so the template alone cannot show it"
+        "API Gateway X-Ray tracing: Chalice's SAM template never sets TracingEnabled on the "
+        "API; with `xray: true` in the stage, `chalice deploy` turns it on through "
+        "CreateDeployment(tracingEnabled=True), which the template cannot show"
     ),
     "CKV_AWS_76": (
         "API Gateway access logging: Chalice cannot configure it, and it needs an "
