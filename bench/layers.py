@@ -38,7 +38,7 @@ __all__ = [
 SITE_PACKAGES = "python/lib/python3.11/site-packages"
 OUR_LAYER_ZIP = Path("build/layer/sklearn-layer.zip")
 WHEEL_DIR = Path("build/wheels")  # vendor_build downloads wheels here once
-TUTORIAL_PACKAGES = ("scikit-learn", "joblib", "numpy", "scipy", "threadpoolctl")
+TUTORIAL_PACKAGES = ("scikit-learn", "joblib", "numpy", "scipy", "threadpoolctl", "cloudpickle")
 
 
 @dataclass(frozen=True)
