@@ -376,6 +376,9 @@ def _check_concurrency_quota(
     wanted = _reserved_concurrency(opts.project_dir, opts.stage)
     if wanted is None or opts.skip_api:
         return
+    if ctx.dry_run:
+        out(f"[dry-run] lambda.get_account_settings() (is there room to reserve {wanted}?)")
+        return
     lam = ctx.client("lambda")
     try:
         limits = lam.get_account_settings()["AccountLimit"]
