@@ -278,7 +278,11 @@ def upload_page(
 
 
 def website_url(name: str, region: str) -> str:
-    """The S3 website endpoint of bucket ``name`` (HTTP only)."""
+    """The S3 website endpoint of bucket ``name`` (HTTP only).
+
+    >>> website_url("page", "eu-west-1"), website_url("page", "eu-central-1")
+    ('http://page.s3-website-eu-west-1.amazonaws.com', 'http://page.s3-website.eu-central-1.amazonaws.com')
+    """
     sep = "-" if region in _DASH_WEBSITE_REGIONS else "."
     return f"http://{name}.s3-website{sep}{region}.amazonaws.com"
 

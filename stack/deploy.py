@@ -137,12 +137,20 @@ class DeployResult:
 
 
 def default_bucket_name(account: str, region: str) -> str:
-    """``spam-classifier-<account>-<region>``: unique per account and region."""
+    """``spam-classifier-<account>-<region>``: unique per account and region.
+
+    >>> default_bucket_name("123456789012", "eu-west-1")
+    'spam-classifier-123456789012-eu-west-1'
+    """
     return f"spam-classifier-{account}-{region}"
 
 
 def curl_line(api_url: str) -> str:
-    """A copy-pasteable request that proves the deployed API answers."""
+    """A copy-pasteable request that proves the deployed API answers.
+
+    >>> curl_line("https://abc.execute-api.eu-west-1.amazonaws.com/api/")[:70]
+    'curl -s -X POST https://abc.execute-api.eu-west-1.amazonaws.com/api/pr'
+    """
     body = json.dumps({"text": SAMPLE_TEXT})
     return (
         f"curl -s -X POST {shlex.quote(api_url.rstrip('/') + '/predict')} "
