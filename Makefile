@@ -4,7 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo bench deploy destroy layer clean
+.PHONY: install test lint demo bench deploy destroy layer clean checkov-env
+
+# checkov's pins (boto3 1.35, networkx 2.6, numpy 2.4) conflict with ours: its own venv under
+# build/ (gitignored). tests/stack/test_templates.py makes it too when it is missing.
+CHECKOV_VENV  ?= build/checkov-venv
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 $(STAMP): requirements-train.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +20,15 @@ $(STAMP): requirements-train.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP) ## create .venv with the pinned training and test stack
 
-test: install ## run the whole test suite (unit, integration, browser)
+test: install checkov-env ## run the whole test suite (unit, integration, browser)
 	$(BIN)/python -m pytest
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+checkov-env: $(CHECKOV_STAMP) ## checkov in its own venv (its pins conflict with ours)
 
 lint: install ## ruff over everything
 	$(BIN)/ruff check .
