@@ -1,8 +1,11 @@
 """The model: TF-IDF word and character n-grams into a logistic regression.
 
-The vectorizer is a ``FeatureUnion`` of two ``TfidfVectorizer`` s, named ``word`` and
-``char``, and made of scikit-learn classes only (no custom callables), so the pickle
-loads in the Lambda layer without this package. Its ``get_feature_names_out()`` returns
+The vectorizer is one ``TfidfVectorizer`` whose analyzer,
+``chalicelib.features.WordCharAnalyzer``, yields word and character n-grams in one pass.
+A ``FeatureUnion`` of a word and a char vectorizer gives the same features but costs
+about twice as much per request (each part pays the per-call overhead, plus the union's
+dispatch and ``hstack``). The analyzer ships with the API in ``chalicelib``, so the pickle
+loads wherever the API runs. Its ``get_feature_names_out()`` returns
 
 - ``word__<token>`` for word unigrams and ``word__<token> <token>`` for bigrams, lower-cased,
   tokens matching ``\\b\\w+\\b`` (e.g. ``word__free``, ``word__call now``, ``word__4``);
@@ -25,11 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from chalicelib.features import WordCharAnalyzer
 from joblib import Parallel, delayed
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import FeatureUnion
 
 from trainer.data import normalize_label
 
@@ -60,16 +63,15 @@ WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"  # noqa: S105 - a regex, not a password
 def make_vectorizer(
     word_ngrams: tuple[int, int] = (1, 2),
     char_ngrams: tuple[int, int] = (2, 5),
-    char_analyzer: str = "char_wb",
-    char_min_df: int = 2,
-) -> FeatureUnion:
+    min_df: int = 2,
+) -> TfidfVectorizer:
     """A fresh, unfitted word + character TF-IDF vectorizer (see the module docstring)."""
-    common: dict[str, Any] = {"lowercase": True, "sublinear_tf": True, "dtype": np.float32}
-    word = TfidfVectorizer(token_pattern=WORD_TOKEN_PATTERN, ngram_range=word_ngrams, **common)
-    char = TfidfVectorizer(
-        analyzer=char_analyzer, ngram_range=char_ngrams, min_df=char_min_df, **common
+    return TfidfVectorizer(
+        analyzer=WordCharAnalyzer(word_ngrams=word_ngrams, char_ngrams=char_ngrams),
+        min_df=min_df,
+        sublinear_tf=True,
+        dtype=np.float32,
     )
-    return FeatureUnion([("word", word), ("char", char)])
 
 
 def make_classifier(params: Mapping[str, Any] | None = None) -> LogisticRegression:
@@ -97,7 +99,7 @@ def encode_labels(labels: Iterable[str | int]) -> np.ndarray:
 
 def fit_model(
     texts: Sequence[str], y: Sequence[int], params: Mapping[str, Any] | None = None
-) -> tuple[FeatureUnion, LogisticRegression]:
+) -> tuple[TfidfVectorizer, LogisticRegression]:
     """Fit a vectorizer and a classifier on ``texts`` with labels ``y`` (1 = spam)."""
     vectorizer = make_vectorizer()
     features = vectorizer.fit_transform(list(texts))
@@ -107,15 +109,15 @@ def fit_model(
 
 def fit_default(
     texts: Sequence[str], labels: Sequence[str | int]
-) -> tuple[FeatureUnion, LogisticRegression]:
+) -> tuple[TfidfVectorizer, LogisticRegression]:
     """Fit the standard model with fixed hyper-parameters and no CV: for test fixtures.
 
     ``labels`` may be ``"spam"``/``"ham"`` or 1/0. Takes a second or two on the SMS
     collection. Pair it with :func:`trainer.artifacts.build_bundle` to publish.
 
     >>> vec, clf = fit_default(["win cash now", "see you at lunch"] * 3, ["spam", "ham"] * 3)
-    >>> clf.classes_.tolist(), vec.get_feature_names_out()[0]
-    ([0, 1], 'word__at')
+    >>> clf.classes_.tolist(), [n for n in vec.get_feature_names_out() if "word__" in n][:2]
+    ([0, 1], ['word__at', 'word__at lunch'])
     """
     return fit_model(texts, encode_labels(labels), DEFAULT_PARAMS)
 

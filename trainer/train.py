@@ -30,7 +30,6 @@ import numpy as np
 import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion
 
 from trainer.data import Message, check_dataset
 from trainer.errors import DataError
@@ -75,7 +74,7 @@ class HoldoutScores:
 class TrainingResult:
     """A fitted model, its threshold and everything measured about it."""
 
-    vectorizer: FeatureUnion
+    vectorizer: TfidfVectorizer
     classifier: LogisticRegression
     threshold: float
     metrics: dict[str, Any]
@@ -207,7 +206,7 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
             "holdout": int(test_idx.size),
         },
         "model": {
-            "vectorizer": "FeatureUnion(word: TF-IDF 1-2 grams, char: TF-IDF char_wb 2-5 grams)",
+            "vectorizer": "TF-IDF of word 1-2-grams and char_wb 2-5-grams (one WordCharAnalyzer)",
             "classifier": "LogisticRegression(solver='liblinear')",
             "params": params,
             "n_features": len(vectorizer.get_feature_names_out()),

@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 PROBE = Path(__file__).resolve().parent / "probe.py"
+#: The function code that ships beside the layer in /var/task: a trainer model's vectorizer
+#: pickles a reference to ``chalicelib.features``, so the probe needs it as Lambda has it.
+FUNCTION_LIB = Path(__file__).resolve().parent.parent / "spam_api" / "chalicelib"
 _PROBE_TIMEOUT_S = 300
 
 
@@ -242,6 +245,7 @@ def verify_layer(
     python: str | None = None,
     python_version: str = "3.11",
     echo: bool = True,
+    function_lib: Path | None = FUNCTION_LIB,
 ) -> VerifyResult:
     """Unzip as /opt, import and predict in an isolated interpreter, time the cold import.
 
@@ -258,6 +262,14 @@ def verify_layer(
         model_dir = Path(model_dir)
         label = spam_label if spam_label is not None else _spam_label_for(model_dir)
         reference = _model_reference(model_dir, CHECK_EXAMPLES, label)
+        task = None
+        if function_lib is not None:  # /var/task: the API's own pure-Python chalicelib
+            task = work / "task"
+            shutil.copytree(
+                function_lib,
+                task / "chalicelib",
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
         make_read_only(opt)
         try:
             result, _ = run_probe(
@@ -266,6 +278,7 @@ def verify_layer(
                 python_version=python_version,
                 model_dir=model_dir,
                 spam_label=label,
+                task_dir=task,
             )
             if result.get("leaks"):
                 raise VerifyError(f"modules loaded from outside the layer: {result['leaks']}")
