@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 
 from stack.local import Service, moto_server
+from tests.support import FakeClock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
@@ -49,6 +50,12 @@ def sms_collection_path() -> Path:
 def spamassassin_dir() -> Path:
     """The SpamAssassin public corpus: one folder of raw emails per set."""
     return _corpus("spamassassin")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock for code that takes ``clock=`` (the model holder's refresh timing)."""
+    return FakeClock()
 
 
 @pytest.fixture(scope="session")

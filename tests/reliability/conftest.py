@@ -38,6 +38,7 @@ from chalicelib.settings import Settings
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from tests.support import FakeClock
 from trainer.registry import ModelBundle, publish
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -143,24 +144,6 @@ def publish_model(s3_client, bucket: str) -> Callable[..., Any]:
         return publish(s3 or s3_client, bucket, prefix, bundle)
 
     return do
-
-
-class FakeClock:
-    """Seconds since the epoch that only move when a test says so."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from chalicelib.settings import Settings
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from tests.support import FakeClock
 from trainer.registry import ModelBundle, publish
 
 API_DIR = Path(__file__).resolve().parents[2] / "spam_api"
@@ -90,24 +91,6 @@ def bundle(fitted: Fitted) -> ModelBundle:
 def published(s3_client, bucket: str, bundle: ModelBundle) -> Manifest:
     """The session model, published as the live version of the test's bucket."""
     return publish(s3_client, bucket, PREFIX, bundle)
-
-
-class FakeClock:
-    """Seconds since the epoch that only move when a test says so."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

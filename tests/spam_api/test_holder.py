@@ -6,9 +6,10 @@ import pytest
 from chalicelib.holder import ModelHolder, ModelUnavailableError
 from chalicelib.registry import RegistryReader
 
+from tests.support import FakeClock
 from trainer.registry import publish
 
-from .conftest import PREFIX, FakeClock
+from .conftest import PREFIX
 from .fakes import FakeS3
 
 
