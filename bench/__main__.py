@@ -7,6 +7,7 @@ not be measured, 2 on bad arguments.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown section(s) {sorted(unknown)}; choose from {sections}")
         only.add("7")  # everything else serves or inspects the model it publishes
+    # SIGTERM (a CI timeout, `timeout`) unwinds like Ctrl-C, so the moto and chalice
+    # servers the run started are stopped instead of being left listening.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     outcome = run(settings, only=only, quick=args.quick)
     print(publish(outcome, settings))
     if outcome.failures:
