@@ -1,35 +1,19 @@
-"""API Gateway REST proxy events and a Lambda context, to call handlers as Lambda does.
+"""The benchmark's API Gateway events: JSON requests, built by ``stack.lambda_events``.
 
-A Chalice app object is the Lambda handler itself (``app(event, context)``), so feeding
-it the event API Gateway would send measures the same code path as production, minus
-the network. Standard library only: the cold-start child imports this next to a layer.
+Standard library only (through ``stack.lambda_events``): the cold-start child imports
+this next to a bare layer.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
+
+from stack.lambda_events import LambdaContext, response_json
+from stack.lambda_events import proxy_event as _proxy_event
 
 __all__ = ["LambdaContext", "proxy_event", "response_json"]
 
-
-@dataclass
-class LambdaContext:
-    """The attributes of the runtime's context object that handlers commonly read."""
-
-    function_name: str = "spam-api-bench"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/spam-api-bench"
-    log_stream_name: str = "bench"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:spam-api-bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Plenty: the bench never simulates a timeout."""
-        return 30_000
+_JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
 def proxy_event(
@@ -40,51 +24,16 @@ def proxy_event(
     headers: dict[str, str] | None = None,
     stage: str = "api",
 ) -> dict[str, Any]:
-    """A REST API (v1) Lambda proxy integration event for ``method path``.
+    """A proxy event for a JSON request, as a browser or curl would send it.
 
-    ``body`` is JSON-encoded unless it is already a string, as API Gateway passes the
-    raw request body through.
-
-    >>> e = proxy_event("POST", "/predict", {"text": "hi"})
-    >>> e["requestContext"]["resourcePath"], e["httpMethod"], json.loads(e["body"])
-    ('/predict', 'POST', {'text': 'hi'})
+    >>> proxy_event("POST", "/predict", {"text": "hi"})["headers"]["Content-Type"]
+    'application/json'
     """
-    all_headers = {
-        "Accept": "application/json",
-        "Content-Type": "application/json",
-        "Host": "abcdef1234.execute-api.us-east-1.amazonaws.com",
-        "User-Agent": "bench",
-        "X-Forwarded-Proto": "https",
-        **(headers or {}),
-    }
-    raw_body = body if body is None or isinstance(body, str) else json.dumps(body)
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/{stage}{path}",
-            "stage": stage,
-            "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": "bench"},
-            "accountId": "123456789012",
-            "apiId": "abcdef1234",
-            "protocol": "HTTP/1.1",
-        },
-        "body": raw_body,
-        "isBase64Encoded": False,
-    }
-
-
-def response_json(response: dict[str, Any]) -> Any:
-    """The decoded JSON body of a proxy response (``{"statusCode", "headers", "body"}``)."""
-    body = response.get("body")
-    return json.loads(body) if body else None
+    return _proxy_event(
+        method,
+        path,
+        body,
+        headers={**_JSON_HEADERS, **(headers or {})},
+        stage=stage,
+        user_agent="bench",
+    )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stack.lambda_events import proxy_event
 from vendor_build.verify import find_python
 
 __all__ = [
@@ -118,36 +119,7 @@ def api_gateway_event(
     stage: str = "api",
 ) -> dict[str, Any]:
     """An API Gateway REST (v1) Lambda proxy event, as API Gateway sends it."""
-    headers = {
-        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
-        "User-Agent": "smoke-test",
-        "X-Forwarded-Proto": "https",
-        **(headers or {}),
-    }
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {key: [value] for key, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/{stage}{path}",
-            "stage": stage,
-            "requestId": f"req-{time.monotonic_ns()}",
-            "identity": {"sourceIp": "203.0.113.7", "userAgent": "smoke-test"},
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "protocol": "HTTP/1.1",
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
+    return proxy_event(method, path, body, headers=headers, stage=stage, user_agent="smoke-test")
 
 
 def preflight_headers(api: PackagedApi, path: str) -> dict[str, str]:
