@@ -26,6 +26,21 @@ TARGET_LAYER_UNZIPPED = 150_000_000
 TARGET_LAYER_ZIPPED = 50_000_000
 
 
+def _layer_row(label: str, ours: int, tutorial: int, target: str, limit: int, notes: str) -> Row:
+    """One layer-size row: our bytes against the tutorial's, judged against ``limit``."""
+    return Row(
+        "5",
+        label,
+        ours=fmt_bytes(ours),
+        baseline=f"tutorial {fmt_bytes(tutorial)}",
+        ratio=fmt_ratio(ratio(ours, tutorial)),
+        target=target,
+        result=verdict(ours, limit, at_most=True),
+        notes=notes,
+        raw={"ours": ours, "tutorial": tutorial},
+    )
+
+
 def rows(
     ours: LayerInfo | None,
     tutorial: LayerInfo | None,
@@ -37,33 +52,25 @@ def rows(
     out: list[Row] = []
     if ours and tutorial:
         out.append(
-            Row(
-                "5",
+            _layer_row(
                 "layer unzipped",
-                ours=fmt_bytes(ours.unzipped_bytes),
-                baseline=f"tutorial {fmt_bytes(tutorial.unzipped_bytes)}",
-                ratio=fmt_ratio(ratio(ours.unzipped_bytes, tutorial.unzipped_bytes)),
-                target="≤ 150 MB",
-                result=verdict(ours.unzipped_bytes, TARGET_LAYER_UNZIPPED, at_most=True),
-                notes=(
-                    f"Lambda limit {LAMBDA_UNZIPPED_LIMIT:,} B (function + layers): tutorial "
-                    f"{'over' if tutorial.unzipped_bytes > LAMBDA_UNZIPPED_LIMIT else 'under'}"
-                    f"; ours: {ours.origin}; tutorial: {tutorial.origin}"
-                ),
-                raw={"ours": ours.unzipped_bytes, "tutorial": tutorial.unzipped_bytes},
+                ours.unzipped_bytes,
+                tutorial.unzipped_bytes,
+                "≤ 150 MB",
+                TARGET_LAYER_UNZIPPED,
+                f"Lambda limit {LAMBDA_UNZIPPED_LIMIT:,} B (function + layers): tutorial "
+                f"{'over' if tutorial.unzipped_bytes > LAMBDA_UNZIPPED_LIMIT else 'under'}"
+                f"; ours: {ours.origin}; tutorial: {tutorial.origin}",
             )
         )
         out.append(
-            Row(
-                "5",
+            _layer_row(
                 "layer zipped",
-                ours=fmt_bytes(ours.zipped_bytes),
-                baseline=f"tutorial {fmt_bytes(tutorial.zipped_bytes)}",
-                ratio=fmt_ratio(ratio(ours.zipped_bytes, tutorial.zipped_bytes)),
-                target="≤ 50 MB",
-                result=verdict(ours.zipped_bytes, TARGET_LAYER_ZIPPED, at_most=True),
-                notes="direct-upload limit 50 MB; larger zips must go through S3",
-                raw={"ours": ours.zipped_bytes, "tutorial": tutorial.zipped_bytes},
+                ours.zipped_bytes,
+                tutorial.zipped_bytes,
+                "≤ 50 MB",
+                TARGET_LAYER_ZIPPED,
+                "direct-upload limit 50 MB; larger zips must go through S3",
             )
         )
     if deployment_zip is not None:

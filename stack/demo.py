@@ -115,24 +115,13 @@ class DataChoice:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``demo`` subcommand's options."""
-    parser.add_argument(
-        "--s3-port",
-        type=int,
-        default=DEFAULT_S3_PORT,
-        help=f"moto S3 server port (default {DEFAULT_S3_PORT}; 0 picks a free one)",
-    )
-    parser.add_argument(
-        "--api-port",
-        type=int,
-        default=DEFAULT_API_PORT,
-        help=f"chalice local port (default {DEFAULT_API_PORT}; 0 picks a free one)",
-    )
-    parser.add_argument(
-        "--web-port",
-        type=int,
-        default=DEFAULT_WEB_PORT,
-        help=f"static page port (default {DEFAULT_WEB_PORT}; 0 picks a free one)",
-    )
+    for flag, default, what in (
+        ("--s3-port", DEFAULT_S3_PORT, "moto S3 server"),
+        ("--api-port", DEFAULT_API_PORT, "chalice local"),
+        ("--web-port", DEFAULT_WEB_PORT, "static page"),
+    ):
+        text = f"{what} port (default {default}; 0 picks a free one)"
+        parser.add_argument(flag, type=int, default=default, help=text)
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--data",

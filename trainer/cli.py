@@ -157,11 +157,11 @@ def _check_quality(summary: dict[str, Any], min_mcc: float | None) -> None:
         )
 
 
-def _publish(args: argparse.Namespace, env: TrainerEnv, bundle: Any) -> Manifest:
+def _publish(registry: tuple[Any, str, str], bundle: Any, legacy_keys: bool) -> Manifest:
     from trainer.registry import publish
 
-    s3, bucket, prefix = _registry(args, env)
-    manifest = publish(s3, bucket, prefix, bundle, legacy_keys=args.legacy_keys)
+    s3, bucket, prefix = registry
+    manifest = publish(s3, bucket, prefix, bundle, legacy_keys=legacy_keys)
     _say(
         f"published {manifest.version} to s3://{bucket}/{manifest.artifacts['model'].key} "
         f"(threshold {manifest.threshold:.4f}); current.json now points at it"
@@ -186,8 +186,8 @@ def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
     from trainer.report import PLOT_NAME, render_report, write_plot
     from trainer.train import TrainOptions, summarize, train
 
-    if args.publish:
-        _registry(args, env)  # fail on a missing bucket before a minute of training
+    # fail on a missing bucket before a minute of training
+    registry = _registry(args, env) if args.publish else None
     started = time.perf_counter()
     specs = _data_specs(args, env)
     messages = load_sources(specs, args.label_column, args.text_column, args.encoding)
@@ -209,8 +209,8 @@ def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
         write_plot(result.holdout, result.threshold, args.out / PLOT_NAME)
         _say(f"wrote the model, metrics.json and {PLOT_NAME} to {args.out}")
     _check_quality(summary, args.min_mcc)
-    if args.publish:
-        _publish(args, env, bundle)
+    if registry is not None:
+        _publish(registry, bundle, args.legacy_keys)
     _say(f"done in {time.perf_counter() - started:.1f} s")
     return EXIT_OK
 
@@ -220,7 +220,7 @@ def _cmd_publish(args: argparse.Namespace, env: TrainerEnv) -> int:
 
     bundle = read_bundle(args.folder)
     _check_quality(dict(bundle.metrics_summary), args.min_mcc)
-    _publish(args, env, bundle)
+    _publish(_registry(args, env), bundle, args.legacy_keys)
     return EXIT_OK
 
 

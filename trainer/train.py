@@ -101,10 +101,11 @@ def _threshold(
 ) -> tuple[float, dict[str, float]]:
     """The strictest of the pooled and the per-source thresholds (see ``train``)."""
     ham = y == 0
+    source_ham = {str(name): ham & (sources == name) for name in dict.fromkeys(sources.tolist())}
     per_source = {
-        str(name): choose_threshold(scores[ham & (sources == name)], max_ham_blocked)
-        for name in dict.fromkeys(sources.tolist())
-        if np.sum(ham & (sources == name)) >= MIN_SOURCE_HAM
+        name: choose_threshold(scores[mask], max_ham_blocked)
+        for name, mask in source_ham.items()
+        if np.sum(mask) >= MIN_SOURCE_HAM
     }
     pooled = choose_threshold(scores[ham], max_ham_blocked)
     return max([pooled, *per_source.values()]), per_source

@@ -57,8 +57,5 @@ def write_deterministic_zip(source: Path, destination: Path, *, compresslevel: i
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -109,11 +109,10 @@ class LiveModel:
         return [{"word": w, "weight": round(c, 6)} for w, c in pushing[:top_n]]
 
 
-def _is_word_level(transformer: Any) -> bool:
+def _feature_maker(transformer: Any) -> Any:
+    """The step that makes the features: a Pipeline's last step, else the object itself."""
     steps = getattr(transformer, "steps", None)
-    if steps:  # a Pipeline: its last step makes the features
-        return _is_word_level(steps[-1][1])
-    return getattr(transformer, "analyzer", None) == "word"
+    return _feature_maker(steps[-1][1]) if steps else transformer
 
 
 def _tokens_of(transformer: Any) -> np.ndarray:
@@ -123,10 +122,9 @@ def _tokens_of(transformer: Any) -> np.ndarray:
     features are words (``chalicelib.features.WordCharAnalyzer.word_of``) says so itself.
     """
     names = np.asarray(transformer.get_feature_names_out(), dtype=object)
-    if _is_word_level(transformer):
+    analyzer = getattr(_feature_maker(transformer), "analyzer", None)
+    if analyzer == "word":
         return names
-    steps = getattr(transformer, "steps", None)
-    analyzer = getattr(steps[-1][1] if steps else transformer, "analyzer", None)
     word_of = getattr(analyzer, "word_of", None)
     if callable(word_of):
         return np.asarray([word_of(str(name)) for name in names], dtype=object)

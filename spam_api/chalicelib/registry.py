@@ -156,9 +156,7 @@ class RegistryReader:
                 return None
             raise self._client_error(key, code) from exc
         except (BotoCoreError, OSError) as exc:
-            raise RegistryUnavailableError(
-                f"could not read {self._where(key)}: S3 did not answer ({type(exc).__name__})"
-            ) from exc
+            raise self._no_answer(key, exc) from exc
         return body, str(response.get("ETag", ""))
 
     def _head(self, key: str) -> dict[str, Any]:
@@ -167,9 +165,12 @@ class RegistryReader:
         except ClientError as exc:
             raise self._client_error(key, _code(exc)) from exc
         except (BotoCoreError, OSError) as exc:
-            raise RegistryUnavailableError(
-                f"could not read {self._where(key)}: S3 did not answer ({type(exc).__name__})"
-            ) from exc
+            raise self._no_answer(key, exc) from exc
+
+    def _no_answer(self, key: str, exc: BaseException) -> RegistryUnavailableError:
+        return RegistryUnavailableError(
+            f"could not read {self._where(key)}: S3 did not answer ({type(exc).__name__})"
+        )
 
     def _client_error(self, key: str, code: str) -> Exception:
         if code in _DENIED_CODES:

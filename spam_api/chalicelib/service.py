@@ -118,24 +118,37 @@ def _unavailable(message: str, state: HolderState | None) -> tuple[int, dict[str
     }
 
 
-def _serving(runtime: Runtime) -> tuple[LiveModel | None, HolderState | None, str | None]:
+class _NotServing(Exception):
+    """No model can answer; ``response`` is the 503 that ``/health`` and ``/model`` return."""
+
+    def __init__(self, response: tuple[int, dict[str, Any]]) -> None:
+        super().__init__(response[1]["Message"])
+        self.response = response
+
+
+def _serving() -> tuple[Runtime, LiveModel, HolderState]:
+    """The runtime, its live model and the state it came from, or ``_NotServing``."""
+    try:
+        runtime = _runtime()
+    except ServiceUnavailable as exc:
+        raise _NotServing(_unavailable(exc.message, None)) from None
     try:
         runtime.holder.current()
+        reason = None
     except ModelUnavailableError as exc:
-        return None, runtime.holder.state, str(exc)
+        reason = str(exc)
     state = runtime.holder.state
-    return state.live, state, None
+    if reason is not None or state.live is None:
+        raise _NotServing(_unavailable(f"no model is loaded: {reason}", state))
+    return runtime, state.live, state
 
 
 def health() -> tuple[int, dict[str, Any]]:
     """``GET /health``: 200 when a model serves ('ok', or 'degraded' + reason), else 503."""
     try:
-        runtime = _runtime()
-    except ServiceUnavailable as exc:
-        return _unavailable(exc.message, None)
-    live, state, reason = _serving(runtime)
-    if live is None or state is None:
-        return _unavailable(f"no model is loaded: {reason}", state)
+        _, live, state = _serving()
+    except _NotServing as exc:
+        return exc.response
     body: dict[str, Any] = {
         "status": "degraded" if state.failure else "ok",
         "ready": True,
@@ -152,12 +165,9 @@ def health() -> tuple[int, dict[str, Any]]:
 def model_info() -> tuple[int, dict[str, Any]]:
     """``GET /model``: what is loaded, how good it measured, when it was loaded and checked."""
     try:
-        runtime = _runtime()
-    except ServiceUnavailable as exc:
-        return _unavailable(exc.message, None)
-    live, state, reason = _serving(runtime)
-    if live is None or state is None:
-        return _unavailable(f"no model is loaded: {reason}", state)
+        runtime, live, state = _serving()
+    except _NotServing as exc:
+        return exc.response
     summary = live.manifest.summary()
     summary["source"] = "legacy" if live.legacy else "registry"
     summary["explainable"] = live.can_explain

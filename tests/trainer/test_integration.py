@@ -11,11 +11,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
-import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -49,8 +47,6 @@ class Run:
     prefix: str
     out: Path
     result: subprocess.CompletedProcess
-    wall_s: float
-    cpu_s: float
 
 
 @pytest.fixture(scope="module")
@@ -91,31 +87,20 @@ def published(s3, s3_endpoint, sms_zip_url, tmp_path_factory) -> Iterator[Run]:
     }
     env.pop("SPAM_DATA", None)
     argv = [sys.executable, "-m", "trainer", "train", "--publish", "--min-mcc", "0.9"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
     result = subprocess.run(
         [*argv, "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
     )
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    yield Run(bucket, "models/", out, result, wall, cpu)
+    yield Run(bucket, "models/", out, result)
     for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
         s3.delete_object(Bucket=bucket, Key=item["Key"])
     s3.delete_bucket(Bucket=bucket)
 
 
-def test_train_and_publish_succeeds_within_budget(published: Run) -> None:
+def test_train_and_publish_succeeds(published: Run) -> None:
+    # The 60 s budget is a speed figure: `make bench` measures it (row 7), not this test.
     assert published.result.returncode == 0, published.result.stderr
     assert "no --data: the SMS Spam Collection from http://127.0.0.1" in published.result.stderr
     assert "model (holdout)" in published.result.stdout
-    # The budget is 60 s of wall time on an idle 2-core machine, i.e. at most ~120 s of CPU
-    # over both cores; CPU time is what can be checked on a shared, busy CI machine. The
-    # CLI process's own CPU (its rusage) plus the CV workers' (recorded in metrics.json).
-    timing = json.loads((published.out / "metrics.json").read_text())["timing_s"]
-    cpu = published.cpu_s + timing["cpu_workers"]
-    assert cpu < 120, f"{cpu:.0f} s CPU ({published.wall_s:.0f} s wall): {timing}"
-    print(f"\ntrain+eval+publish: {published.wall_s:.1f} s wall, {cpu:.1f} s CPU; {timing}")
 
 
 def test_published_hashes_verify_and_pickles_predict(published: Run, s3) -> None:
