@@ -4,8 +4,11 @@ The vectorizer is one ``TfidfVectorizer`` whose analyzer,
 ``chalicelib.features.WordCharAnalyzer``, yields word and character n-grams in one pass.
 A ``FeatureUnion`` of a word and a char vectorizer gives the same features but costs
 about twice as much per request (each part pays the per-call overhead, plus the union's
-dispatch and ``hstack``). The analyzer ships with the API in ``chalicelib``, so the pickle
-loads wherever the API runs. Its ``get_feature_names_out()`` returns
+dispatch and ``hstack``). It is a ``chalicelib.vectorizer.WordCharTfidfVectorizer``: a
+``TfidfVectorizer`` that fits as usual and counts the same n-grams with numpy in
+``transform`` (the same matrix, several times faster, most of all on batches). Both
+classes ship with the API in ``chalicelib``, so the pickle loads wherever the API runs.
+Its ``get_feature_names_out()`` returns
 
 - ``word__<token>`` for word unigrams and ``word__<token> <token>`` for bigrams, lower-cased,
   tokens matching ``\\b\\w+\\b`` (e.g. ``word__free``, ``word__call now``, ``word__4``);
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from chalicelib.features import WordCharAnalyzer
+from chalicelib.vectorizer import WordCharTfidfVectorizer
 from joblib import Parallel, delayed
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -64,9 +68,9 @@ def make_vectorizer(
     word_ngrams: tuple[int, int] = (1, 2),
     char_ngrams: tuple[int, int] = (2, 5),
     min_df: int = 2,
-) -> TfidfVectorizer:
+) -> WordCharTfidfVectorizer:
     """A fresh, unfitted word + character TF-IDF vectorizer (see the module docstring)."""
-    return TfidfVectorizer(
+    return WordCharTfidfVectorizer(
         analyzer=WordCharAnalyzer(word_ngrams=word_ngrams, char_ngrams=char_ngrams),
         min_df=min_df,
         sublinear_tf=True,

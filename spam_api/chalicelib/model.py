@@ -121,8 +121,11 @@ def _tokens_of(transformer: Any) -> np.ndarray:
     A plain word vectorizer's names are its words; an analyzer that knows which of its
     features are words (``chalicelib.features.WordCharAnalyzer.word_of``) says so itself.
     """
+    maker = _feature_maker(transformer)
+    if callable(getattr(maker, "word_tokens_out", None)):  # chalicelib.vectorizer's own
+        return np.asarray(maker.word_tokens_out(), dtype=object)
     names = np.asarray(transformer.get_feature_names_out(), dtype=object)
-    analyzer = getattr(_feature_maker(transformer), "analyzer", None)
+    analyzer = getattr(maker, "analyzer", None)
     if analyzer == "word":
         return names
     word_of = getattr(analyzer, "word_of", None)
