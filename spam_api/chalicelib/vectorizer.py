@@ -10,11 +10,11 @@ building them:
 - character n-grams: every character of the batch becomes a small integer (its rank in
   the alphabet of the vocabulary's character features, 0 for any other character), and
   an n-gram becomes those integers packed into one ``uint64``; all windows of all words
-  of all messages are packed and looked up in a sorted key array at once. The packing
+  of all messages are packed and looked up in one hash table (``chalicelib.keytable``). The packing
   is exact (no hashing): two n-grams share a key only if they are the same string, and a
   window holding a character outside the alphabet cannot be a feature, so it is dropped.
-- word n-grams: ``re.findall`` and one ``dict`` lookup per token and bigram, as before
-  but without the ``word__`` strings.
+- word n-grams: ``re.findall`` per message, then one C-level ``map`` of ``dict.get``
+  over the tokens and bigrams of the whole batch, without the ``word__`` strings.
 
 The counts go through the fitted ``TfidfTransformer`` unchanged, so ``transform`` gives
 the same matrix as ``TfidfVectorizer.transform`` (the tests compare them on the corpora
@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from sklearn.utils.sparsefuncs_fast import (
 )
 
 from chalicelib.features import CHAR_PREFIX, WORD_PREFIX, WordCharAnalyzer
+from chalicelib.keytable import KeyTable
 
 __all__ = ["WordCharTfidfVectorizer"]
 
@@ -57,8 +58,7 @@ class _NGramIndex:
 
     word_columns: dict[str, int]  # "free", "call now" -> column
     char_ids: np.ndarray  # code point -> rank in the alphabet (1-based), 0 = not in it
-    char_keys: np.ndarray  # sorted packed character n-grams (uint64)
-    char_columns: np.ndarray  # column of each key
+    char_columns: KeyTable  # packed character n-gram (uint64) -> column
     bits: int  # bits per character in a packed key
 
 
@@ -114,8 +114,7 @@ def _build_index(joined: str, lengths: np.ndarray, char_max: int) -> _NGramIndex
     char_ids = np.zeros(_MAX_CODE_POINT, dtype=np.uint16)
     char_ids[alphabet] = np.arange(1, alphabet.size + 1, dtype=np.uint16)
     keys = _pack(char_ids[codes], gram_starts, gram_lengths, bits)
-    order = np.argsort(keys, kind="stable")
-    return _NGramIndex(word_columns, char_ids, keys[order], grams[order], bits)
+    return _NGramIndex(word_columns, char_ids, KeyTable.build(keys, grams), bits)
 
 
 def _code_points(text: str) -> np.ndarray:
@@ -229,20 +228,28 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
     def _count_words(
         index: _NGramIndex, analyzer: WordCharAnalyzer, lowered: list[str]
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Word n-grams of the whole batch at once: n-grams spanning two messages are
+        looked up too (cheap, with C-level ``map``) and then dropped."""
         low, high = analyzer.word_ngrams
-        orders = range(max(low, 1), high + 1) if high > 0 else range(0)
         findall = re.compile(analyzer.token_pattern).findall
+        per_document = [findall(text) for text in lowered]
+        tokens = list(chain.from_iterable(per_document))
+        counts = np.fromiter(map(len, per_document), dtype=np.intp, count=len(lowered))
+        document = np.repeat(np.arange(len(lowered)), counts)
         get = index.word_columns.get
-        columns: list[int] = []
-        per_document: list[int] = []
-        for text in lowered:
-            before = len(columns)
-            tokens = findall(text)
-            for n in orders:
-                columns.extend(c for c in map(get, _word_ngrams(tokens, n)) if c is not None)
-            per_document.append(len(columns) - before)
-        rows = np.repeat(np.arange(len(lowered)), per_document)
-        return rows, np.asarray(columns, dtype=np.intp)
+        rows, columns = [np.zeros(0, np.intp)], [np.zeros(0, np.intp)]
+        for n in range(max(low, 1), high + 1) if high > 0 else ():
+            grams = len(tokens) - n + 1
+            if grams <= 0:
+                break
+            found = np.fromiter(
+                map(get, _word_ngrams(tokens, n), repeat(-1)), dtype=np.intp, count=grams
+            )
+            first = document[:grams]
+            keep = (found >= 0) & (document[n - 1 :] == first)
+            rows.append(first[keep])
+            columns.append(found[keep])
+        return np.concatenate(rows), np.concatenate(columns)
 
     @staticmethod
     def _count_chars(
@@ -252,7 +259,7 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
         empty = np.zeros(0, dtype=np.intp)
         words_per_document = [text.split() for text in lowered]
         words = list(chain.from_iterable(words_per_document))
-        if high <= 0 or not words or index.char_keys.size == 0:
+        if high <= 0 or not words or index.char_columns.size == 0:
             return empty, empty
         # " w1 \0 w2 \0 w3 ": each word padded with spaces, as the analyzer does, and
         # separated by a character that is marked unknown so no window spans two words
@@ -263,24 +270,22 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
         n_words = np.fromiter(map(len, words_per_document), np.intp, len(words_per_document))
         document = np.repeat(np.repeat(np.arange(len(lowered)), n_words), lengths)[: ids.size]
         unknown = np.concatenate(([0], np.cumsum(ids == 0)))
-        keys = ids.astype(np.uint64)
+        wide = ids.astype(np.uint64)
+        keys = wide
         found_keys, found_rows = [], []
         for n in range(1, high + 1):
             windows = ids.size - n + 1
             if windows <= 0:
                 break
             if n > 1:
-                shift = np.uint64(index.bits * (n - 1))
-                keys = keys[:windows] | (ids[n - 1 :].astype(np.uint64) << shift)
+                keys = keys[:windows] | (wide[n - 1 :] << np.uint64(index.bits * (n - 1)))
             if n >= max(low, 1):
                 clean = unknown[n:] == unknown[:windows]
                 found_keys.append(keys[clean])
                 found_rows.append(document[:windows][clean])
-        all_keys = np.concatenate(found_keys)
-        position = np.searchsorted(index.char_keys, all_keys)
-        position[position == index.char_keys.size] = 0
-        hit = index.char_keys[position] == all_keys
-        return np.concatenate(found_rows)[hit], index.char_columns[position[hit]]
+        columns = index.char_columns.lookup(np.concatenate(found_keys))
+        hit = columns >= 0
+        return np.concatenate(found_rows)[hit], columns[hit].astype(np.intp)
 
     # -- pickling: the vocabulary as one string, the index rebuilt on load -----------------
 
