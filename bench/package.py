@@ -13,6 +13,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from vendor_build.app_bytecode import compile_function_code
+
 __all__ = ["chalice_package", "unzip_task"]
 
 
@@ -23,6 +25,7 @@ def chalice_package(api_dir: Path, out_dir: Path, stage: str, log: Path) -> Path
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     log.parent.mkdir(parents=True, exist_ok=True)
+    compile_function_code(api_dir)  # as `make deploy` does: bytecode in the zip
     with open(log, "wb") as out:
         proc = subprocess.run(
             [str(chalice), "package", "--stage", stage, str(out_dir)],

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stack.aws import DeployError
 from stack.aws_state import chalice_api_url
+from vendor_build.app_bytecode import compile_function_code
 
 __all__ = ["DEPLOY_CALLS", "ChaliceCli", "chalice_executable", "run_streaming"]
 
@@ -67,6 +68,8 @@ class ChaliceCli:
     out: Callable[[str], None] = print
 
     def _run(self, *args: str) -> str:
+        if args[0] in ("deploy", "package"):
+            compile_function_code(self.project_dir)  # bytecode goes into the zip
         argv = [chalice_executable(), "--project-dir", str(self.project_dir), *args]
         self.out("$ chalice " + " ".join(args))
         code, lines = run_streaming(argv, env=self.env, cwd=self.project_dir, out=self.out)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.lambda_events import proxy_event
+from vendor_build.app_bytecode import compile_function_code
 from vendor_build.verify import find_python
 
 __all__ = [
@@ -80,6 +81,7 @@ def chalice_package(
     """``chalice package --stage STAGE OUT_DIR`` (offline; no credentials needed)."""
     executable = chalice or str(Path(sys.executable).parent / "chalice")
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    compile_function_code(project_dir)
     done = subprocess.run(
         [executable, "package", "--stage", stage, str(out_dir)],
         cwd=project_dir,
