@@ -56,6 +56,7 @@ _NORMALIZERS = {"l2": inplace_csr_row_normalize_l2, "l1": inplace_csr_row_normal
 class _NGramIndex:
     """Column of every word n-gram and packed character n-gram of a fitted vocabulary."""
 
+    n_features: int
     word_columns: dict[str, int]  # "free", "call now" -> column
     char_ids: np.ndarray  # code point -> rank in the alphabet (1-based), 0 = not in it
     char_columns: KeyTable  # packed character n-gram (uint64) -> column
@@ -96,25 +97,25 @@ def _build_index(joined: str, lengths: np.ndarray, char_max: int) -> _NGramIndex
         return np.flatnonzero(found)
 
     words = named(WORD_PREFIX)
-    word_starts = (starts[words] + len(WORD_PREFIX)).tolist()
-    word_columns = {
-        joined[a:b]: c
-        for a, b, c in zip(word_starts, ends[words].tolist(), words.tolist(), strict=True)
-    }
+    word_slices = map(slice, (starts[words] + len(WORD_PREFIX)).tolist(), ends[words].tolist())
+    word_columns = dict(zip(map(joined.__getitem__, word_slices), words.tolist(), strict=True))
     grams = named(CHAR_PREFIX)
     gram_starts = starts[grams] + len(CHAR_PREFIX)
     gram_lengths = lengths[grams] - len(CHAR_PREFIX)
-    inside = np.zeros(codes.size + 1, dtype=np.intp)
-    np.add.at(inside, gram_starts, 1)
-    np.add.at(inside, gram_starts + gram_lengths, -1)
-    alphabet = np.unique(codes[np.cumsum(inside[:-1]) > 0])
+    # the characters of the character features (distinct names never overlap in `joined`)
+    edges = np.zeros(codes.size + 1, dtype=np.int8)
+    edges[gram_starts] = 1
+    edges[gram_starts + gram_lengths] -= 1
+    present = np.zeros(_MAX_CODE_POINT, dtype=bool)
+    present[codes[np.cumsum(edges[:-1], dtype=np.int8) > 0]] = True
+    alphabet = np.flatnonzero(present)
     bits = 64 // max(char_max, 1)
     if alphabet.size >= min(2**bits, 2**16) or gram_lengths.max(initial=0) > char_max:
         return None
     char_ids = np.zeros(_MAX_CODE_POINT, dtype=np.uint16)
     char_ids[alphabet] = np.arange(1, alphabet.size + 1, dtype=np.uint16)
     keys = _pack(char_ids[codes], gram_starts, gram_lengths, bits)
-    return _NGramIndex(word_columns, char_ids, KeyTable.build(keys, grams), bits)
+    return _NGramIndex(lengths.size, word_columns, char_ids, KeyTable.build(keys, grams), bits)
 
 
 def _code_points(text: str) -> np.ndarray:
@@ -194,7 +195,7 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
         if index is None:
             word_of = self.analyzer.word_of
             return np.asarray([word_of(n) for n in self.get_feature_names_out()], dtype=object)
-        tokens = np.full(len(self.vocabulary_), "", dtype=object)
+        tokens = np.full(index.n_features, "", dtype=object)
         tokens[list(index.word_columns.values())] = list(index.word_columns)
         return tokens
 
@@ -212,7 +213,7 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
         lowered = [doc.lower() for doc in documents]
         word_rows, word_cols = self._count_words(index, analyzer, lowered)
         char_rows, char_cols = self._count_chars(index, analyzer, lowered)
-        n_documents, n_features = len(documents), len(self.vocabulary_)
+        n_documents, n_features = len(documents), index.n_features
         # one sort of (row, column) pairs gives the counts in CSR order
         pairs = np.concatenate((word_rows, char_rows)) * n_features
         pairs += np.concatenate((word_cols, char_cols))
@@ -289,15 +290,43 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
 
     # -- pickling: the vocabulary as one string, the index rebuilt on load -----------------
 
+    @property
+    def vocabulary_(self) -> dict[str, int]:
+        """``TfidfVectorizer.vocabulary_``, unpacked from the pickled form on first use.
+
+        A loaded model serves requests from its index alone; only scikit-learn's own code
+        paths (``get_feature_names_out``, a fallback ``transform``) need the dict.
+        """
+        vocabulary = self.__dict__.get("_vocabulary")
+        if vocabulary is None:
+            packed = self.__dict__.get("_packed_vocabulary")
+            if packed is None:
+                raise AttributeError("vocabulary_")  # not fitted: hasattr() is False
+            joined, lengths = packed
+            ends = np.cumsum(lengths, dtype=np.intp).tolist()
+            terms = map(joined.__getitem__, map(slice, [0, *ends[:-1]], ends))
+            vocabulary = dict(zip(terms, range(len(ends)), strict=True))
+            self.__dict__["_vocabulary"] = vocabulary
+        return vocabulary
+
+    @vocabulary_.setter
+    def vocabulary_(self, vocabulary: dict[str, int]) -> None:
+        self.__dict__["_vocabulary"] = vocabulary
+        self.__dict__.pop("_packed_vocabulary", None)
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__
         state.pop("_index", None)
-        vocabulary = state.get("vocabulary_")
-        if isinstance(vocabulary, dict):
+        vocabulary = state.pop("_vocabulary", None)
+        packed = state.pop("_packed_vocabulary", None)
+        if vocabulary is not None:
             terms = sorted(vocabulary, key=vocabulary.__getitem__)
             if [vocabulary[t] for t in terms] == list(range(len(terms))):  # a fitted vocabulary
-                del state["vocabulary_"]
-                state["_vocabulary_joined"], state["_vocabulary_lengths"] = _flatten(terms)
+                packed = _flatten(terms)
+            else:  # not a 0..n-1 vocabulary: keep it as it is
+                state["_vocabulary"] = vocabulary
+        if packed is not None:
+            state["_vocabulary_joined"], state["_vocabulary_lengths"] = packed
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -307,8 +336,6 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
         super().__setstate__(state)
         self._index = None
         if joined is not None and lengths is not None:
-            ends = np.cumsum(lengths, dtype=np.intp).tolist()
-            terms = [joined[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-            self.vocabulary_ = dict(zip(terms, range(len(terms)), strict=True))
+            self.__dict__["_packed_vocabulary"] = (joined, lengths)
             if isinstance(self.analyzer, WordCharAnalyzer) and self.input == "content":
                 self._index = _build_index(joined, lengths, self.analyzer.char_ngrams[1])
