@@ -64,10 +64,13 @@ class KeyTable:
     def lookup(self, queries: np.ndarray) -> np.ndarray:
         """The value of every query key, -1 where it is not in the table."""
         queries = np.asarray(queries, dtype=np.uint64)
-        found = np.full(queries.size, -1, dtype=np.int32)
-        slot = ((queries * _MULTIPLIER) >> self.shift).astype(np.intp)
-        pending = np.arange(queries.size)
         last = self.keys.size - 1
+        slot = ((queries * _MULTIPLIER) >> self.shift).astype(np.intp)
+        seen = self.keys[slot]
+        hit = seen == queries
+        found = np.where(hit, self.values[slot], np.int32(-1))  # most queries end here
+        pending = np.flatnonzero(~hit & (seen != _EMPTY))
+        slot = (slot[pending] + 1) & last
         while pending.size:
             seen = self.keys[slot]
             hit = seen == queries[pending]
