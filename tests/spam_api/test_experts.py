@@ -15,6 +15,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
+from chalice.test import Client
 from chalicelib.experts import MediumExperts
 from chalicelib.model import build_live_model
 from chalicelib.registry import Artifacts, Pointer
@@ -22,8 +23,9 @@ from chalicelib.registry_format import ArtifactRef, Manifest
 
 from trainer.emails import email_to_text
 from trainer.model import make_classifier, make_vectorizer
+from trainer.registry import publish
 
-from .conftest import API_DIR, read_sms
+from .conftest import API_DIR, PREFIX, body_of, make_bundle, post, read_sms
 
 SMS_HAM = "Hey, are we still on for lunch tomorrow? Call me when you get home x"
 SMS_SPAM = "WINNER!! Claim your free prize now, txt WIN to 80086 to claim"
@@ -168,3 +170,30 @@ def test_explain_uses_the_weights_of_the_expert_the_gate_picks(mixture: Mixture)
         assert any(abs(own[w] - other[w]) > 1e-6 for w in got)
         direction = 1 if result.is_spam else -1
         assert all(w * direction > 0 for w in got.values())
+
+
+def test_the_api_serves_a_published_mixture(
+    mixture: Mixture, s3_client, bucket: str, make_runtime, chalice_app
+) -> None:
+    """Published to the registry like any model: /predict scores and explains, /model shows
+    the media's own thresholds from the metrics summary."""
+    summary = {"mcc": 0.9, "media": THRESHOLDS, "gate_accuracy": 0.99}
+    bundle = make_bundle(
+        mixture.vectorizer,
+        mixture.model,
+        labels={"spam": 1, "ham": 0},
+        metrics_summary=summary,
+    )
+    publish(s3_client, bucket, PREFIX, bundle)
+    make_runtime()
+    with Client(chalice_app, stage_name="local", project_dir=str(API_DIR)) as client:
+        texts = [SMS_SPAM, SMS_HAM, mixture.emails[0]]
+        body = body_of(post(client, "/predict/batch", {"texts": texts, "explain": True}))
+        expected = mixture.model.predict_proba(mixture.vectorizer.transform(texts))[:, 1]
+        results = body["results"]
+        assert [r["spam_probability"] for r in results] == pytest.approx(expected, abs=1e-6)
+        assert [r["classification"] for r in results] == ["SPAM", "HAM", "HAM"]
+        assert all(r["explanation"] for r in results)
+        model = body_of(client.http.get("/model"))["model"]
+        assert model["metrics"]["media"] == THRESHOLDS
+        assert model["explainable"] is True
