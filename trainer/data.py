@@ -1,7 +1,9 @@
 """Labelled messages from the formats the trainer accepts, with errors that say where.
 
 Every loader returns a list of :class:`Message` (text, ``"spam"``/``"ham"``, the source's
-name, and where it came from), so sources can be mixed and still be scored one by one.
+name, where it came from, and its medium), so sources can be mixed and still be scored one
+by one. The medium follows from the format: ``"sms"`` (short messages, one per row) for
+the SMS collection and CSV files, ``"email"`` for folders of RFC 822 emails.
 Parsing is done by pure functions on text; the ``load_*`` functions only read bytes.
 
 Formats (a *source spec* is what ``--data`` takes):
@@ -70,12 +72,17 @@ _SKIPPED_FILES = frozenset({"cmds", "SOURCE.md", "MANIFEST.sha256", "README", "r
 
 @dataclass(frozen=True)
 class Message:
-    """One labelled message: ``label`` is ``"spam"`` or ``"ham"``; ``origin`` is file:line."""
+    """One labelled message: ``label`` is ``"spam"`` or ``"ham"``; ``origin`` is file:line.
+
+    ``medium`` is the kind of message (``"sms"`` or ``"email"``): trained on several
+    media, the trainer fits one expert and one threshold per medium behind a gate.
+    """
 
     text: str
     label: str
     source: str
     origin: str
+    medium: str = "sms"
 
 
 def normalize_label(raw: str, where: str) -> str:
@@ -270,7 +277,13 @@ def load_email_dir(folder: str | Path, label: str, source: str | None = None) ->
         if not text:
             raise DataError(f"{path}: the email has no subject or body text")
         messages.append(
-            Message(text=text, label=label, source=source or folder.name, origin=str(path))
+            Message(
+                text=text,
+                label=label,
+                source=source or folder.name,
+                origin=str(path),
+                medium="email",
+            )
         )
     return messages
 

@@ -38,6 +38,7 @@ def render_report(metrics: Mapping[str, Any]) -> str:
         f"CV MCC {cv['mcc']:.4f}, threshold {model['threshold']:.4f} "
         f"(CV ham blocked {100 * cv['ham_blocked']:.2f}% <= "
         f"{100 * metrics['protocol']['max_ham_blocked']:.2f}%)",
+        *_media_lines(model),
         "",
         format_table(rows),
     ]
@@ -47,6 +48,22 @@ def render_report(metrics: Mapping[str, Any]) -> str:
         f"{c['fp']} ham blocked, {c['tn']} ham passed"
     )
     return "\n".join(lines)
+
+
+def _media_lines(model: Mapping[str, Any]) -> list[str]:
+    """A mixture of experts: each medium's setting and own threshold, and the gate."""
+    media, gate = model.get("media"), model.get("gate")
+    if not media or not gate:
+        return []
+    experts = "; ".join(
+        f"{name}: {info['params']}, own threshold {info['threshold']:.4f}"
+        for name, info in media.items()
+    )
+    return [
+        f"experts (own thresholds mapped to 0.5): {experts}",
+        f"gate {gate['params']}: medium accuracy {gate['accuracy_oof']:.4f} out of fold, "
+        f"{gate['accuracy_holdout']:.4f} on the holdout",
+    ]
 
 
 def write_plot(holdout: HoldoutScores, threshold: float, path: str | Path) -> Path:

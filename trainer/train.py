@@ -15,6 +15,12 @@ Protocol (recorded in ``metrics.json`` under ``protocol``):
    artifacts are exactly the scored ones;
 4. the original tutorial's pipeline is fitted on the same training part and scored on
    the same holdout, for comparison.
+
+With several media (``Message.medium``: ``sms``, ``email``), each with enough spam and ham,
+steps 2 and 3 fit a mixture of per-medium experts instead (:mod:`trainer.experts`): one
+shared vectorizer, one expert per medium with its own CV-chosen setting and out-of-fold
+threshold, and a gate that predicts the medium; the CV scores that mixture, so the
+published threshold meets the same limit for it. With one medium nothing changes.
 """
 
 from __future__ import annotations
@@ -28,19 +34,28 @@ from typing import Any
 
 import numpy as np
 import sklearn
+from chalicelib.experts import MediumExperts
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from trainer.data import Message, check_dataset
 from trainer.errors import DataError
-from trainer.evaluate import choose_threshold, classification_report, per_source_report
-from trainer.model import LABELS, PARAM_GRID, cross_validate_grid, fit_model
+from trainer.evaluate import classification_report, per_source_report
+from trainer.experts import (
+    EXPERT_GRID,
+    GATE_GRID,
+    GATE_SHARPNESS,
+    cross_validate_experts,
+    fit_experts,
+    select_experts,
+)
+from trainer.model import LABELS, PARAM_GRID, cross_validate_grid, fit_model, make_vectorizer
 from trainer.protocol import HOLDOUT_FRACTION, SEED, deduplicate, holdout_split
+from trainer.thresholds import MIN_SOURCE_HAM, strictest_threshold
 
 __all__ = ["HoldoutScores", "TrainOptions", "TrainingResult", "summarize", "train"]
 
-#: A source needs this many ham messages in the training part to get its own threshold.
-MIN_SOURCE_HAM = 200
+_threshold = strictest_threshold  # the name this module's tests know it by
 BASELINE_NAME = (
     "tutorial: TfidfVectorizer(min_df=1, stop_words='english', lowercase=True) + "
     "LogisticRegression(), label 1 = ham, predict()"
@@ -58,6 +73,9 @@ class TrainOptions:
     grid: Sequence[Mapping[str, Any]] = PARAM_GRID
     n_jobs: int = 2
     baseline: bool = True
+    expert_grid: Sequence[Mapping[str, Any]] = EXPERT_GRID
+    gate_grid: Sequence[Mapping[str, Any]] = GATE_GRID
+    gate_sharpness: Sequence[float] = GATE_SHARPNESS
 
 
 @dataclass(frozen=True)
@@ -96,21 +114,6 @@ def _baseline_scores(train_texts: list[str], y_train: np.ndarray, test_texts: li
     return classifier.predict_proba(vectorizer.transform(test_texts))[:, spam_column]
 
 
-def _threshold(
-    scores: np.ndarray, y: np.ndarray, sources: np.ndarray, max_ham_blocked: float
-) -> tuple[float, dict[str, float]]:
-    """The strictest of the pooled and the per-source thresholds (see ``train``)."""
-    ham = y == 0
-    source_ham = {str(name): ham & (sources == name) for name in dict.fromkeys(sources.tolist())}
-    per_source = {
-        name: choose_threshold(scores[mask], max_ham_blocked)
-        for name, mask in source_ham.items()
-        if np.sum(mask) >= MIN_SOURCE_HAM
-    }
-    pooled = choose_threshold(scores[ham], max_ham_blocked)
-    return max([pooled, *per_source.values()]), per_source
-
-
 def _select(
     y: np.ndarray, sources: np.ndarray, candidates: Sequence[Any], max_ham_blocked: float
 ) -> tuple[int, float, list[dict[str, Any]]]:
@@ -135,9 +138,13 @@ def _select(
     return best, table[best]["threshold"], table
 
 
+def _min_per_class(options: TrainOptions) -> int:
+    return max(10, math.ceil(options.folds / (1.0 - options.holdout_fraction)) + 1)
+
+
 def _check_size(messages: Sequence[Message], options: TrainOptions) -> None:
     """Each class must fill every CV fold and appear in the holdout."""
-    need = max(10, math.ceil(options.folds / (1.0 - options.holdout_fraction)) + 1)
+    need = _min_per_class(options)
     counts = Counter(m.label for m in messages)
     if min(counts["spam"], counts["ham"]) < need:
         raise DataError(
@@ -149,6 +156,134 @@ def _check_size(messages: Sequence[Message], options: TrainOptions) -> None:
 def _brief(report: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("threshold", "accuracy", "precision", "recall", "f1", "mcc", "ham_blocked")
     return {k: report[k] for k in keys}
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """One protocol's outcome on the training part, before the holdout is scored."""
+
+    vectorizer: Any
+    classifier: Any
+    threshold: float
+    params: dict[str, Any]
+    description: str
+    cv: dict[str, Any]
+    cv_seconds: float
+    fit_seconds: float
+    cpu_workers: float
+    gate_oof_accuracy: float | None = None
+
+
+def _fit_single(
+    x_train: list[str], y_train: np.ndarray, sources: np.ndarray, options: TrainOptions
+) -> _Fitted:
+    """One vectorizer, one logistic regression, one threshold (one medium)."""
+    t0 = time.perf_counter()
+    candidates = cross_validate_grid(
+        x_train, y_train, options.grid, options.folds, options.seed, options.n_jobs
+    )
+    best, threshold, cv_table = _select(y_train, sources, candidates, options.max_ham_blocked)
+    params = dict(candidates[best].params)
+    cv_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    vectorizer, classifier = fit_model(x_train, y_train, params)
+    return _Fitted(
+        vectorizer=vectorizer,
+        classifier=classifier,
+        threshold=threshold,
+        params=params,
+        description="LogisticRegression(solver='liblinear')",
+        cv={"selected": cv_table[best], "candidates": cv_table},
+        cv_seconds=cv_seconds,
+        fit_seconds=time.perf_counter() - t0,
+        cpu_workers=candidates[0].cpu_seconds,
+    )
+
+
+def _experts_apply(media: np.ndarray, y: np.ndarray, options: TrainOptions) -> bool:
+    """Several media, each with enough spam and ham for an expert of its own."""
+    names = set(media.tolist())
+    need = _min_per_class(options)
+    return len(names) > 1 and all(
+        min(np.sum((media == n) & (y == 1)), np.sum((media == n) & (y == 0))) >= need for n in names
+    )
+
+
+def _fit_experts(
+    texts: np.ndarray,
+    y_train: np.ndarray,
+    sources: np.ndarray,
+    media: np.ndarray,
+    options: TrainOptions,
+) -> _Fitted:
+    """One shared vectorizer, a gate and one expert per medium (``trainer.experts``)."""
+    t0 = time.perf_counter()
+    cv = cross_validate_experts(
+        texts.tolist(),
+        y_train,
+        media.tolist(),
+        options.expert_grid,
+        options.gate_grid,
+        options.folds,
+        options.seed,
+        options.n_jobs,
+    )
+    selection = select_experts(
+        cv, y_train, sources, media, options.max_ham_blocked, options.gate_sharpness
+    )
+    cv_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    vectorizer = make_vectorizer()
+    features = vectorizer.fit_transform(texts.tolist())
+    classifier = fit_experts(features, y_train, media, selection)
+    return _Fitted(
+        vectorizer=vectorizer,
+        classifier=classifier,
+        threshold=selection.threshold,
+        params={"experts": selection.params, "gate": selection.gate_params},
+        description=(
+            "MediumExperts: a LogisticRegression gate predicting the medium, mixing one "
+            "LogisticRegression(solver='liblinear') expert per medium"
+        ),
+        cv=selection.metrics,
+        cv_seconds=cv_seconds,
+        fit_seconds=time.perf_counter() - t0,
+        cpu_workers=cv.cpu_seconds,
+        gate_oof_accuracy=selection.metrics["selected"]["gate_accuracy"],
+    )
+
+
+def _report_media(
+    metrics: dict[str, Any],
+    classifier: MediumExperts,
+    fitted: _Fitted,
+    features_test: Any,
+    media_test: np.ndarray,
+) -> None:
+    """The mixture's media, their own thresholds and the gate's accuracy, into ``metrics``."""
+    truth = np.array([classifier.media.index(m) for m in media_test])
+    holdout_accuracy = float(np.mean(classifier.route(features_test) == truth))
+    thresholds = fitted.cv["selected"]["medium_thresholds"]
+    metrics["protocol"]["media"] = (
+        "one expert per medium, fitted on that medium's messages with its own CV-chosen "
+        "setting and out-of-fold threshold (same rule, that medium's messages only); each "
+        "expert's logit is shifted so its threshold maps to 0.5; a gate predicting the "
+        "medium mixes them; the published threshold is the rule on the mixture's "
+        "out-of-fold scores. spam_probability is a score on this common scale"
+    )
+    metrics["model"]["media"] = {
+        name: {
+            "threshold": thresholds[name],
+            "params": fitted.params["experts"][name],
+            "offset": float(offset),
+        }
+        for name, offset in zip(classifier.media, classifier.offsets, strict=True)
+    }
+    metrics["model"]["gate"] = {
+        "params": fitted.params["gate"],
+        "accuracy_oof": fitted.gate_oof_accuracy,
+        "accuracy_holdout": holdout_accuracy,
+    }
 
 
 def train(messages: Sequence[Message], options: TrainOptions | None = None) -> TrainingResult:
@@ -168,20 +303,19 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
     x_train, y_train = texts[train_idx].tolist(), y[train_idx]
     x_test, y_test = texts[test_idx].tolist(), y[test_idx]
 
-    t0 = time.perf_counter()
-    candidates = cross_validate_grid(
-        x_train, y_train, options.grid, options.folds, options.seed, options.n_jobs
+    media = np.asarray([m.medium for m in kept], dtype=object)
+    fitted = (
+        _fit_experts(texts[train_idx], y_train, sources[train_idx], media[train_idx], options)
+        if _experts_apply(media, y, options)
+        else _fit_single(x_train, y_train, sources[train_idx], options)
     )
-    best, threshold, cv_table = _select(
-        y_train, sources[train_idx], candidates, options.max_ham_blocked
-    )
-    params = dict(candidates[best].params)
-    cv_seconds = time.perf_counter() - t0
+    vectorizer, classifier, threshold = fitted.vectorizer, fitted.classifier, fitted.threshold
+    params = fitted.params
 
     t0 = time.perf_counter()
-    vectorizer, classifier = fit_model(x_train, y_train, params)
-    scores = classifier.predict_proba(vectorizer.transform(x_test))[:, 1]
-    fit_seconds = time.perf_counter() - t0
+    features_test = vectorizer.transform(x_test)
+    scores = classifier.predict_proba(features_test)[:, 1]
+    fit_seconds = fitted.fit_seconds + time.perf_counter() - t0
 
     holdout = classification_report(y_test, scores, threshold)
     test_sources = sources[test_idx]
@@ -208,16 +342,18 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
         },
         "model": {
             "vectorizer": "TF-IDF of word 1-2-grams and char_wb 2-5-grams (one WordCharAnalyzer)",
-            "classifier": "LogisticRegression(solver='liblinear')",
+            "classifier": fitted.description,
             "params": params,
             "n_features": len(vectorizer.get_feature_names_out()),
             "threshold": threshold,
             "labels": dict(LABELS),
             "sklearn_version": sklearn.__version__,
         },
-        "cv": {"selected": cv_table[best], "candidates": cv_table},
+        "cv": fitted.cv,
         "holdout": holdout,
     }
+    if isinstance(classifier, MediumExperts):
+        _report_media(metrics, classifier, fitted, features_test, media[test_idx])
     if several:
         metrics["holdout_per_source"] = per_source_report(y_test, scores, test_sources, threshold)
     baseline_scores = None
@@ -232,9 +368,9 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
                 y_test, baseline_scores, test_sources, 0.5
             )
     # with n_jobs != 1 the folds ran in worker processes, whose CPU time is not ours
-    workers = candidates[0].cpu_seconds if options.n_jobs != 1 else 0.0
+    workers = fitted.cpu_workers if options.n_jobs != 1 else 0.0
     metrics["timing_s"] = {
-        "cv": round(cv_seconds, 2),
+        "cv": round(fitted.cv_seconds, 2),
         "fit_and_score": round(fit_seconds, 2),
         "total": round(time.perf_counter() - started, 2),
         "cpu": round(time.process_time() - cpu_started + workers, 2),
@@ -260,4 +396,8 @@ def summarize(metrics: Mapping[str, Any]) -> dict[str, Any]:
     summary["train_messages"] = int(metrics["data"]["train"])
     summary["sources"] = sorted(metrics["data"]["sources"])
     summary["max_ham_blocked"] = metrics["protocol"]["max_ham_blocked"]
+    media = metrics["model"].get("media")
+    if media:  # a mixture of experts: each medium's own threshold (before the common scale)
+        summary["media"] = {name: round(float(m["threshold"]), 6) for name, m in media.items()}
+        summary["gate_accuracy"] = round(float(metrics["model"]["gate"]["accuracy_holdout"]), 6)
     return summary

@@ -4,6 +4,9 @@
 one of the classifier's classes, a probe text scores) and precomputes what ``explain``
 needs (word-level feature names and the coefficient row), so scoring a request is one
 ``transform`` and one ``predict_proba`` on the whole batch.
+
+A mixture of per-medium experts (``chalicelib.experts.MediumExperts``) is served the same
+way; its explanation of a text uses the weights of the expert its gate picks for that text.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ class InvalidModelError(RegistryError):
 
 @dataclass(frozen=True)
 class _Explainer:
-    """Per-feature spam weights of word-level features (0 elsewhere) and their tokens."""
+    """Per-feature spam weights of word-level features (0 elsewhere) and their tokens.
 
-    weights: np.ndarray  # coefficient toward spam, 0.0 for non-word features
+    ``weights`` has one row per expert: one row for a plain classifier, one per medium for
+    a mixture, whose ``route(matrix)`` says which row explains which text.
+    """
+
+    weights: np.ndarray  # (experts, features): coefficient toward spam, 0.0 for non-words
     tokens: np.ndarray  # the word n-gram of each feature ("" for non-word features)
 
 
@@ -76,25 +83,35 @@ class LiveModel:
             from scipy import sparse
 
             matrix = sparse.csr_matrix(matrix)
+        routes = self._routes(matrix) if explain else None
         results: list[Scored] = []
         for row, raw in enumerate(probabilities):
             probability = float(raw)
             if not math.isfinite(probability):
                 raise InvalidModelError(f"model {self.version} produced a non-finite probability")
             is_spam = probability >= self.threshold
-            words = self._explain_row(matrix, row, is_spam, top_n) if explain else None
+            words = None
+            if routes is not None:
+                words = self._explain_row(matrix, row, int(routes[row]), is_spam, top_n)
             results.append(Scored(probability, is_spam, words))
         return results
 
+    def _routes(self, matrix: Any) -> np.ndarray:
+        """Which expert's weights explain each row (always 0 for a plain classifier)."""
+        explainer = self._explainer
+        if explainer is None or explainer.weights.shape[0] == 1:
+            return np.zeros(matrix.shape[0], dtype=int)
+        return np.asarray(self.classifier.route(matrix), dtype=int)
+
     def _explain_row(
-        self, matrix: Any, row: int, is_spam: bool, top_n: int
+        self, matrix: Any, row: int, expert: int, is_spam: bool, top_n: int
     ) -> list[dict[str, Any]]:
         explainer = self._explainer
         if explainer is None:
             return []
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
         columns = matrix.indices[start:end]
-        contributions = matrix.data[start:end] * explainer.weights[columns]
+        contributions = matrix.data[start:end] * explainer.weights[expert, columns]
         per_word: dict[str, float] = {}
         for column, contribution in zip(columns, contributions, strict=True):
             if contribution == 0.0:
@@ -148,7 +165,12 @@ def _word_tokens(vectorizer: Any) -> np.ndarray | None:
     return np.concatenate(parts) if parts else None
 
 
-def _build_explainer(vectorizer: Any, classifier: Any, spam_index: int) -> _Explainer | None:
+def _spam_weights(classifier: Any, spam_index: int) -> np.ndarray | None:
+    """``(experts, features)`` weights toward spam, or None when the model has none."""
+    if callable(getattr(classifier, "route", None)) and callable(
+        getattr(classifier, "spam_weights", None)
+    ):
+        return np.asarray(classifier.spam_weights(), dtype=float)  # a MediumExperts mixture
     coef = getattr(classifier, "coef_", None)
     if coef is None:
         return None
@@ -157,12 +179,18 @@ def _build_explainer(vectorizer: Any, classifier: Any, spam_index: int) -> _Expl
         return None
     # binary: one row, pushing toward classes_[1]; multiclass: one row per class
     binary_sign = 1.0 if spam_index == 1 else -1.0
-    weights = coef[0] * binary_sign if coef.shape[0] == 1 else coef[spam_index]
+    return (coef[0] * binary_sign if coef.shape[0] == 1 else coef[spam_index])[np.newaxis, :]
+
+
+def _build_explainer(vectorizer: Any, classifier: Any, spam_index: int) -> _Explainer | None:
+    weights = _spam_weights(classifier, spam_index)
+    if weights is None or weights.ndim != 2:
+        return None
     try:
         tokens = _word_tokens(vectorizer)
     except (AttributeError, ValueError, TypeError):
         return None
-    if tokens is None or len(tokens) != len(weights):
+    if tokens is None or len(tokens) != weights.shape[1]:
         return None
     mask = tokens != ""
     return _Explainer(weights=np.where(mask, weights, 0.0), tokens=tokens)

@@ -1,0 +1,264 @@
+"""Training the mixture of per-medium experts (:class:`chalicelib.experts.MediumExperts`).
+
+Used when the training data spans several media. The CV evaluates what is published:
+in each fold one vectorizer (:func:`trainer.model.make_vectorizer`) is fitted on that
+fold's training rows of every medium; on its features, each medium's expert is fitted
+on that medium's rows only (once per setting of the grid) and the gate on all rows
+(once per gate setting); every held-out row gets every expert's logit and the gate's
+medium probabilities, so any mixture of the settings can be scored out of fold.
+
+Selection, all on out-of-fold scores of the training part:
+
+1. per medium, the expert setting with the best MCC on that medium's messages at its
+   own threshold (the usual rule: at most ``max_ham_blocked`` of the medium's ham,
+   pooled and per large source);
+2. each expert's logit is shifted so its own threshold maps onto 0.5;
+3. the gate setting (regularisation x sharpness) whose mixture has the best out-of-fold
+   MCC at its threshold, the usual rule applied to the mixture's scores (pooled and per
+   source), so the ham-blocked limit holds for the published model, misroutes included;
+   that threshold is the published one (about 0.5: above it where a misrouted ham needs it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from chalicelib.experts import MediumExperts, sharpen
+from joblib import Parallel, delayed
+from sklearn.model_selection import StratifiedKFold
+
+from trainer.evaluate import classification_report, per_source_report
+from trainer.model import PARAM_GRID, make_classifier, make_vectorizer
+from trainer.thresholds import strictest_threshold
+
+__all__ = [
+    "EXPERT_GRID",
+    "GATE_GRID",
+    "GATE_SHARPNESS",
+    "ExpertsCV",
+    "ExpertsSelection",
+    "cross_validate_experts",
+    "fit_experts",
+    "select_experts",
+]
+
+#: Gate settings CV picks from: its regularisation (fitted once per fold each) ...
+GATE_GRID: tuple[dict[str, Any], ...] = ({"C": 10.0}, {"C": 100.0}, {"C": 1000.0})
+#: ... times how sharply its probabilities are trusted (``chalicelib.experts.sharpen``).
+GATE_SHARPNESS: tuple[float, ...] = (1.0, 2.0, 4.0, 16.0)
+#: Expert settings CV picks from, per medium: the one-medium grid plus a weaker penalty.
+EXPERT_GRID: tuple[dict[str, Any], ...] = (
+    *PARAM_GRID,
+    *({"C": 300.0, "class_weight": w} for w in (None, "balanced")),
+)
+
+
+@dataclass(frozen=True)
+class ExpertsCV:
+    """Out-of-fold scores of every expert setting and every gate setting.
+
+    ``logits[m][s, i]``: the logit of medium ``m``'s expert with grid setting ``s`` on row
+    ``i``; ``gate[g, i, k]``: gate setting ``g``'s probability that row ``i`` is ``media[k]``.
+    """
+
+    media: tuple[str, ...]
+    grid: tuple[dict[str, Any], ...]
+    gate_grid: tuple[dict[str, Any], ...]
+    logits: dict[str, np.ndarray]
+    gate: np.ndarray
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class ExpertsSelection:
+    """What CV chose, and the published mixture's out-of-fold scores."""
+
+    params: dict[str, dict[str, Any]]
+    gate_params: dict[str, Any]
+    thresholds: dict[str, float]
+    threshold: float
+    oof_scores: np.ndarray
+    metrics: dict[str, Any]
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p) - np.log1p(-p))
+
+
+def _gate(params: Mapping[str, Any]) -> Any:
+    return make_classifier({"C": params["C"], "class_weight": None})
+
+
+def _fold(
+    texts: np.ndarray,
+    y: np.ndarray,
+    media: np.ndarray,
+    names: tuple[str, ...],
+    train: np.ndarray,
+    test: np.ndarray,
+    grid: Sequence[Mapping[str, Any]],
+    gate_grid: Sequence[Mapping[str, Any]],
+) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+    started = time.process_time()
+    vectorizer = make_vectorizer()  # fitted on this fold's training rows of every medium
+    x_train = vectorizer.fit_transform(texts[train].tolist())
+    x_test = vectorizer.transform(texts[test].tolist())
+    y_train, media_train = y[train], media[train]
+    logits = {}
+    for name in names:
+        rows = np.flatnonzero(media_train == name)
+        logits[name] = np.vstack(
+            [
+                make_classifier(p).fit(x_train[rows], y_train[rows]).decision_function(x_test)
+                for p in grid
+            ]
+        )
+    gates = []
+    for params in gate_grid:
+        gate = _gate(params).fit(x_train, media_train)
+        columns = [list(gate.classes_).index(n) for n in names]
+        gates.append(gate.predict_proba(x_test)[:, columns])
+    return logits, np.stack(gates), time.process_time() - started
+
+
+def cross_validate_experts(
+    texts: Sequence[str],
+    y: Sequence[int],
+    media: Sequence[str],
+    grid: Sequence[Mapping[str, Any]],
+    gate_grid: Sequence[Mapping[str, Any]] = GATE_GRID,
+    folds: int = 5,
+    seed: int = 42,
+    n_jobs: int = 2,
+) -> ExpertsCV:
+    """Out-of-fold expert logits and gate probabilities; folds stratified by label x medium."""
+    array = np.asarray(list(texts), dtype=object)
+    labels = np.asarray(y, dtype=int)
+    kinds = np.asarray(list(media), dtype=object)
+    names = tuple(sorted(set(kinds.tolist())))
+    strata = np.array([f"{a}|{b}" for a, b in zip(labels, kinds, strict=True)])
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(array, strata))
+    per_fold = Parallel(n_jobs=n_jobs)(
+        delayed(_fold)(array, labels, kinds, names, train, test, grid, gate_grid)
+        for train, test in splits
+    )
+    logits = {n: np.zeros((len(grid), labels.size)) for n in names}
+    gate = np.zeros((len(gate_grid), labels.size, len(names)))
+    for (_, test), (fold_logits, fold_gate, _) in zip(splits, per_fold, strict=True):
+        for name in names:
+            logits[name][:, test] = fold_logits[name]
+        gate[:, test, :] = fold_gate
+    return ExpertsCV(
+        media=names,
+        grid=tuple(dict(p) for p in grid),
+        gate_grid=tuple(dict(p) for p in gate_grid),
+        logits=logits,
+        gate=gate,
+        cpu_seconds=float(sum(seconds for *_, seconds in per_fold)),
+    )
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # as chalicelib.experts scores
+
+
+def _brief(report: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("threshold", "accuracy", "precision", "recall", "f1", "mcc", "ham_blocked")
+    return {k: report[k] for k in keys}
+
+
+def select_experts(
+    cv: ExpertsCV,
+    y: np.ndarray,
+    sources: np.ndarray,
+    media: np.ndarray,
+    max_ham_blocked: float,
+    sharpness: Sequence[float] = GATE_SHARPNESS,
+) -> ExpertsSelection:
+    """Pick each medium's expert setting, the gate setting and the thresholds (see module)."""
+    params_by_medium, thresholds, tables, chosen = {}, {}, {}, {}
+    for name in cv.media:
+        rows = media == name
+        table, best, best_key = [], 0, (-2.0, -1.0)
+        for index, setting in enumerate(cv.grid):
+            scores = _sigmoid(cv.logits[name][index, rows])
+            cut, per_source = strictest_threshold(scores, y[rows], sources[rows], max_ham_blocked)
+            report = classification_report(y[rows], scores, cut)
+            table.append({"params": dict(setting), **_brief(report)})
+            if len(per_source) > 1:
+                table[-1]["source_thresholds"] = per_source
+            key = (round(report["mcc"], 6), round(report["recall"], 6))
+            if key > best_key:
+                best, best_key = index, key
+        params_by_medium[name], thresholds[name] = dict(cv.grid[best]), table[best]["threshold"]
+        tables[name] = {"selected": table[best], "candidates": table}
+        chosen[name] = best
+
+    truth = np.array([cv.media.index(m) for m in media])
+    offsets = np.array([_logit(thresholds[n]) for n in cv.media])
+    experts = _sigmoid(np.column_stack([cv.logits[n][chosen[n]] for n in cv.media]) - offsets)
+    gate_rows: list[dict[str, Any]] = []
+    gate_key, gate_best, gate_oof = (-2.0, -1.0), 0, np.zeros(0)
+    for index, setting in enumerate(cv.gate_grid):
+        proba = cv.gate[index]
+        picked = np.clip(proba[np.arange(truth.size), truth], 1e-12, 1.0)
+        quality = {
+            "gate_log_loss": float(-np.mean(np.log(picked))),
+            "gate_accuracy": float(np.mean(np.argmax(proba, axis=1) == truth)),
+        }
+        for value in sharpness:
+            oof = np.sum(sharpen(proba, value) * experts, axis=1)
+            cut, _ = strictest_threshold(oof, y, sources, max_ham_blocked)
+            report = classification_report(y, oof, cut)
+            params = {**setting, "sharpness": value}
+            gate_rows.append({"params": params, **quality, **_brief(report)})
+            key = (round(report["mcc"], 6), round(report["recall"], 6))
+            if key > gate_key:
+                gate_key, gate_best, gate_oof = key, len(gate_rows) - 1, oof
+
+    gate_params = dict(gate_rows[gate_best]["params"])
+    threshold, per_source_cut = strictest_threshold(gate_oof, y, sources, max_ham_blocked)
+    mixture = classification_report(y, gate_oof, threshold)
+    metrics = {
+        "selected": {
+            "params": {"experts": params_by_medium, "gate": gate_params},
+            **_brief(mixture),
+            "source_thresholds": per_source_cut,
+            "per_source": {
+                k: _brief(r) for k, r in per_source_report(y, gate_oof, sources, threshold).items()
+            },
+            "medium_thresholds": dict(thresholds),
+            "gate_accuracy": gate_rows[gate_best]["gate_accuracy"],
+        },
+        "experts": tables,
+        "gate": {"selected": gate_rows[gate_best], "candidates": gate_rows},
+    }
+    return ExpertsSelection(
+        params=params_by_medium,
+        gate_params=gate_params,
+        thresholds=thresholds,
+        threshold=threshold,
+        oof_scores=gate_oof,
+        metrics=metrics,
+    )
+
+
+def fit_experts(
+    features: Any,
+    y: np.ndarray,
+    media: np.ndarray,
+    selection: ExpertsSelection,
+) -> MediumExperts:
+    """Fit the gate and the experts on ``features`` (of the whole training part)."""
+    names = tuple(sorted(selection.params))
+    experts = []
+    for name in names:
+        rows = np.flatnonzero(media == name)
+        experts.append(make_classifier(selection.params[name]).fit(features[rows], y[rows]))
+    gate = _gate(selection.gate_params).fit(features, media)
+    offsets = [_logit(selection.thresholds[n]) for n in names]
+    return MediumExperts(names, gate, experts, offsets, selection.gate_params["sharpness"])
