@@ -5,8 +5,9 @@
    after Unicode case-folding and collapsing every run of whitespace to one space. The
    first copy is kept. A text seen with both labels is dropped altogether (it would
    teach nothing and score as an error either way); the count is reported.
-2. A stratified holdout (20 % by default, fixed seed) is set aside. Strata are
-   label x source, so every source keeps its share of spam and ham on both sides.
+2. A stratified holdout (20 % by default, fixed seed) is set aside, each source on its own
+   (stratified by label), so every source keeps its share of spam and ham on both sides
+   and its holdout does not change when other sources join the run.
 3. Everything else (model selection, threshold) uses only the training part.
 """
 
@@ -71,10 +72,13 @@ def holdout_split(
     test_size: float = HOLDOUT_FRACTION,
     seed: int = SEED,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training part and the holdout, stratified by label x source.
+    """Indices of the training part and the holdout: each source split on its own.
 
-    Falls back to stratifying by label alone when some label x source stratum has fewer
-    than two messages (it cannot be split).
+    Every source gets its own stratified-by-label split with the same seed, so a source's
+    holdout is the same messages whichever other sources are trained with it: the SMS
+    figures of an SMS-only run and of an SMS + email run are measured on one holdout.
+    Falls back to one split of everything, stratified by label, when some label x source
+    stratum has fewer than two messages (it cannot be split).
 
     >>> train, test = holdout_split(["spam", "ham"] * 10, ["a"] * 20)
     >>> len(train), len(test), sorted(set(train) | set(test)) == list(range(20))
@@ -82,7 +86,21 @@ def holdout_split(
     """
     strata = [f"{label}|{source}" for label, source in zip(labels, sources, strict=True)]
     if min(Counter(strata).values()) < 2:
-        strata = list(labels)
-    index = np.arange(len(strata))
-    train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=strata)
+        index = np.arange(len(strata))
+        train, test = train_test_split(
+            index, test_size=test_size, random_state=seed, stratify=list(labels)
+        )
+        return np.sort(train), np.sort(test)
+    names = np.asarray(sources, dtype=object)
+    label_array = np.asarray(labels, dtype=object)
+    parts = []
+    for name in dict.fromkeys(sources):
+        index = np.flatnonzero(names == name)
+        parts.append(
+            train_test_split(
+                index, test_size=test_size, random_state=seed, stratify=label_array[index]
+            )
+        )
+    train = np.concatenate([part[0] for part in parts])
+    test = np.concatenate([part[1] for part in parts])
     return np.sort(train), np.sort(test)

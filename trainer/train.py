@@ -325,7 +325,7 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
             "deduplication": "case-folded text with whitespace collapsed; first copy kept",
             "holdout_fraction": options.holdout_fraction,
             "seed": options.seed,
-            "stratify": "label x source",
+            "stratify": "label, each source split on its own",
             "cv_folds": options.folds,
             "selection": "best out-of-fold MCC at the threshold meeting max_ham_blocked",
             "threshold_scope": f"pooled and every source with >= {MIN_SOURCE_HAM} ham",

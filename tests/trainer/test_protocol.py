@@ -71,6 +71,20 @@ def test_split_is_stratified_by_label_and_source() -> None:
     assert strata == expected
 
 
+def test_a_sources_holdout_does_not_depend_on_the_other_sources() -> None:
+    """An SMS-only run and an SMS + email run score SMS on the same messages."""
+    sms_labels, sms_sources = _labels_sources(37, 263, ("sms",))
+    _, alone = holdout_split(sms_labels, sms_sources)
+    mail_labels, mail_sources = _labels_sources(90, 110, ("mail",))
+    for labels, sources, offset in (
+        (sms_labels + mail_labels, sms_sources + mail_sources, 0),
+        (mail_labels + sms_labels, mail_sources + sms_sources, len(mail_labels)),
+    ):
+        _, test = holdout_split(labels, sources)
+        sms_test = [i - offset for i in test if sources[i] == "sms"]
+        assert sms_test == alone.tolist()
+
+
 def test_split_falls_back_to_label_strata_for_a_tiny_source() -> None:
     labels, sources = _labels_sources(20, 80)
     labels, sources = [*labels, "spam"], [*sources, "tiny"]
