@@ -72,8 +72,11 @@ def _trainer_metrics(ctx: BenchContext, manifest: Any) -> dict[str, Any]:
 #: The settings the trainer's full CV chose on SMS + SpamAssassin (trainer/README.md),
 #: used without CV here: experts' C per medium, the gate's C and sharpness.
 MIXED_SETTINGS: dict[str, Any] = {
-    "experts": {"sms": {"C": 30.0, "class_weight": None}, "email": {"C": 300.0}},
-    "gate": {"C": 1000.0, "sharpness": 2.0},
+    "experts": {
+        "sms": {"C": 10.0, "class_weight": None},
+        "email": {"C": 300.0, "class_weight": "balanced"},
+    },
+    "gate": {"C": 1000.0, "sharpness": 16.0},
 }
 
 
