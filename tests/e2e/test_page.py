@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from playwright.sync_api import expect
 
 from stack.local import free_port, static_server
 
@@ -116,7 +117,9 @@ def test_one_click_example_and_ctrl_enter_both_analyze(
 
     page.get_by_label("Message").fill(SPAM)
     page.get_by_label("Message").press("Control+Enter")
-    page.wait_for_function("document.getElementById('verdict').textContent === 'SPAM'")
+    # locator assertions, not wait_for_function: a string predicate is polled with eval in
+    # the page, which the page's CSP (script-src 'self') refuses whenever it is not true at once
+    expect(page.locator("#verdict")).to_have_text("SPAM", timeout=15_000)
     _shot(page, artifacts_dir, "04-ctrl-enter")
 
 
@@ -132,7 +135,7 @@ def test_busy_state_and_the_button_cannot_fire_twice(
         lambda request: sent.append(request.method) if request.url.endswith("/predict") else None,
     )
     _analyze(page, SPAM)
-    page.wait_for_function("document.getElementById('analyze').disabled")
+    expect(page.locator("#analyze")).to_be_disabled(timeout=15_000)
     assert page.locator("#busy").is_visible()
     _shot(page, artifacts_dir, "05-busy")
     page.get_by_label("Message").press("Control+Enter")  # must not send a second request
@@ -260,9 +263,7 @@ def test_hot_swap_shows_the_new_version_without_reloading(
         pytest.fail(f"the API still serves {before} {refresh + 30:.0f}s after publishing {after}")
 
     _analyze(page, SPAM)  # same page, never reloaded
-    page.wait_for_function(
-        "v => document.getElementById('model-version').textContent === v", arg=after
-    )
+    expect(page.locator("#model-version")).to_have_text(after, timeout=15_000)
     _shot(page, artifacts_dir, "12-hot-swapped")
 
 
