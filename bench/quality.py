@@ -98,6 +98,7 @@ def _mixed(ctx: BenchContext, max_ham_blocked: float) -> dict[str, Any]:
 
     from trainer.data import load_sources
     from trainer.evaluate import per_source_report
+    from trainer.experts import logit
     from trainer.model import make_classifier, make_vectorizer
     from trainer.protocol import SEED
     from trainer.thresholds import strictest_threshold
@@ -131,7 +132,7 @@ def _mixed(ctx: BenchContext, max_ham_blocked: float) -> dict[str, Any]:
         )
         medium_thresholds[name] = threshold
         experts.append(expert)
-        offsets.append(float(np.log(threshold) - np.log1p(-threshold)))
+        offsets.append(logit(threshold))
     gate = make_classifier({"C": MIXED_SETTINGS["gate"]["C"]}).fit(x_fit, media[fit_idx])
     model = MediumExperts(names, gate, experts, offsets, MIXED_SETTINGS["gate"]["sharpness"])
     threshold, _ = strictest_threshold(

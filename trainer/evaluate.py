@@ -16,11 +16,13 @@ from sklearn.metrics import average_precision_score, matthews_corrcoef
 
 __all__ = [
     "REPORT_COLUMNS",
+    "brief",
     "choose_threshold",
     "classification_report",
     "confusion",
     "format_table",
     "per_source_report",
+    "selection_key",
 ]
 
 #: (key in a report, column title) in the order :func:`format_table` prints them.
@@ -164,6 +166,20 @@ def per_source_report(
         mask = names == name
         out[str(name)] = classification_report(true[mask], proba[mask], threshold)
     return out
+
+
+def brief(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures a CV table keeps of a :func:`classification_report`."""
+    keys = ("threshold", "accuracy", "precision", "recall", "f1", "mcc", "ham_blocked")
+    return {k: report[k] for k in keys}
+
+
+def selection_key(report: Mapping[str, Any]) -> tuple[float, float]:
+    """How CV ranks settings: MCC, then recall (rounded, so float noise never decides).
+
+    A later setting wins only when strictly better, so ties keep the earlier one.
+    """
+    return (round(report["mcc"], 6), round(report["recall"], 6))
 
 
 def choose_threshold(ham_scores: Sequence[float], max_ham_blocked: float) -> float:

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from chalicelib.experts import MediumExperts, sharpen
+from chalicelib.experts import MediumExperts, sharpen, sigmoid
 from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedKFold
 
-from trainer.evaluate import classification_report, per_source_report
+from trainer.evaluate import brief, classification_report, per_source_report, selection_key
 from trainer.model import PARAM_GRID, make_classifier, make_vectorizer
 from trainer.thresholds import strictest_threshold
 
@@ -43,6 +43,7 @@ __all__ = [
     "ExpertsSelection",
     "cross_validate_experts",
     "fit_experts",
+    "logit",
     "select_experts",
 ]
 
@@ -85,7 +86,8 @@ class ExpertsSelection:
     metrics: dict[str, Any]
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
+    """The expert's logit offset that maps its own threshold ``p`` onto 0.5."""
     return float(np.log(p) - np.log1p(-p))
 
 
@@ -162,15 +164,6 @@ def cross_validate_experts(
     )
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # as chalicelib.experts scores
-
-
-def _brief(report: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("threshold", "accuracy", "precision", "recall", "f1", "mcc", "ham_blocked")
-    return {k: report[k] for k in keys}
-
-
 def select_experts(
     cv: ExpertsCV,
     y: np.ndarray,
@@ -185,13 +178,13 @@ def select_experts(
         rows = media == name
         table, best, best_key = [], 0, (-2.0, -1.0)
         for index, setting in enumerate(cv.grid):
-            scores = _sigmoid(cv.logits[name][index, rows])
+            scores = sigmoid(cv.logits[name][index, rows])
             cut, per_source = strictest_threshold(scores, y[rows], sources[rows], max_ham_blocked)
             report = classification_report(y[rows], scores, cut)
-            table.append({"params": dict(setting), **_brief(report)})
+            table.append({"params": dict(setting), **brief(report)})
             if len(per_source) > 1:
                 table[-1]["source_thresholds"] = per_source
-            key = (round(report["mcc"], 6), round(report["recall"], 6))
+            key = selection_key(report)
             if key > best_key:
                 best, best_key = index, key
         params_by_medium[name], thresholds[name] = dict(cv.grid[best]), table[best]["threshold"]
@@ -199,8 +192,8 @@ def select_experts(
         chosen[name] = best
 
     truth = np.array([cv.media.index(m) for m in media])
-    offsets = np.array([_logit(thresholds[n]) for n in cv.media])
-    experts = _sigmoid(np.column_stack([cv.logits[n][chosen[n]] for n in cv.media]) - offsets)
+    offsets = np.array([logit(thresholds[n]) for n in cv.media])
+    experts = sigmoid(np.column_stack([cv.logits[n][chosen[n]] for n in cv.media]) - offsets)
     gate_rows: list[dict[str, Any]] = []
     gate_key, gate_best, gate_oof = (-2.0, -1.0), 0, np.zeros(0)
     for index, setting in enumerate(cv.gate_grid):
@@ -215,8 +208,8 @@ def select_experts(
             cut, _ = strictest_threshold(oof, y, sources, max_ham_blocked)
             report = classification_report(y, oof, cut)
             params = {**setting, "sharpness": value}
-            gate_rows.append({"params": params, **quality, **_brief(report)})
-            key = (round(report["mcc"], 6), round(report["recall"], 6))
+            gate_rows.append({"params": params, **quality, **brief(report)})
+            key = selection_key(report)
             if key > gate_key:
                 gate_key, gate_best, gate_oof = key, len(gate_rows) - 1, oof
 
@@ -226,10 +219,10 @@ def select_experts(
     metrics = {
         "selected": {
             "params": {"experts": params_by_medium, "gate": gate_params},
-            **_brief(mixture),
+            **brief(mixture),
             "source_thresholds": per_source_cut,
             "per_source": {
-                k: _brief(r) for k, r in per_source_report(y, gate_oof, sources, threshold).items()
+                k: brief(r) for k, r in per_source_report(y, gate_oof, sources, threshold).items()
             },
             "medium_thresholds": dict(thresholds),
             "gate_accuracy": gate_rows[gate_best]["gate_accuracy"],
@@ -260,5 +253,5 @@ def fit_experts(
         rows = np.flatnonzero(media == name)
         experts.append(make_classifier(selection.params[name]).fit(features[rows], y[rows]))
     gate = _gate(selection.gate_params).fit(features, media)
-    offsets = [_logit(selection.thresholds[n]) for n in names]
+    offsets = [logit(selection.thresholds[n]) for n in names]
     return MediumExperts(names, gate, experts, offsets, selection.gate_params["sharpness"])

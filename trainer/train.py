@@ -40,7 +40,7 @@ from sklearn.linear_model import LogisticRegression
 
 from trainer.data import Message, check_dataset
 from trainer.errors import DataError
-from trainer.evaluate import classification_report, per_source_report
+from trainer.evaluate import brief, classification_report, per_source_report, selection_key
 from trainer.experts import (
     EXPERT_GRID,
     GATE_GRID,
@@ -122,17 +122,17 @@ def _select(
     for index, candidate in enumerate(candidates):
         threshold, per_source = _threshold(candidate.oof_scores, y, sources, max_ham_blocked)
         report = classification_report(y, candidate.oof_scores, threshold)
-        row = {"params": dict(candidate.params), **_brief(report)}
+        row = {"params": dict(candidate.params), **brief(report)}
         if len(per_source) > 1:
             row["source_thresholds"] = per_source
             row["per_source"] = {
-                name: _brief(r)
+                name: brief(r)
                 for name, r in per_source_report(
                     y, candidate.oof_scores, sources, threshold
                 ).items()
             }
         table.append(row)
-        key = (round(report["mcc"], 6), round(report["recall"], 6))
+        key = selection_key(report)
         if key > best_key:
             best, best_key = index, key
     return best, table[best]["threshold"], table
@@ -151,11 +151,6 @@ def _check_size(messages: Sequence[Message], options: TrainOptions) -> None:
             f"too few distinct messages to train and evaluate: {counts['spam']} spam and "
             f"{counts['ham']} ham after removing duplicates; need at least {need} of each"
         )
-
-
-def _brief(report: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("threshold", "accuracy", "precision", "recall", "f1", "mcc", "ham_blocked")
-    return {k: report[k] for k in keys}
 
 
 @dataclass(frozen=True)

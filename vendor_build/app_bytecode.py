@@ -49,11 +49,10 @@ def compile_function_code(api_dir: Path) -> list[Path]:
 
     api_dir = Path(api_dir)
     vendor = api_dir / "vendor"
-    written = [
-        _compile(source, Path(importlib.util.cache_from_source(str(source))), rel.as_posix())
-        for source in sorted((api_dir / "chalicelib").rglob("*.py"))
-        for rel in [source.relative_to(api_dir)]
-    ]
+    written = []
+    for source in sorted((api_dir / "chalicelib").rglob("*.py")):
+        cached = Path(importlib.util.cache_from_source(str(source)))  # in place, beside it
+        written.append(_compile(source, cached, source.relative_to(api_dir).as_posix()))
     pairs = [
         (api_dir / "app.py", "app.py"),
         (Path(chalice.app.__file__), "chalice/app.py"),

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MediumExperts", "sharpen"]
+__all__ = ["MediumExperts", "sharpen", "sigmoid"]
 
 
 def sharpen(proba: np.ndarray, sharpness: float) -> np.ndarray:
@@ -45,7 +45,8 @@ def sharpen(proba: np.ndarray, sharpness: float) -> np.ndarray:
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function; the trainer scores out of fold with this same one."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # stable for large |z|, unlike 1 / (1 + exp(-z))
 
 
@@ -111,7 +112,7 @@ class MediumExperts:
         logits = np.column_stack(
             [np.asarray(e.decision_function(X), dtype=float) for e in self.experts]
         )
-        return _sigmoid(logits - self.offsets)
+        return sigmoid(logits - self.offsets)
 
     def route(self, X: Any) -> np.ndarray:
         """Index (into ``media``) of the expert the gate trusts most for each row."""

@@ -38,8 +38,6 @@ class KeyTable:
         keys = np.asarray(keys, dtype=np.uint64)
         if keys.size and (keys == _EMPTY).any():
             raise ValueError("keys must be non-zero")
-        if np.unique(keys).size != keys.size:
-            raise ValueError("keys must be distinct")
         bits = max(int(keys.size * 4).bit_length(), 4)
         slots = 1 << bits
         shift = np.uint64(64 - bits)
@@ -58,6 +56,9 @@ class KeyTable:
             waiting = np.ones(keys.size, dtype=bool)
             waiting[placed] = False
             pending = pending[waiting[pending]]
+            # equal keys share every probe, so a repeat now faces its twin (no sort needed)
+            if (table_keys[slot[pending]] == keys[pending]).any():
+                raise ValueError("keys must be distinct")
             slot[pending] = (slot[pending] + 1) & (slots - 1)
         return cls(table_keys, table_values, shift, int(keys.size))
 
