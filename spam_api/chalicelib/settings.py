@@ -20,7 +20,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.registry_format import normalize_prefix
@@ -28,9 +28,11 @@ from chalicelib.registry_format import normalize_prefix
 __all__ = [
     "APP_NAME",
     "CLI_MODE_VARIABLE",
+    "AwsEnvironment",
     "Settings",
     "SettingsError",
     "in_chalice_cli",
+    "load_aws_environment",
     "load_settings",
 ]
 
@@ -67,6 +69,7 @@ class Settings:
     s3_connect_timeout_seconds: float = 2.0
     s3_read_timeout_seconds: float = 5.0
     s3_max_attempts: int = 2
+    s3_client: str = "auto"
     log_level: str = "INFO"
 
     def require_bucket(self) -> str:
@@ -155,6 +158,22 @@ def _log_level(raw: str) -> str:
 
 _log_level.allowed = "one of " + ", ".join(_LOG_LEVELS)  # type: ignore[attr-defined]
 
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError
+        return value
+
+    parse.allowed = "one of " + ", ".join(options)  # type: ignore[attr-defined]
+    return parse
+
+
+#: S3_CLIENT: ``auto`` reads S3 with ``chalicelib.s3_http`` where it applies (Lambda),
+#: ``botocore`` always uses botocore's client.
+S3_CLIENTS = ("auto", "botocore")
+
 #: field, environment variable, parser. Defaults are the dataclass defaults.
 _TABLE: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("model_bucket", "MODEL_BUCKET", _bucket),
@@ -175,6 +194,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("s3_connect_timeout_seconds", "S3_CONNECT_TIMEOUT_SECONDS", _float(0.1, 60)),
     ("s3_read_timeout_seconds", "S3_READ_TIMEOUT_SECONDS", _float(0.1, 300)),
     ("s3_max_attempts", "S3_MAX_ATTEMPTS", _int(1, 10)),
+    ("s3_client", "S3_CLIENT", _choice(S3_CLIENTS)),
     ("log_level", "LOG_LEVEL", _log_level),
 )
 
@@ -214,3 +234,63 @@ def in_chalice_cli(environ: Mapping[str, str] | None = None) -> bool:
     """True while the chalice CLI imports the app (package, deploy, local)."""
     env = os.environ if environ is None else environ
     return env.get(CLI_MODE_VARIABLE, "").strip().lower() in {"1", "true", "yes"}
+
+
+#: Variables that change how botocore reaches S3 in ways ``chalicelib.s3_http`` does not
+#: implement; when one is set, the API uses botocore's client.
+BOTOCORE_ONLY_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+)
+
+
+@dataclass(frozen=True)
+class AwsEnvironment:
+    """What botocore would read from the environment to reach S3 (for ``chalicelib.s3_http``).
+
+    Lambda sets the credentials (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_SESSION_TOKEN``) and the region (``AWS_REGION``, ``AWS_DEFAULT_REGION``).
+    """
+
+    access_key_id: str = field(default="", repr=False)
+    secret_access_key: str = field(default="", repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    region: str = ""
+    endpoint_url: str | None = None
+    ca_bundle: str | None = None
+    botocore_only: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Credentials and region are all here, and nothing needs botocore."""
+        return bool(
+            self.access_key_id
+            and self.secret_access_key
+            and self.region
+            and not self.botocore_only
+            and (self.endpoint_url is None or _URL_RE.match(self.endpoint_url))
+        )
+
+
+def load_aws_environment(environ: Mapping[str, str] | None = None) -> AwsEnvironment:
+    """Credentials, region, endpoint and CA bundle from ``environ`` as botocore reads them."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    return AwsEnvironment(
+        access_key_id=get("AWS_ACCESS_KEY_ID") or "",
+        secret_access_key=get("AWS_SECRET_ACCESS_KEY") or "",
+        session_token=get("AWS_SESSION_TOKEN"),
+        region=get("AWS_DEFAULT_REGION") or get("AWS_REGION") or "",
+        endpoint_url=get("AWS_ENDPOINT_URL_S3") or get("AWS_ENDPOINT_URL"),
+        ca_bundle=get("AWS_CA_BUNDLE"),
+        botocore_only=tuple(name for name in BOTOCORE_ONLY_VARIABLES if get(name)),
+    )

@@ -253,8 +253,14 @@ def test_a_broken_only_version_at_cold_start_is_a_clear_503(
 # -- S3 down, slow and back -----------------------------------------------------------------
 
 
-def test_the_s3_client_has_explicit_bounded_timeouts_and_retries() -> None:
-    settings = Settings(model_bucket="b", s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+def test_the_botocore_s3_client_has_explicit_bounded_timeouts_and_retries() -> None:
+    """With S3_CLIENT=botocore (or outside Lambda); tests/spam_api/test_s3_http.py has the
+    same bounds for the standard-library client the API uses on Lambda."""
+    settings = Settings(
+        model_bucket="b",
+        s3_client="botocore",
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
+    )
     s3 = make_s3_client(settings)
     config = s3.meta.config
     # explicit (the settings' values, whatever they are tuned to), never botocore's 60 s
@@ -277,6 +283,7 @@ def test_the_s3_client_has_explicit_bounded_timeouts_and_retries() -> None:
     custom = make_s3_client(
         Settings(
             model_bucket="b",
+            s3_client="botocore",
             s3_connect_timeout_seconds=0.5,
             s3_read_timeout_seconds=1.5,
             s3_max_attempts=3,
@@ -293,8 +300,15 @@ def proxy(s3_endpoint: str):
     proxy.stop()
 
 
-def _proxied_client(make_client, proxy, **settings):
+@pytest.fixture(params=["auto", "botocore"], ids=["http-client", "botocore-client"])
+def s3_kind(request) -> str:
+    """S3_CLIENT: each S3 fault is served by both clients the API can build."""
+    return request.param
+
+
+def _proxied_client(make_client, proxy, s3_kind, **settings):
     values = {
+        "s3_client": s3_kind,
         "s3_endpoint_url": proxy.url,
         "s3_connect_timeout_seconds": 1.0,
         "s3_read_timeout_seconds": 1.0,
@@ -312,10 +326,10 @@ def _timed(call):
 
 
 def test_s3_down_at_cold_start_is_503_with_cors_then_recovers_without_restart(
-    make_client, models, publish_model, proxy, clock
+    make_client, models, publish_model, proxy, clock, s3_kind
 ) -> None:
     good = publish_model(models[0])
-    runtime, client = _proxied_client(make_client, proxy)  # proxy not started: port closed
+    runtime, client = _proxied_client(make_client, proxy, s3_kind)  # proxy not started: port closed
     worst = 0.0
     for path in ("/predict", "/predict/batch", "/health", "/model"):
         for _ in range(3):
@@ -343,11 +357,11 @@ def test_s3_down_at_cold_start_is_503_with_cors_then_recovers_without_restart(
 
 
 def test_s3_slow_or_gone_while_serving_keeps_the_live_model(
-    make_client, models, publish_model, proxy, clock
+    make_client, models, publish_model, proxy, clock, s3_kind
 ) -> None:
     first = publish_model(models[0])
     proxy.start()
-    runtime, client = _proxied_client(make_client, proxy)
+    runtime, client = _proxied_client(make_client, proxy, s3_kind)
     assert _predict(client)[1]["model_version"] == first.version
 
     # slow but within the read timeout: the new version still arrives
@@ -392,12 +406,12 @@ def test_s3_slow_or_gone_while_serving_keeps_the_live_model(
 
 
 def test_a_download_cut_short_is_a_transient_failure_not_a_refusal(
-    make_client, models, publish_model, proxy, clock
+    make_client, models, publish_model, proxy, clock, s3_kind
 ) -> None:
     """A dropped connection mid-artifact must be retried later, not remembered as corrupt."""
     first = publish_model(models[0])
     proxy.start()
-    runtime, client = _proxied_client(make_client, proxy)
+    runtime, client = _proxied_client(make_client, proxy, s3_kind)
     assert _predict(client)[1]["model_version"] == first.version
 
     second = publish_model(models[1])
@@ -417,12 +431,12 @@ def test_a_download_cut_short_is_a_transient_failure_not_a_refusal(
 
 
 def test_while_a_check_hangs_on_s3_other_requests_are_served_at_once(
-    make_client, models, publish_model, proxy, clock
+    make_client, models, publish_model, proxy, clock, s3_kind
 ) -> None:
     """One request pays for a stuck registry check (bounded); the others do not wait for it."""
     first = publish_model(models[0])
     proxy.start()
-    runtime, client = _proxied_client(make_client, proxy)
+    runtime, client = _proxied_client(make_client, proxy, s3_kind)
     assert _predict(client)[1]["model_version"] == first.version
     publish_model(models[1])
     proxy.delay = 30.0  # S3 accepts connections and then says nothing

@@ -228,8 +228,10 @@ class TestReaderOnMoto(ReaderContract):
         assert "127.0.0.1" not in str(caught.value)
 
 
-def test_s3_client_has_bounded_timeouts_and_retries() -> None:
+def test_botocore_s3_client_has_bounded_timeouts_and_retries() -> None:
+    """botocore's client (S3_CLIENT=botocore, or outside Lambda); test_s3_http covers the other."""
     settings = Settings(
+        s3_client="botocore",
         s3_endpoint_url="http://127.0.0.1:9",
         s3_connect_timeout_seconds=1.5,
         s3_read_timeout_seconds=4,

@@ -1,0 +1,308 @@
+"""Reading S3 objects with the standard library: the API's cold path without botocore.
+
+Why: the API only ever reads (a conditional GET of ``current.json``, two GETs of the
+pickles, HEADs for the legacy layout), yet creating botocore's S3 client costs about a
+quarter of a second of every cold start: importing botocore and urllib3, then parsing
+S3's service model, its endpoint rules and the 1.2 MB ``endpoints.json``. That is a
+quarter of the whole start on top of numpy, scipy and scikit-learn.
+
+``HttpS3Client`` makes those two calls with ``http.client``, signed with Signature
+Version 4 exactly as botocore signs them (the tests compare the ``Authorization`` header
+with botocore's for the same request), and answers as botocore's client does: the same
+response keys, ``botocore.exceptions.ClientError`` carrying S3's error code for an error
+status, ``OSError`` when S3 cannot be reached. ``chalicelib.registry.RegistryReader``
+therefore treats both clients alike.
+
+It only serves the case it knows completely, the one Lambda presents: credentials and
+region in environment variables and either AWS's own S3 endpoints or one configured
+endpoint (``S3_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``; addressed
+path-style, as MinIO and moto expect). Anything else (a profile, a config file, FIPS or
+dual-stack endpoints, ``S3_CLIENT=botocore``) gets botocore's client
+(``chalicelib.registry.make_s3_client`` decides).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import io
+import random
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from chalicelib.settings import AwsEnvironment, Settings
+
+__all__ = ["EMPTY_SHA256", "HttpS3Client", "sign_v4"]
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_ALGORITHM = "AWS4-HMAC-SHA256"
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECT_STATUSES = frozenset({301, 307, 400})  # S3's answers for a bucket in another region
+# a bucket name usable as a host name label (no dots: they break the TLS wildcard)
+_VIRTUAL_HOSTABLE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_ERROR_CODE = re.compile(rb"<Code>([^<]{1,200})</Code>")
+_ERROR_MESSAGE = re.compile(rb"<Message>([^<]{0,500})</Message>")
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+
+def sign_v4(
+    method: str,
+    host: str,
+    path: str,
+    headers: Mapping[str, str],
+    *,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    now: datetime,
+    session_token: str | None = None,
+) -> dict[str, str]:
+    """The request's headers plus ``x-amz-*`` and ``Authorization`` (S3, empty payload).
+
+    ``path`` is the URI-encoded path as sent (S3 signs it as is, without normalising);
+    ``host`` is the Host header (with the port unless it is the scheme's default). Every
+    header given is signed, as botocore does for these headers.
+    """
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    signed = {name.lower(): " ".join(str(value).split()) for name, value in headers.items()}
+    signed.update({"host": host, "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": stamp})
+    if session_token:
+        signed["x-amz-security-token"] = session_token
+    names = sorted(signed)
+    canonical = "\n".join(
+        [
+            method,
+            path,
+            "",  # no query string
+            "".join(f"{name}:{signed[name]}\n" for name in names),
+            ";".join(names),
+            EMPTY_SHA256,
+        ]
+    )
+    scope = f"{stamp[:8]}/{region}/s3/aws4_request"
+    to_sign = "\n".join(
+        [_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
+    )
+    key = _hmac(("AWS4" + secret_key).encode("utf-8"), stamp[:8])
+    for part in (region, "s3", "aws4_request"):
+        key = _hmac(key, part)
+    signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    out = {name: value for name, value in signed.items() if name != "host"}
+    out["authorization"] = (
+        f"{_ALGORITHM} Credential={access_key}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return out
+
+
+def _client_error(status: int, headers: Mapping[str, str], body: bytes, operation: str):
+    """botocore's ``ClientError`` for an error status (imported only when one happens)."""
+    from botocore.exceptions import ClientError
+
+    code_match = _ERROR_CODE.search(body)
+    message_match = _ERROR_MESSAGE.search(body)
+    code = code_match.group(1).decode("utf-8", "replace") if code_match else str(status)
+    message = message_match.group(1).decode("utf-8", "replace") if message_match else ""
+    response = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": dict(headers)},
+    }
+    return ClientError(response, operation)
+
+
+class HttpS3Client:
+    """``get_object`` and ``head_object`` of one S3 endpoint over ``http.client``.
+
+    Parameters
+    ----------
+    aws : credentials, region and endpoint as read by ``chalicelib.settings``.
+    settings : the API's timeouts and attempts (``S3_*``); ``S3_ENDPOINT_URL`` wins over
+        the AWS endpoint variables.
+    sleep, clock : injectable for tests.
+
+    One connection per host is kept alive and used by one request at a time. A request
+    is attempted up to ``s3_max_attempts`` times on connection errors, timeouts and
+    S3's 429 and 5xx answers; a kept-alive connection that the server has closed is
+    re-opened without counting as an attempt.
+    """
+
+    def __init__(
+        self,
+        aws: AwsEnvironment,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if not (aws.access_key_id and aws.secret_access_key and aws.region):
+            raise ValueError("HttpS3Client needs credentials and a region")
+        self._aws = aws
+        self._endpoint = settings.s3_endpoint_url or aws.endpoint_url
+        self._connect_timeout = settings.s3_connect_timeout_seconds
+        self._read_timeout = settings.s3_read_timeout_seconds
+        self._attempts = settings.s3_max_attempts
+        self._sleep, self._clock = sleep, clock
+        self._bucket_regions: dict[str, str] = {}
+        self._connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+        self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
+
+    def __repr__(self) -> str:
+        where = self._endpoint or f"AWS S3 in {self._aws.region}"
+        return f"HttpS3Client({where})"
+
+    # -- the two calls RegistryReader makes ------------------------------------------------
+
+    def get_object(self, *, Bucket: str, Key: str, IfNoneMatch: str | None = None) -> dict:
+        """The object's body (``Body.read()``), ``ETag``, ``ContentLength``, ``LastModified``."""
+        headers = {"if-none-match": IfNoneMatch} if IfNoneMatch else {}
+        status, response_headers, body = self._call("GET", "GetObject", Bucket, Key, headers)
+        return {**self._metadata(status, response_headers), "Body": io.BytesIO(body)}
+
+    def head_object(self, *, Bucket: str, Key: str) -> dict:
+        """The object's ``ETag``, ``ContentLength`` and ``LastModified``."""
+        status, response_headers, _ = self._call("HEAD", "HeadObject", Bucket, Key, {})
+        return self._metadata(status, response_headers)
+
+    @staticmethod
+    def _metadata(status: int, headers: Mapping[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": dict(headers)},
+            "ETag": headers.get("etag", ""),
+            "ContentLength": int(headers.get("content-length") or 0),
+        }
+        if headers.get("last-modified"):
+            out["LastModified"] = parsedate_to_datetime(headers["last-modified"])
+        return out
+
+    # -- addressing, signing, sending -------------------------------------------------------
+
+    def _address(self, bucket: str, key: str) -> tuple[str, str, int, str]:
+        """``(scheme, host, port, path)``: path-style on a configured endpoint, else AWS's."""
+        encoded_key = quote(key, safe="/~")
+        if self._endpoint:
+            url = urlsplit(self._endpoint)
+            scheme = url.scheme
+            base = url.path.rstrip("/")
+            host, port = url.hostname or "", url.port
+            path = f"{base}/{quote(bucket, safe='')}/{encoded_key}"
+        else:
+            scheme, port = "https", None
+            region = self._bucket_regions.get(bucket, self._aws.region)
+            suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+            if _VIRTUAL_HOSTABLE.match(bucket):
+                host, path = f"{bucket}.s3.{region}.{suffix}", f"/{encoded_key}"
+            else:
+                host, path = f"s3.{region}.{suffix}", f"/{quote(bucket, safe='')}/{encoded_key}"
+        default = 443 if scheme == "https" else 80
+        return scheme, host, port or default, path
+
+    def _call(
+        self, method: str, operation: str, bucket: str, key: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        redirected = False
+        attempt = 0
+        while True:
+            attempt += 1
+            scheme, host, port, path = self._address(bucket, key)
+            region = self._bucket_regions.get(bucket, self._aws.region)
+            host_header = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
+            signed = sign_v4(
+                method,
+                host_header,
+                path,
+                headers,
+                access_key=self._aws.access_key_id,
+                secret_key=self._aws.secret_access_key,
+                session_token=self._aws.session_token,
+                region=region,
+                now=self._clock(),
+            )
+            try:
+                status, response_headers, body = self._send(
+                    scheme, host, port, method, path, {"Host": host_header, **signed}
+                )
+            except OSError:
+                if attempt >= self._attempts:
+                    raise
+                self._backoff(attempt)
+                continue
+            if status in (200, 206):
+                return status, response_headers, body
+            if status == 304:
+                raise _client_error(304, response_headers, b"", operation)  # code "304"
+            moved_to = response_headers.get("x-amz-bucket-region")
+            if (
+                status in _REDIRECT_STATUSES
+                and moved_to
+                and moved_to != region
+                and not self._endpoint
+                and not redirected
+            ):
+                self._bucket_regions[bucket] = moved_to  # as botocore's S3 region redirector
+                redirected = True
+                attempt -= 1
+                continue
+            if status in _RETRY_STATUSES and attempt < self._attempts:
+                self._backoff(attempt)
+                continue
+            raise _client_error(status, response_headers, body, operation)
+
+    def _backoff(self, attempt: int) -> None:
+        self._sleep(random.random() * min(1.0, 0.05 * 2**attempt))  # noqa: S311 - jitter
+
+    def _send(
+        self, scheme: str, host: str, port: int, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request on the kept-alive connection (re-opened once if the server closed it)."""
+        key = (scheme, host, port)
+        with self._lock:
+            for _ in range(2):
+                connection = self._connections.pop(key, None)
+                reused = connection is not None
+                if connection is None:
+                    connection = self._open(scheme, host, port)
+                try:
+                    connection.request(method, path, headers=headers)
+                    response = connection.getresponse()
+                    body = response.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    connection.close()
+                    if reused and isinstance(exc, (ConnectionError, http.client.HTTPException)):
+                        continue  # the server dropped an idle connection: try a fresh one
+                    if isinstance(exc, OSError):
+                        raise
+                    raise ConnectionError(f"S3 sent a broken response: {exc!r}") from exc
+                if response.will_close:
+                    connection.close()
+                else:
+                    self._connections[key] = connection
+                found = {name.lower(): value for name, value in response.getheaders()}
+                return response.status, found, body
+        raise ConnectionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _open(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
+        """A connected socket: ``connect_timeout`` to connect, ``read_timeout`` after."""
+        connection: http.client.HTTPConnection
+        if scheme == "https":
+            if self._tls is None:
+                self._tls = ssl.create_default_context(cafile=self._aws.ca_bundle)
+            connection = http.client.HTTPSConnection(
+                host, port, timeout=self._connect_timeout, context=self._tls
+            )
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=self._connect_timeout)
+        connection.connect()
+        connection.sock.settimeout(self._read_timeout)
+        return connection
