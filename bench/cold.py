@@ -6,7 +6,8 @@ handler), a folder standing for ``/opt`` (the unzipped layer, read-only) and the
 runtime's own boto3. Timed from just before the process is spawned to the moment the
 first ``/predict`` response exists, with the model pulled from the local moto S3 server.
 
-Variants, interleaved run by run so drift hits all alike (one discarded run first):
+Variants, interleaved run by run so drift hits all alike, every other round in reverse
+order (one discarded run first):
 
 - ours: our trimmed layer + the packaged Chalice app;
 - floor: the same interpreter and layer, importing only joblib and the two classes;
@@ -154,8 +155,12 @@ def measure(ctx: BenchContext, our_layer: Path, tutorial_layer: Path, deployment
     rounds = max(v[3] for v in variants.values())
     for spec, env, opt, _runs in variants.values():
         _sample(spec, env, opt)  # discarded: first touch of the files after extraction
+    order = list(variants)
     for run in range(rounds):
-        for name, (spec, env, opt, runs) in variants.items():
+        # every other round in reverse, so no variant always follows the same one (the
+        # previous process's exit and the moto server's work overlap the next start)
+        for name in order if run % 2 == 0 else order[::-1]:
+            spec, env, opt, runs = variants[name]
             if run < runs:
                 samples[name].append(_sample(spec, env, opt))
     return samples

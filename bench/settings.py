@@ -31,7 +31,7 @@ class BenchSettings:
     batch_size: int = 100
     batch_rounds: int = 15
     #: Cold start: fresh interpreters per variant (after one discarded run).
-    cold_runs: int = 9
+    cold_runs: int = 15
     cold_runs_tutorial: int = 2
     #: HTTP load on ``chalice local``: both budgets bound the run.
     http_concurrency: int = 4

@@ -190,6 +190,7 @@ def test_lambda_environment_gets_the_http_client() -> None:
         ({}, "botocore"),  # asked for
         ({"AWS_PROFILE": "dev"}, "auto"),  # profiles, config files: botocore's chain
         ({"AWS_USE_FIPS_ENDPOINT": "true"}, "auto"),
+        ({"HTTPS_PROXY": "http://proxy.internal:3128"}, "auto"),  # botocore honours proxies
         ({"AWS_ACCESS_KEY_ID": ""}, "auto"),  # no credentials in the environment
         ({"AWS_REGION": "", "AWS_DEFAULT_REGION": ""}, "auto"),  # region from a config file
     ],
