@@ -217,7 +217,8 @@ class HttpS3Client:
             attempt += 1
             scheme, host, port, path = self._address(bucket, key)
             region = self._bucket_regions.get(bucket, self._aws.region)
-            host_header = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
+            named = f"[{host}]" if ":" in host else host  # an IPv6 literal, as in URLs
+            host_header = named if port == (443 if scheme == "https" else 80) else f"{named}:{port}"
             signed = sign_v4(
                 method,
                 host_header,

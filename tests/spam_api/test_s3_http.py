@@ -376,6 +376,29 @@ def test_signed_headers_reach_the_server(scripted) -> None:
     assert lowered["host"] == f"127.0.0.1:{scripted.server_address[1]}"
 
 
+def test_an_ipv6_endpoint_is_bracketed_in_host_and_signature(monkeypatch) -> None:
+    client = HttpS3Client(_aws("http://[::1]:9000"), Settings())
+    sent = []
+    monkeypatch.setattr(
+        client, "_send", lambda *args: sent.append(args) or (200, {"content-length": "0"}, b"")
+    )
+    client.get_object(Bucket="bkt", Key="k")
+    ((scheme, host, port, method, path, headers),) = sent
+    assert (scheme, method) == ("http", "GET")
+    assert (host, port, path, headers["Host"]) == ("::1", 9000, "/bkt/k", "[::1]:9000")
+    expected = sign_v4(
+        "GET",
+        "[::1]:9000",
+        "/bkt/k",
+        {},
+        access_key="AKIDEXAMPLE",
+        secret_key=_aws().secret_access_key,
+        region="us-east-1",
+        now=datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC),
+    )
+    assert headers["authorization"] == expected["authorization"]
+
+
 def test_a_silent_server_times_out_within_the_read_timeout(scripted) -> None:
     scripted.answers[:] = [(None, b"", False)] * 2
     client = _client(scripted, s3_read_timeout_seconds=0.3, s3_max_attempts=2)
