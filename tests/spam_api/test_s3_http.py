@@ -448,3 +448,100 @@ def test_a_bucket_in_another_region_is_followed_once(monkeypatch) -> None:
 def test_missing_credentials_are_refused_early() -> None:
     with pytest.raises(ValueError, match="credentials"):
         HttpS3Client(AwsEnvironment(region="us-east-1"), Settings())
+
+
+# -- HTTPS, as on AWS: the certificate is verified ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
+    import ipaddress
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "spam-api test S3")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_server(tls_files) -> Iterator[http.server.ThreadingHTTPServer]:
+    import ssl
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Script)
+    server.daemon_threads = True
+    server.answers, server.seen = [], []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls_files)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_with_the_configured_ca_bundle(tls_server, tls_files) -> None:
+    """AWS_CA_BUNDLE is honoured, and the connection is kept alive across calls."""
+    url = f"https://127.0.0.1:{tls_server.server_address[1]}"
+    aws = AwsEnvironment(
+        access_key_id="AKID",
+        secret_access_key="secret",
+        region="us-east-1",
+        endpoint_url=url,
+        ca_bundle=str(tls_files[0]),
+    )
+    client = HttpS3Client(aws, Settings())
+    tls_server.answers[:] = [(200, b"over tls", False), (200, b"again", False)]
+    assert client.get_object(Bucket="b", Key="k")["Body"].read() == b"over tls"
+    assert client.get_object(Bucket="b", Key="k")["Body"].read() == b"again"
+    assert len(client._connections) == 1  # one TLS handshake for both
+
+
+def test_https_refuses_a_certificate_it_cannot_verify(tls_server) -> None:
+    url = f"https://127.0.0.1:{tls_server.server_address[1]}"
+    client = HttpS3Client(_aws(url), Settings(s3_max_attempts=1))
+    with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.get_object(Bucket="b", Key="k")
+    assert tls_server.seen == []  # nothing was sent
+
+
+def test_the_https_cold_path_is_verified_by_the_reader(tls_server) -> None:
+    """Through RegistryReader, an unverifiable S3 is 'did not answer', never a 5xx."""
+    from chalicelib.registry_format import RegistryUnavailableError
+
+    url = f"https://127.0.0.1:{tls_server.server_address[1]}"
+    reader = RegistryReader(HttpS3Client(_aws(url), Settings(s3_max_attempts=1)), "b", "models/")
+    with pytest.raises(RegistryUnavailableError, match="did not answer"):
+        reader.fetch_pointer()
