@@ -17,7 +17,6 @@ order (one discarded run first):
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -27,43 +26,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from bench import layers
 from bench.context import BenchContext
 from bench.events import proxy_event
 from bench.stats import percentile, ratio, verdict
 from bench.table import Row, fmt_ms, fmt_ratio
+from vendor_build.smoke import runtime_sdk_dir
 
-__all__ = ["TARGET_VS_FLOOR", "measure", "rows", "runtime_dir"]
+__all__ = ["TARGET_VS_FLOOR", "measure", "rows"]
 
 TARGET_VS_FLOOR = 1.25
 CHILD = Path(__file__).resolve().parent / "_cold_child.py"
 TUTORIAL_HANDLER = Path(__file__).resolve().parent / "tutorial_handler.py"
-#: What the python3.11 Lambda runtime itself provides (in /var/runtime).
-RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
-
-
-def runtime_dir(dest: Path) -> Path:
-    """A folder with only boto3 and its dependencies, linked from this environment."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    site = Path(boto3.__file__).resolve().parent.parent
-    for name in RUNTIME_MODULES:
-        for candidate in (site / name, site / f"{name}.py"):
-            if candidate.exists():
-                (dest / candidate.name).symlink_to(candidate)
-                break
-        else:
-            raise FileNotFoundError(f"{name} is not installed next to boto3 ({site})")
-        # a one-file module's bytecode sits in site-packages/__pycache__: link it too, as
-        # the runtime has it (without it, six was compiled at every sample: ~9 ms)
-        cached = Path(importlib.util.cache_from_source(str(site / f"{name}.py")))
-        if cached.exists():
-            (dest / "__pycache__").mkdir(exist_ok=True)
-            (dest / "__pycache__" / cached.name).symlink_to(cached)
-    return dest
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -105,7 +79,7 @@ def measure(ctx: BenchContext, our_layer: Path, tutorial_layer: Path, deployment
     build = ctx.settings.build_dir
     opt_ours = layers.extract_read_only(our_layer, build / "opt-ours")
     opt_tut = layers.extract_read_only(tutorial_layer, build / "opt-tutorial")
-    runtime = runtime_dir(build / "runtime")
+    runtime = runtime_sdk_dir(build / "runtime")  # /var/runtime's boto3 stack
     task_ours = unzip_task(deployment, build / "task-ours")
     task_tut = build / "task-tutorial"
     if task_tut.exists():

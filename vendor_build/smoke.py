@@ -11,8 +11,10 @@ mock integration: :func:`preflight_headers` reads that answer.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -98,17 +100,28 @@ def chalice_package(
 
 
 def runtime_sdk_dir(dest: Path, site_packages: Path | None = None) -> Path:
-    """A folder standing for /var/runtime: symlinks to this environment's boto3 stack."""
+    """A folder standing for /var/runtime: symlinks to this environment's boto3 stack.
+
+    ``dest`` is made anew. A one-file module's bytecode (six's) sits in
+    ``site-packages/__pycache__``: it is linked too, as the runtime has it compiled
+    (without it, six was compiled at every cold start: ~9 ms).
+    """
     import botocore
 
     source = site_packages or Path(botocore.__file__).resolve().parent.parent
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
     for name in RUNTIME_SDK_PACKAGES:
         target = source / name
         if not target.exists():
             raise SmokeError(f"{target} not found: the runtime SDK needs {name}")
         (dest / name).symlink_to(target)
+        cached = Path(importlib.util.cache_from_source(str(target)))
+        if target.suffix == ".py" and cached.exists():
+            (dest / "__pycache__").mkdir(exist_ok=True)
+            (dest / "__pycache__" / cached.name).symlink_to(cached)
     return dest
 
 

@@ -38,6 +38,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from botocore.exceptions import ClientError
+
 from chalicelib.settings import AwsEnvironment, Settings
 
 __all__ = ["EMPTY_SHA256", "HttpS3Client", "sign_v4"]
@@ -106,10 +108,10 @@ def sign_v4(
     return out
 
 
-def _client_error(status: int, headers: Mapping[str, str], body: bytes, operation: str):
-    """botocore's ``ClientError`` for an error status (imported only when one happens)."""
-    from botocore.exceptions import ClientError
-
+def _client_error(
+    status: int, headers: Mapping[str, str], body: bytes, operation: str
+) -> ClientError:
+    """botocore's ``ClientError`` for an error status, with S3's code when the body has one."""
     code_match = _ERROR_CODE.search(body)
     message_match = _ERROR_MESSAGE.search(body)
     code = code_match.group(1).decode("utf-8", "replace") if code_match else str(status)
@@ -269,29 +271,38 @@ class HttpS3Client:
         """One request on the kept-alive connection (re-opened once if the server closed it)."""
         key = (scheme, host, port)
         with self._lock:
-            for _ in range(2):
-                connection = self._connections.pop(key, None)
-                reused = connection is not None
-                if connection is None:
-                    connection = self._open(scheme, host, port)
+            idle = self._connections.pop(key, None)
+            if idle is not None:
                 try:
-                    connection.request(method, path, headers=headers)
-                    response = connection.getresponse()
-                    body = response.read()
-                except (OSError, http.client.HTTPException) as exc:
-                    connection.close()
-                    if reused and isinstance(exc, (ConnectionError, http.client.HTTPException)):
-                        continue  # the server dropped an idle connection: try a fresh one
-                    if isinstance(exc, OSError):
-                        raise
-                    raise ConnectionError(f"S3 sent a broken response: {exc!r}") from exc
-                if response.will_close:
-                    connection.close()
-                else:
-                    self._connections[key] = connection
-                found = {name.lower(): value for name, value in response.getheaders()}
-                return response.status, found, body
-        raise ConnectionError("unreachable")  # pragma: no cover - the loop returns or raises
+                    return self._exchange(idle, key, method, path, headers)
+                except ConnectionError:
+                    pass  # the server dropped an idle connection: try a fresh one
+            return self._exchange(self._open(scheme, host, port), key, method, path, headers)
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        key: tuple[str, str, int],
+        method: str,
+        path: str,
+        headers: dict[str, str],
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Request and whole response on ``connection``, kept for the next call if it may be."""
+        try:
+            connection.request(method, path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            if isinstance(exc, OSError):
+                raise
+            raise ConnectionError(f"S3 sent a broken response: {exc!r}") from exc
+        if response.will_close:
+            connection.close()
+        else:
+            self._connections[key] = connection
+        found = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, found, body
 
     def _open(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         """A connected socket: ``connect_timeout`` to connect, ``read_timeout`` after."""

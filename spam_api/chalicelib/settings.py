@@ -149,20 +149,13 @@ def _optional_url(raw: str) -> str | None:
 _optional_url.allowed = "an http(s) URL such as http://127.0.0.1:5000"  # type: ignore[attr-defined]
 
 
-def _log_level(raw: str) -> str:
-    value = raw.strip().upper()
-    if value not in _LOG_LEVELS:
-        raise ValueError
-    return value
-
-
-_log_level.allowed = "one of " + ", ".join(_LOG_LEVELS)  # type: ignore[attr-defined]
-
-
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    """A parser accepting any case of ``options`` and returning the option as spelled."""
+    canonical = {option.casefold(): option for option in options}
+
     def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in options:
+        value = canonical.get(raw.strip().casefold())
+        if value is None:
             raise ValueError
         return value
 
@@ -195,7 +188,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("s3_read_timeout_seconds", "S3_READ_TIMEOUT_SECONDS", _float(0.1, 300)),
     ("s3_max_attempts", "S3_MAX_ATTEMPTS", _int(1, 10)),
     ("s3_client", "S3_CLIENT", _choice(S3_CLIENTS)),
-    ("log_level", "LOG_LEVEL", _log_level),
+    ("log_level", "LOG_LEVEL", _choice(_LOG_LEVELS)),
 )
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import botocore.auth
 import pytest
@@ -307,9 +308,16 @@ class _Script(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def scripted() -> Iterator[http.server.ThreadingHTTPServer]:
+    yield from _serve_script()
+
+
+def _serve_script(tls: Any = None) -> Iterator[http.server.ThreadingHTTPServer]:
+    """A ``_Script`` server on loopback (behind ``tls``, an SSL context, when given)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Script)
     server.daemon_threads = True
     server.answers, server.seen = [], []
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -499,17 +507,9 @@ def tls_files(tmp_path_factory) -> tuple[Path, Path]:
 def tls_server(tls_files) -> Iterator[http.server.ThreadingHTTPServer]:
     import ssl
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Script)
-    server.daemon_threads = True
-    server.answers, server.seen = [], []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*tls_files)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    yield from _serve_script(context)
 
 
 def test_https_with_the_configured_ca_bundle(tls_server, tls_files) -> None:
