@@ -34,7 +34,7 @@ from chalicelib.registry_format import (
     parse_manifest,
     verify_artifact,
 )
-from chalicelib.settings import APP_NAME, AwsEnvironment, Settings, load_aws_environment
+from chalicelib.settings import APP_NAME
 
 __all__ = [
     "LEGACY_THRESHOLD",
@@ -42,7 +42,6 @@ __all__ = [
     "Artifacts",
     "Pointer",
     "RegistryReader",
-    "make_s3_client",
 ]
 
 LEGACY_VERSION = "legacy"
@@ -77,37 +76,6 @@ class Artifacts:
 
 class _AccessDenied(RegistryUnavailableError):
     """S3 answered 403: the key is forbidden, or missing and we may not list the bucket."""
-
-
-def make_s3_client(settings: Settings, aws: AwsEnvironment | None = None) -> Any:
-    """An S3 client with bounded timeouts and retries (never botocore's defaults).
-
-    Where it applies (``S3_CLIENT=auto`` and credentials and region in the environment,
-    as on Lambda), ``chalicelib.s3_http.HttpS3Client``: it makes the same signed calls
-    without botocore's ~0.25 s of imports and client set-up at every cold start.
-    Otherwise botocore's client: the endpoint comes from ``S3_ENDPOINT_URL`` when set, or
-    botocore itself honours ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (local S3) or
-    talks to AWS. (botocore's rather than boto3's: boto3's resource layer and s3transfer
-    would add ~60-90 ms for nothing used here.)
-    """
-    aws = aws if aws is not None else load_aws_environment()
-    if settings.s3_client == "auto" and aws.complete:
-        from chalicelib.s3_http import HttpS3Client
-
-        return HttpS3Client(aws, settings)
-    from botocore.config import Config  # deferred: package/deploy never need it
-    from botocore.session import get_session
-
-    config = Config(
-        connect_timeout=settings.s3_connect_timeout_seconds,
-        read_timeout=settings.s3_read_timeout_seconds,
-        retries={"total_max_attempts": settings.s3_max_attempts, "mode": "standard"},
-        max_pool_connections=16,
-    )
-    kwargs: dict[str, Any] = {"config": config}
-    if settings.s3_endpoint_url:
-        kwargs["endpoint_url"] = settings.s3_endpoint_url
-    return get_session().create_client("s3", **kwargs)
 
 
 def _code(exc: ClientError) -> str:

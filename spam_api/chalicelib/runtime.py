@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.holder import ModelHolder, ModelUnavailableError
-from chalicelib.registry import RegistryReader, make_s3_client
+from chalicelib.registry import RegistryReader
+from chalicelib.s3_client import make_s3_client
 from chalicelib.settings import APP_NAME, Settings, in_chalice_cli, load_settings
 
 __all__ = [

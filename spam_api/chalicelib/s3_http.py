@@ -18,7 +18,7 @@ region in environment variables and either AWS's own S3 endpoints or one configu
 endpoint (``S3_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``; addressed
 path-style, as MinIO and moto expect). Anything else (a profile, a config file, FIPS or
 dual-stack endpoints, ``S3_CLIENT=botocore``) gets botocore's client
-(``chalicelib.registry.make_s3_client`` decides).
+(``chalicelib.s3_client.make_s3_client`` decides).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import ClientError
 
-from chalicelib.settings import AwsEnvironment, Settings
+from chalicelib.s3_client import AwsEnvironment
+from chalicelib.settings import Settings
 
 __all__ = ["EMPTY_SHA256", "HttpS3Client", "sign_v4"]
 
@@ -128,7 +129,7 @@ class HttpS3Client:
 
     Parameters
     ----------
-    aws : credentials, region and endpoint as read by ``chalicelib.settings``.
+    aws : credentials, region and endpoint as read by ``chalicelib.s3_client``.
     settings : the API's timeouts and attempts (``S3_*``); ``S3_ENDPOINT_URL`` wins over
         the AWS endpoint variables.
     sleep, clock : injectable for tests.

@@ -20,7 +20,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.registry_format import normalize_prefix
@@ -28,11 +28,9 @@ from chalicelib.registry_format import normalize_prefix
 __all__ = [
     "APP_NAME",
     "CLI_MODE_VARIABLE",
-    "AwsEnvironment",
     "Settings",
     "SettingsError",
     "in_chalice_cli",
-    "load_aws_environment",
     "load_settings",
 ]
 
@@ -227,67 +225,3 @@ def in_chalice_cli(environ: Mapping[str, str] | None = None) -> bool:
     """True while the chalice CLI imports the app (package, deploy, local)."""
     env = os.environ if environ is None else environ
     return env.get(CLI_MODE_VARIABLE, "").strip().lower() in {"1", "true", "yes"}
-
-
-#: Variables that change how botocore reaches S3 in ways ``chalicelib.s3_http`` does not
-#: implement; when one is set, the API uses botocore's client.
-BOTOCORE_ONLY_VARIABLES = (
-    "AWS_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_USE_FIPS_ENDPOINT",
-    "AWS_USE_DUALSTACK_ENDPOINT",
-    "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT",
-    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-)
-
-
-@dataclass(frozen=True)
-class AwsEnvironment:
-    """What botocore would read from the environment to reach S3 (for ``chalicelib.s3_http``).
-
-    Lambda sets the credentials (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-    ``AWS_SESSION_TOKEN``) and the region (``AWS_REGION``, ``AWS_DEFAULT_REGION``).
-    """
-
-    access_key_id: str = field(default="", repr=False)
-    secret_access_key: str = field(default="", repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    region: str = ""
-    endpoint_url: str | None = None
-    ca_bundle: str | None = None
-    botocore_only: tuple[str, ...] = ()
-
-    @property
-    def complete(self) -> bool:
-        """Credentials and region are all here, and nothing needs botocore."""
-        return bool(
-            self.access_key_id
-            and self.secret_access_key
-            and self.region
-            and not self.botocore_only
-            and (self.endpoint_url is None or _URL_RE.match(self.endpoint_url))
-        )
-
-
-def load_aws_environment(environ: Mapping[str, str] | None = None) -> AwsEnvironment:
-    """Credentials, region, endpoint and CA bundle from ``environ`` as botocore reads them."""
-    env = os.environ if environ is None else environ
-
-    def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
-
-    return AwsEnvironment(
-        access_key_id=get("AWS_ACCESS_KEY_ID") or "",
-        secret_access_key=get("AWS_SECRET_ACCESS_KEY") or "",
-        session_token=get("AWS_SESSION_TOKEN"),
-        region=get("AWS_DEFAULT_REGION") or get("AWS_REGION") or "",
-        endpoint_url=get("AWS_ENDPOINT_URL_S3") or get("AWS_ENDPOINT_URL"),
-        ca_bundle=get("AWS_CA_BUNDLE"),
-        botocore_only=tuple(name for name in BOTOCORE_ONLY_VARIABLES if get(name)),
-    )

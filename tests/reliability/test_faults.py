@@ -15,8 +15,8 @@ from dataclasses import replace
 
 import pytest
 import sklearn.base
-from chalicelib.registry import make_s3_client
 from chalicelib.registry_format import current_key
+from chalicelib.s3_client import make_s3_client
 from chalicelib.settings import Settings
 
 from stack.local import free_port

@@ -6,8 +6,8 @@ import json
 from dataclasses import replace
 
 import pytest
-from chalicelib.registry import make_s3_client
 from chalicelib.registry_format import current_key
+from chalicelib.s3_client import make_s3_client
 from chalicelib.settings import Settings
 from sklearn.linear_model import LogisticRegression
 

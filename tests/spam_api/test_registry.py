@@ -8,7 +8,7 @@ import joblib
 import pytest
 import sklearn
 import sklearn.base
-from chalicelib.registry import RegistryReader, make_s3_client
+from chalicelib.registry import RegistryReader
 from chalicelib.registry_format import (
     LEGACY_LABELS,
     ArtifactNotFoundError,
@@ -18,6 +18,7 @@ from chalicelib.registry_format import (
     RegistryUnavailableError,
     current_key,
 )
+from chalicelib.s3_client import make_s3_client
 from chalicelib.settings import Settings
 
 from stack.local import free_port

@@ -17,15 +17,10 @@ import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from chalicelib.registry import RegistryReader, make_s3_client
+from chalicelib.registry import RegistryReader
+from chalicelib.s3_client import AwsEnvironment, load_aws_environment, make_s3_client
 from chalicelib.s3_http import HttpS3Client, sign_v4
-from chalicelib.settings import (
-    AwsEnvironment,
-    Settings,
-    SettingsError,
-    load_aws_environment,
-    load_settings,
-)
+from chalicelib.settings import Settings, SettingsError, load_settings
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -215,8 +210,8 @@ def test_the_cold_path_imports_neither_botocore_client_nor_urllib3() -> None:
     """What the http client is for: a model fetch without botocore's client machinery."""
     code = (
         "import sys\n"
-        "from chalicelib.registry import make_s3_client\n"
-        "from chalicelib.settings import Settings, load_aws_environment\n"
+        "from chalicelib.s3_client import load_aws_environment, make_s3_client\n"
+        "from chalicelib.settings import Settings\n"
         "c = make_s3_client(Settings(), load_aws_environment())\n"
         "print(type(c).__name__, sorted(m for m in sys.modules if m in "
         "('urllib3', 'botocore.session', 'botocore.client', 'botocore.config', 'boto3')))\n"
