@@ -7,11 +7,14 @@ S3's service model, its endpoint rules and the 1.2 MB ``endpoints.json``. That i
 quarter of the whole start on top of numpy, scipy and scikit-learn.
 
 ``HttpS3Client`` makes those two calls with ``http.client``, signed with Signature
-Version 4 exactly as botocore signs them (the tests compare the ``Authorization`` header
-with botocore's for the same request), and answers as botocore's client does: the same
-response keys, ``botocore.exceptions.ClientError`` carrying S3's error code for an error
-status, ``OSError`` when S3 cannot be reached. ``chalicelib.registry.RegistryReader``
-therefore treats both clients alike.
+Version 4, and answers as botocore's client does: the same response keys,
+``botocore.exceptions.ClientError`` carrying S3's error code for an error status,
+``OSError`` when S3 cannot be reached. ``chalicelib.registry.RegistryReader`` therefore
+treats both clients alike. Three checks that share no assumptions hold the signer: the
+tests compare its ``Authorization`` header with botocore's for the same request,
+reproduce AWS's published worked examples byte for byte (``sign_v4`` signs any method,
+query string and body for them), and send requests to an S3 server that verifies
+signatures in its own code (``@20minutes/s3rver``).
 
 It only serves the case it knows completely, the one Lambda presents: credentials and
 region in environment variables and either AWS's own S3 endpoints or one configured
@@ -33,6 +36,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -59,7 +63,28 @@ def _hmac(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
 
 
-def sign_v4(
+def _uri_encode(text: str) -> str:
+    """SigV4's URI encoding: every byte but ``A-Za-z0-9-_.~`` as ``%XX``, ``/`` included."""
+    return quote(text, safe="")
+
+
+def _canonical_query(query: Mapping[str, str]) -> str:
+    """Name-value pairs encoded, sorted by name; a name without value keeps its ``=``."""
+    pairs = sorted((_uri_encode(name), _uri_encode(value)) for name, value in query.items())
+    return "&".join(f"{name}={value}" for name, value in pairs)
+
+
+@dataclass(frozen=True)
+class _Signing:
+    """One request's Signature V4 and the texts it is computed from (the tests read them)."""
+
+    canonical_request: str
+    string_to_sign: str
+    signature: str
+    headers: dict[str, str]
+
+
+def _sign(
     method: str,
     host: str,
     path: str,
@@ -69,17 +94,14 @@ def sign_v4(
     secret_key: str,
     region: str,
     now: datetime,
-    session_token: str | None = None,
-) -> dict[str, str]:
-    """The request's headers plus ``x-amz-*`` and ``Authorization`` (S3, empty payload).
-
-    ``path`` is the URI-encoded path as sent (S3 signs it as is, without normalising);
-    ``host`` is the Host header (with the port unless it is the scheme's default). Every
-    header given is signed, as botocore does for these headers.
-    """
+    session_token: str | None,
+    query: Mapping[str, str],
+    payload_sha256: str,
+) -> _Signing:
+    """``sign_v4``'s computation, step by step as AWS's S3 API reference lays it out."""
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     signed = {name.lower(): " ".join(str(value).split()) for name, value in headers.items()}
-    signed.update({"host": host, "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": stamp})
+    signed.update({"host": host, "x-amz-content-sha256": payload_sha256, "x-amz-date": stamp})
     if session_token:
         signed["x-amz-security-token"] = session_token
     names = sorted(signed)
@@ -87,10 +109,10 @@ def sign_v4(
         [
             method,
             path,
-            "",  # no query string
+            _canonical_query(query),
             "".join(f"{name}:{signed[name]}\n" for name in names),
             ";".join(names),
-            EMPTY_SHA256,
+            payload_sha256,
         ]
     )
     scope = f"{stamp[:8]}/{region}/s3/aws4_request"
@@ -106,7 +128,46 @@ def sign_v4(
         f"{_ALGORITHM} Credential={access_key}/{scope}, "
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
     )
-    return out
+    return _Signing(canonical, to_sign, signature, out)
+
+
+def sign_v4(
+    method: str,
+    host: str,
+    path: str,
+    headers: Mapping[str, str],
+    *,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    now: datetime,
+    session_token: str | None = None,
+    query: Mapping[str, str] | None = None,
+    payload_sha256: str = EMPTY_SHA256,
+) -> dict[str, str]:
+    """The request's headers plus ``x-amz-*`` and ``Authorization``, for S3.
+
+    ``path`` is the URI-encoded path as sent (S3 signs it as is, without normalising);
+    ``host`` is the Host header (with the port unless it is the scheme's default). Every
+    header given is signed, as botocore does for these headers. ``query`` holds the
+    decoded query parameters (``{"lifecycle": ""}`` for ``?lifecycle``); the URL must
+    carry the same ones. ``payload_sha256`` is the body's SHA-256 in hex (the empty
+    body's by default) or ``UNSIGNED-PAYLOAD``; it is also sent as
+    ``x-amz-content-sha256``.
+    """
+    return _sign(
+        method,
+        host,
+        path,
+        headers,
+        access_key=access_key,
+        secret_key=secret_key,
+        region=region,
+        now=now,
+        session_token=session_token,
+        query=query or {},
+        payload_sha256=payload_sha256,
+    ).headers
 
 
 def _client_error(
