@@ -1,67 +1,75 @@
 """The spam classifier API: a list of routes over ``chalicelib``.
 
-Each view reads the raw body, calls one ``chalicelib.service`` function and returns its
-dict; ``ApiError`` becomes a JSON error response. The middleware adds CORS headers and
-the request id to every response, errors included, and logs server errors.
+Each view reads the raw body, calls one ``chalicelib.service`` function and returns the
+dict it gives (200). Whatever a view raises reaches the middleware (``route`` passes it
+through Chalice's own view wrapper, which would answer a bare 500), which turns it into
+a response in one place (``chalicelib.errors.response_for``) and gives every response,
+errors included, its CORS headers and request id; server errors are logged there too.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, CORSConfig, Response
-from chalicelib import http, service
+from chalice import Chalice, Response
+from chalicelib import errors, http, service
 from chalicelib.runtime import warm_start
-from chalicelib.settings import APP_NAME, load_settings
-from chalicelib.validation import ApiError
+from chalicelib.settings import APP_NAME
 
-SETTINGS = load_settings()  # also what `chalice package` bakes into the CORS preflight
 app = Chalice(app_name=APP_NAME)
-http.configure_logging(app.log, SETTINGS.log_level_number)
-CORS = CORSConfig(
-    allow_origin=SETTINGS.cors_allow_origin,
-    max_age=SETTINGS.cors_max_age_seconds,
-    expose_headers=list(http.EXPOSED_HEADERS),
-)
-#: Added by the middleware where Chalice does not (its 405, for one); Vary for one origin.
-_EXTRA_HEADERS = {**CORS.get_access_control_headers(), **http.cors_headers(SETTINGS)}
+http.configure_logging(app.log)  # LOG_LEVEL is applied when the settings are first read
+#: Origin and max age come from the settings when Chalice (or `chalice package`) reads them.
+CORS = http.SettingsCORSConfig()
+
+
+def route(path: str, **options: Any) -> Callable[[Callable[[], Any]], Any]:
+    """``app.route`` with ``cors=CORS``, letting every exception through to the middleware."""
+
+    def register(view: Callable[[], Any]) -> Any:
+        @functools.wraps(view)
+        def run() -> Any:
+            try:
+                return view()
+            except errors.ApiError:
+                raise
+            except Exception as exc:
+                raise errors.as_api_error(exc) from exc
+
+        return app.route(path, cors=CORS, **options)(run)
+
+    return register
 
 
 @app.middleware("http")
 def envelope(event: Any, get_response: Callable[[Any], Response]) -> Response:
     with http.request_scope(event) as rid:
-        response = get_response(event)
-        return http.finalize(response, rid=rid, extra_headers=_EXTRA_HEADERS, log=app.log)
+        try:
+            response = get_response(event)
+        except Exception as exc:  # ApiError, and anything else: one mapping, never a traceback
+            response = errors.response_for(exc)
+        return http.finalize(response, rid=rid, cors=CORS)
 
 
-def _reply(view: Callable[[], Any]) -> Response:
-    try:
-        result = view()
-    except ApiError as exc:
-        return Response(body=exc.body(), status_code=exc.status_code, headers=exc.headers)
-    status, body = result if isinstance(result, tuple) else (200, result)
-    return Response(body=body, status_code=status)
+@route("/predict", methods=["POST"], content_types=["application/json"])
+def predict() -> dict[str, Any]:
+    return service.predict(http.raw_body())
 
 
-@app.route("/predict", methods=["POST"], cors=CORS, content_types=["application/json"])
-def predict() -> Response:
-    return _reply(lambda: service.predict(http.raw_body()))
+@route("/predict/batch", methods=["POST"], content_types=["application/json"])
+def predict_batch() -> dict[str, Any]:
+    return service.predict_batch(http.raw_body())
 
 
-@app.route("/predict/batch", methods=["POST"], cors=CORS, content_types=["application/json"])
-def predict_batch() -> Response:
-    return _reply(lambda: service.predict_batch(http.raw_body()))
+@route("/health", methods=["GET"])
+def health() -> dict[str, Any]:
+    return service.health()
 
 
-@app.route("/health", methods=["GET"], cors=CORS)
-def health() -> Response:
-    return _reply(service.health)
-
-
-@app.route("/model", methods=["GET"], cors=CORS)
-def model() -> Response:
-    return _reply(service.model_info)
+@route("/model", methods=["GET"])
+def model() -> dict[str, Any]:
+    return service.model_info()
 
 
 warm_start()  # in Lambda: load during the cold start; under the chalice CLI: on first request

@@ -53,21 +53,31 @@ _PERMANENT = {"integrity", "incompatible", "invalid_model"}
 
 
 class ModelUnavailableError(Exception):
-    """No model is loaded (yet); the message says why. Maps to HTTP 503."""
+    """No model is loaded (yet). Maps to HTTP 503.
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    ``public_reason`` says why in words a client may see; ``detail`` adds what only the
+    log may carry (bucket, key, the underlying error).
+    """
+
+    def __init__(self, public_reason: str, retry_after: float, detail: str | None = None) -> None:
+        super().__init__(detail or public_reason)
+        self.public_reason = public_reason
         self.retry_after = retry_after
+        self.detail = detail or public_reason
 
 
 @dataclass(frozen=True)
 class Failure:
-    """Why the last load or refresh did not produce a (new) model."""
+    """Why the last load or refresh did not produce a (new) model.
+
+    ``message`` is for clients (``/health``, 503 bodies); ``detail`` is for the log.
+    """
 
     kind: str
     message: str
     at: float
     version: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,9 +156,14 @@ class ModelHolder:
     def _live_or_raise(self, state: HolderState) -> LiveModel:
         if state.live is not None:
             return state.live
-        reason = state.failure.message if state.failure else "no model has been loaded yet"
-        retry = max(1.0, state.next_check_at - self.clock()) if state.failure else 1.0
-        raise ModelUnavailableError(reason, retry_after=retry)
+        failure = state.failure
+        if failure is None:
+            raise ModelUnavailableError("no model has been loaded yet", retry_after=1.0)
+        raise ModelUnavailableError(
+            failure.message,
+            retry_after=max(1.0, state.next_check_at - self.clock()),
+            detail=failure.detail,
+        )
 
     def _refresh(self) -> None:
         """One registry check, and a load and swap if it points somewhere new (lock held)."""
@@ -175,14 +190,17 @@ class ModelHolder:
             return replace(state, failure=None, seen_etag=pointer.etag)
         version = pointer.manifest.version
         if live is not None and pointer.legacy and not live.legacy:
+            keeping = (
+                f"keeping version {live.version} rather than falling back to the legacy "
+                f"bucket-root model"
+            )
             failure = Failure(
                 kind="not_found",
-                message=(
-                    f"{self.reader.prefix}current.json is gone; keeping version {live.version} "
-                    f"rather than falling back to the legacy bucket-root model"
-                ),
+                message=f"the registry's live manifest was deleted; {keeping}",
+                detail=f"{self.reader.prefix}current.json is gone; {keeping}",
                 at=now,
             )
+            _log.warning("registry check failed (not_found): %s", failure.detail)
             return replace(state, failure=failure)
         try:
             artifacts = self.reader.load(pointer)
@@ -197,15 +215,17 @@ class ModelHolder:
     def _failure(self, exc: BaseException, now: float, version: str | None) -> Failure:
         kind = next((k for t, k in _KINDS if isinstance(exc, t)), "invalid_model")
         if isinstance(exc, RegistryError):
-            message = str(exc)
-            _log.warning("registry check failed (%s): %s", kind, message)
+            message, detail = exc.public, str(exc)
+            _log.warning("registry check failed (%s): %s", kind, detail)
         elif version is None:
             message = "the registry check failed unexpectedly; the server log has the details"
+            detail = f"registry check failed: {exc!r}"
             _log.error("registry check failed", exc_info=exc)
         else:
             message = (
                 f"model {version} could not be unpickled into a working model; "
                 f"the server log has the details"
             )
+            detail = f"loading model {version} failed: {exc!r}"
             _log.error("loading model %s failed", version, exc_info=exc)
-        return Failure(kind=kind, message=message, at=now, version=version)
+        return Failure(kind=kind, message=message, at=now, version=version, detail=detail)

@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by every route: per-request scope, response envelope, logging.
+"""HTTP plumbing shared by every route: per-request scope, CORS, response envelope, logging.
 
 Chalice keeps ``app.current_request`` on the shared app object, so under the threaded
 ``chalice local`` two requests can overwrite each other's. The middleware instead puts
@@ -16,11 +16,15 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.settings import Settings
+from chalice.app import CORSConfig
+
+from chalicelib.errors import envelope_chalice_error
+from chalicelib.settings import Settings, SettingsError, get_settings
 
 __all__ = [
     "EXPOSED_HEADERS",
     "RequestIdFilter",
+    "SettingsCORSConfig",
     "configure_logging",
     "cors_headers",
     "finalize",
@@ -76,9 +80,14 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(app_log: logging.Logger, level: int) -> None:
-    """Log ``app_log`` (Chalice's, named APP_NAME) and chalicelib's children with request ids."""
-    app_log.setLevel(level)
+def configure_logging(app_log: logging.Logger) -> None:
+    """Log ``app_log`` (Chalice's, named APP_NAME) and chalicelib's children with request ids.
+
+    The level is the settings' ``LOG_LEVEL``, applied by ``chalicelib.runtime`` when the
+    settings are read (INFO until then).
+    """
+    if app_log.level == logging.NOTSET:
+        app_log.setLevel(logging.INFO)
     app_log.propagate = False
     if not app_log.handlers:
         app_log.addHandler(logging.StreamHandler(sys.stdout))
@@ -90,29 +99,51 @@ def configure_logging(app_log: logging.Logger, level: int) -> None:
             handler.addFilter(RequestIdFilter())
 
 
-def cors_headers(settings: Settings) -> dict[str, str]:
-    """Headers every response carries besides what Chalice's CORSConfig adds."""
-    headers = {"Access-Control-Allow-Origin": settings.cors_allow_origin}
+class SettingsCORSConfig(CORSConfig):
+    """Chalice's CORS config, with the origin and max age read from the settings when used.
+
+    Chalice reads a route's CORS config through ``get_access_control_headers`` when it
+    answers (and ``chalice package`` when it writes API Gateway's preflight), not when
+    ``app.py`` is imported: so the settings are read then, once the environment (a stage's
+    variables, the test client's) is in place. A bad value raises ``SettingsError``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(expose_headers=list(EXPOSED_HEADERS))
+
+    def get_access_control_headers(self) -> dict[str, str]:
+        return self.headers_for(get_settings())
+
+    def headers_for(self, settings: Settings) -> dict[str, str]:
+        headers = super().get_access_control_headers()
+        headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin
+        headers["Access-Control-Max-Age"] = str(settings.cors_max_age_seconds)
+        return headers
+
+
+def cors_headers(cors: SettingsCORSConfig) -> dict[str, str]:
+    """The CORS headers every response carries, errors included, where Chalice adds none.
+
+    With settings that cannot be read, the defaults ('*'): the only answer then is an
+    error that says the API is not configured, and a page should be able to show it.
+    """
+    try:
+        settings = get_settings()
+    except SettingsError:
+        settings = Settings()
+    headers = cors.headers_for(settings)
     if settings.cors_allow_origin != "*":
         headers["Vary"] = "Origin"
     return headers
 
 
-def finalize(response: Any, *, rid: str, extra_headers: dict[str, str], log: logging.Logger) -> Any:
-    """Last touch on every response: CORS (errors too), request id, error envelope, 5xx log."""
+def finalize(response: Any, *, rid: str, cors: SettingsCORSConfig) -> Any:
+    """Last touch on every response: CORS (errors too), request id, error envelope."""
+    envelope_chalice_error(response)
     headers = response.headers
-    for name, value in extra_headers.items():
+    for name, value in cors_headers(cors).items():
         headers.setdefault(name, value)
-    headers.setdefault("Access-Control-Expose-Headers", ",".join(EXPOSED_HEADERS))
     headers["X-Request-Id"] = rid
     if not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = "application/json"
-    status = int(response.status_code)
-    body = response.body
-    if status >= 400 and isinstance(body, dict) and "Code" in body and "status" not in body:
-        response.body = {"status": "error", **body}
-    if status >= 500:  # 503 is the expected "no model yet"; anything else is a fault
-        code = body.get("Code") if isinstance(body, dict) else None
-        level = logging.WARNING if status == 503 else logging.ERROR
-        log.log(level, "request %s answered %s (%s)", rid, status, code)
     return response

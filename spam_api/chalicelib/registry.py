@@ -147,17 +147,27 @@ class RegistryReader:
 
     def _no_answer(self, key: str, exc: BaseException) -> RegistryUnavailableError:
         return RegistryUnavailableError(
-            f"could not read {self._where(key)}: S3 did not answer ({type(exc).__name__})"
+            f"could not read {self._where(key)}: S3 did not answer ({type(exc).__name__}: {exc})",
+            public="S3 did not answer",
         )
 
     def _client_error(self, key: str, code: str) -> Exception:
         if code in _DENIED_CODES:
-            return _AccessDenied(f"could not read {self._where(key)}: S3 answered {code}")
+            return _AccessDenied(
+                f"could not read {self._where(key)}: S3 answered {code}",
+                public=f"S3 refused to let the API read the model registry ({code})",
+            )
         if code == "NoSuchBucket":
-            return ArtifactNotFoundError(f"bucket {self.bucket} does not exist")
+            return ArtifactNotFoundError(
+                f"bucket {self.bucket} does not exist",
+                public="the model registry's bucket does not exist",
+            )
         if code in _NOT_FOUND_CODES:
             return ArtifactNotFoundError(f"{self._where(key)} does not exist")
-        return RegistryUnavailableError(f"could not read {self._where(key)}: S3 answered {code}")
+        return RegistryUnavailableError(
+            f"could not read {self._where(key)}: S3 answered {code}",
+            public=f"S3 answered {code} when the API read the model registry",
+        )
 
     # -- what is live --------------------------------------------------------------------
 
@@ -183,7 +193,8 @@ class RegistryReader:
             except (ArtifactNotFoundError, RegistryUnavailableError):
                 raise RegistryUnavailableError(
                     f"S3 denied access to {self._where(key)}; it does not exist or the "
-                    f"function's policy does not allow s3:GetObject on it"
+                    f"function's policy does not allow s3:GetObject on it",
+                    public="S3 refused to let the API read the live model's manifest",
                 ) from exc
             _log.warning("%s: access denied, serving the legacy layout", self._where(key))
             return pointer
@@ -204,7 +215,9 @@ class RegistryReader:
             ):
                 raise ManifestError(
                     f"{where}: artifacts.{role}.key {ref.key!r} is outside the registry prefix "
-                    f"{self.prefix!r}; refusing to read it"
+                    f"{self.prefix!r}; refusing to read it",
+                    public=f"the model manifest names a {role} file outside the registry "
+                    f"prefix; refusing to read it",
                 )
 
     def _legacy_pointer(self, if_none_match: str | None) -> Pointer | None:
@@ -216,7 +229,9 @@ class RegistryReader:
         except ArtifactNotFoundError as exc:
             raise ArtifactNotFoundError(
                 f"no model in s3://{self.bucket}/: neither {current_key(self.prefix)} nor the "
-                f"legacy {LEGACY_MODEL_KEY} and {LEGACY_VECTORIZER_KEY} exist"
+                f"legacy {LEGACY_MODEL_KEY} and {LEGACY_VECTORIZER_KEY} exist",
+                public="no model has been published yet: neither a live manifest nor the "
+                "tutorial's bucket-root model exists",
             ) from exc
         etag = "legacy:" + ":".join(str(h.get("ETag", "")).strip('"') for h in heads.values())
         if if_none_match == etag:
@@ -281,9 +296,12 @@ class RegistryReader:
         for warning in caught:
             if issubclass(warning.category, InconsistentVersionWarning):
                 pickled = getattr(warning.message, "original_sklearn_version", "another version")
+                detail = (
+                    f"was pickled by scikit-learn {pickled} but this runtime has "
+                    f"{self.runtime_sklearn_version}; retrain with {self.runtime_sklearn_version}"
+                )
                 raise IncompatibleModelError(
-                    f"model {manifest.version}: {key} was pickled by scikit-learn {pickled} but "
-                    f"this runtime has {self.runtime_sklearn_version}; retrain with "
-                    f"{self.runtime_sklearn_version}"
+                    f"model {manifest.version}: {key} {detail}",
+                    public=f"model {manifest.version} {detail}",
                 )
         return obj

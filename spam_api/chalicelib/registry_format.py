@@ -87,27 +87,53 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class RegistryError(Exception):
-    """Base class for everything that can go wrong reading or writing the registry."""
+    """Base class for everything that can go wrong reading or writing the registry.
+
+    ``str(exc)`` is for the operator and may name buckets and keys; ``public`` says the
+    same without them, for the API's clients (defaults to the class's ``PUBLIC``).
+    """
+
+    PUBLIC = "the model registry could not be read"
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public or self.PUBLIC
 
 
 class ManifestError(RegistryError):
     """A manifest (``current.json`` or ``<version>/manifest.json``) is malformed."""
 
+    PUBLIC = "the model manifest is invalid"
+
+    @classmethod
+    def at(cls, where: str, detail: str, cause: str = "") -> ManifestError:
+        """``where: detail (cause)`` for the log; the client sees only ``detail``."""
+        suffix = f" ({cause})" if cause else ""
+        return cls(f"{where}: {detail}{suffix}", public=f"{cls.PUBLIC}: {detail}")
+
 
 class IntegrityError(RegistryError):
     """An artifact's bytes differ from what the manifest recorded."""
+
+    PUBLIC = "a model file does not match its manifest"
 
 
 class IncompatibleModelError(RegistryError):
     """The artifacts were pickled by a scikit-learn version other than the runtime's."""
 
+    PUBLIC = "the model was made with another scikit-learn version than this runtime's"
+
 
 class ArtifactNotFoundError(RegistryError):
     """A key the registry needs is missing."""
 
+    PUBLIC = "a file the model registry needs does not exist"
+
 
 class RegistryUnavailableError(RegistryError):
     """S3 could not be reached, timed out, or denied access."""
+
+    PUBLIC = "S3 did not answer"
 
 
 @dataclass(frozen=True)
@@ -238,12 +264,12 @@ def verify_artifact(ref: ArtifactRef, data: bytes) -> bytes:
     chalicelib.registry_format.IntegrityError: k: sha256 ... does not match the manifest ...
     """
     if len(data) != ref.size:
-        raise IntegrityError(f"{ref.key}: {len(data)} bytes, but the manifest records {ref.size}")
+        detail = f"{len(data)} bytes, but the manifest records {ref.size}"
+        raise IntegrityError(f"{ref.key}: {detail}", public=f"a model file is {detail}")
     digest = sha256_hex(data)
     if digest != ref.sha256:
-        raise IntegrityError(
-            f"{ref.key}: sha256 {digest[:12]}... does not match the manifest ({ref.sha256[:12]}...)"
-        )
+        detail = f"sha256 {digest[:12]}... does not match the manifest ({ref.sha256[:12]}...)"
+        raise IntegrityError(f"{ref.key}: {detail}", public=f"a model file's {detail}")
     return data
 
 
@@ -258,16 +284,19 @@ def check_sklearn_version(manifest: Manifest, runtime_version: str) -> None:
     but this runtime has 1.9.1; retrain with 1.9.1 or deploy a layer with 1.7.2
     """
     if manifest.sklearn_version != runtime_version:
-        raise IncompatibleModelError(
+        message = (
             f"model {manifest.version} was made with scikit-learn {manifest.sklearn_version} "
             f"but this runtime has {runtime_version}; retrain with {runtime_version} "
             f"or deploy a layer with {manifest.sklearn_version}"
         )
+        raise IncompatibleModelError(message, public=message)
 
 
-def _require(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+def _require(
+    obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str, path: str = ""
+) -> Any:
     if name not in obj:
-        raise ManifestError(f"{where}: missing field {name!r}")
+        raise ManifestError.at(where, f"missing field {path + name!r}")
     value = obj[name]
     if not isinstance(value, kind) or (
         kind in (int, float, (int, float)) and isinstance(value, bool)
@@ -275,15 +304,18 @@ def _require(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], wher
         expected = (
             kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         )
-        raise ManifestError(
-            f"{where}: field {name!r} must be {expected}, got {type(value).__name__}"
+        raise ManifestError.at(
+            where, f"field {path + name!r} must be {expected}, got {type(value).__name__}"
         )
     return value
 
 
+class _NotJsonConstant(ValueError):
+    """NaN or Infinity: Python's json reads them; JSON has neither, and clients choke on them."""
+
+
 def _not_json(constant: str) -> Any:
-    """Python's json reads NaN and Infinity; JSON has neither, and clients choke on them."""
-    raise ValueError(f"{constant} is not a JSON number")
+    raise _NotJsonConstant(f"{constant} is not a JSON number")
 
 
 def parse_manifest(data: bytes, where: str = CURRENT_NAME) -> Manifest:
@@ -298,48 +330,50 @@ def parse_manifest(data: bytes, where: str = CURRENT_NAME) -> Manifest:
     """
     try:
         obj = json.loads(data, parse_constant=_not_json)
+    except _NotJsonConstant as exc:
+        raise ManifestError.at(where, f"not valid JSON ({exc})") from exc
     except (ValueError, RecursionError) as exc:  # also too many digits, too deeply nested
-        raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
+        raise ManifestError.at(where, "not valid JSON", cause=str(exc)[:200]) from exc
     if not isinstance(obj, dict):
-        raise ManifestError(f"{where}: must be a JSON object, got {type(obj).__name__}")
+        raise ManifestError.at(where, f"must be a JSON object, got {type(obj).__name__}")
     schema = _require(obj, "schema_version", int, where)
     if schema != SCHEMA_VERSION:
-        raise ManifestError(
-            f"{where}: schema_version {schema} is not supported (this code reads {SCHEMA_VERSION})"
+        raise ManifestError.at(
+            where, f"schema_version {schema} is not supported (this code reads {SCHEMA_VERSION})"
         )
     version = _require(obj, "version", str, where)
     try:
         validate_version_id(version)
     except ValueError as exc:
-        raise ManifestError(f"{where}: {exc}") from exc
+        raise ManifestError.at(where, str(exc)) from exc
     raw_threshold = _require(obj, "threshold", (int, float), where)
     try:
         threshold = float(raw_threshold)
     except OverflowError:  # an integer too large for a float
         threshold = math.inf
     if not 0.0 < threshold < 1.0:
-        raise ManifestError(f"{where}: threshold must be between 0 and 1, got {threshold}")
+        raise ManifestError.at(where, f"threshold must be between 0 and 1, got {threshold}")
     labels = _require(obj, "labels", dict, where)
     if set(labels) != {"spam", "ham"} or labels["spam"] == labels["ham"]:
-        raise ManifestError(f"{where}: labels must map 'spam' and 'ham' to two distinct classes")
+        raise ManifestError.at(where, "labels must map 'spam' and 'ham' to two distinct classes")
     raw_artifacts = _require(obj, "artifacts", dict, where)
     artifacts: dict[str, ArtifactRef] = {}
     for role in ARTIFACT_NAMES:
         entry = raw_artifacts.get(role)
         if not isinstance(entry, dict):
-            raise ManifestError(f"{where}: artifacts.{role} is missing or not an object")
-        inner = f"{where}: artifacts.{role}"
-        key = _require(entry, "key", str, inner)
-        sha = _require(entry, "sha256", str, inner)
-        size = _require(entry, "size", int, inner)
+            raise ManifestError.at(where, f"artifacts.{role} is missing or not an object")
+        path = f"artifacts.{role}."
+        key = _require(entry, "key", str, where, path)
+        sha = _require(entry, "sha256", str, where, path)
+        size = _require(entry, "size", int, where, path)
         if not _SHA256_RE.match(sha):
-            raise ManifestError(f"{inner}.sha256 is not 64 lowercase hex digits")
+            raise ManifestError.at(where, f"{path}sha256 is not 64 lowercase hex digits")
         if size < 0:
-            raise ManifestError(f"{inner}.size must not be negative")
+            raise ManifestError.at(where, f"{path}size must not be negative")
         artifacts[role] = ArtifactRef(key=key, sha256=sha, size=size)
     metrics = obj.get("metrics", {})
     if not isinstance(metrics, dict):
-        raise ManifestError(f"{where}: metrics must be an object")
+        raise ManifestError.at(where, "metrics must be an object")
     return Manifest(
         version=version,
         created_at=_require(obj, "created_at", str, where),

@@ -1,7 +1,8 @@
 """The process-wide runtime (settings + model holder), built lazily, replaceable in tests.
 
 ``app.py`` never builds AWS clients itself: it asks ``get_runtime()``, which on first use
-reads the settings and builds the S3 client, reader and holder (no S3 call yet).
+takes the process's settings (``chalicelib.settings.get_settings``) and builds the S3
+client, reader and holder (no S3 call yet).
 ``warm_start()`` is what app.py calls at import time: in Lambda it loads the model
 during the cold start; while the chalice CLI imports the app (``package``, ``deploy``,
 ``local``) it does nothing, so the first request loads it instead.
@@ -9,9 +10,9 @@ during the cold start; while the chalice CLI imports the app (``package``, ``dep
 Tests build their own runtime and install it::
 
     rt = build_runtime(Settings(model_bucket=bucket), s3=s3_client, clock=fake_clock)
-    install_runtime(rt)        # the app now serves from it
+    install_runtime(rt)        # the app now serves from it, and its settings are the process's
     ...
-    reset_runtime()            # the next request builds one from the environment again
+    reset_runtime()            # the next request reads the environment and builds one again
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from typing import Any
 from chalicelib.holder import ModelHolder, ModelUnavailableError
 from chalicelib.registry import RegistryReader
 from chalicelib.s3_client import make_s3_client
-from chalicelib.settings import APP_NAME, Settings, in_chalice_cli, load_settings
+from chalicelib.settings import (
+    APP_NAME,
+    Settings,
+    SettingsError,
+    get_settings,
+    in_chalice_cli,
+    use_settings,
+)
 
 __all__ = [
     "Runtime",
@@ -55,12 +63,12 @@ def build_runtime(
     clock: Callable[[], float] = time.time,
     runtime_sklearn_version: str | None = None,
 ) -> Runtime:
-    """A runtime for ``settings`` (default: from the environment). Does no I/O.
+    """A runtime for ``settings`` (default: the process's). Does no I/O.
 
     ``s3`` defaults to ``make_s3_client(settings)``; tests pass a moto client.
     Raises ``SettingsError`` when ``MODEL_BUCKET`` is not set.
     """
-    settings = settings if settings is not None else load_settings()
+    settings = settings if settings is not None else get_settings()
     bucket = settings.require_bucket()
     reader = RegistryReader(
         s3 if s3 is not None else make_s3_client(settings),
@@ -89,19 +97,29 @@ def get_runtime() -> Runtime:
         return runtime
     with _runtime_lock:
         if _runtime is None:
-            _runtime = build_runtime()
+            _runtime = _adopted(build_runtime())
         return _runtime
 
 
 def install_runtime(runtime: Runtime | None) -> None:
-    """Make ``runtime`` the one every request uses (``None`` = rebuild on next use)."""
+    """Make ``runtime`` the one every request uses, and its settings the process's.
+
+    ``None`` forgets both: the next use reads the environment and builds them again.
+    """
     global _runtime
     with _runtime_lock:
-        _runtime = runtime
+        _runtime = _adopted(runtime) if runtime is not None else None
+        use_settings(runtime.settings if runtime is not None else None)
+
+
+def _adopted(runtime: Runtime) -> Runtime:
+    """Apply the runtime's process-wide settings (the log level) as it becomes the process's."""
+    logging.getLogger(APP_NAME).setLevel(runtime.settings.log_level_number)
+    return runtime
 
 
 def reset_runtime() -> None:
-    """Forget the runtime: the next request builds one from the environment again."""
+    """Forget the runtime and the settings: the next request builds both again."""
     install_runtime(None)
 
 
@@ -115,13 +133,16 @@ def warm_start() -> bool:
     if in_chalice_cli():
         return False
     try:
-        settings = load_settings()
+        settings = get_settings()
         if not settings.model_bucket:
             _log.warning("MODEL_BUCKET is not set; no model is loaded at start-up")
             return False
         get_runtime().holder.load()
+    except SettingsError as exc:
+        _log.error("the API is not configured: %s", exc)
+        return False
     except ModelUnavailableError as exc:
-        _log.error("no model at cold start: %s", exc)
+        _log.error("no model at cold start: %s", exc.detail)
         return False
     except Exception:
         _log.exception("cold start: loading the model failed")

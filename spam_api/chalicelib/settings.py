@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +31,10 @@ __all__ = [
     "CLI_MODE_VARIABLE",
     "Settings",
     "SettingsError",
+    "get_settings",
     "in_chalice_cli",
     "load_settings",
+    "use_settings",
 ]
 
 #: The Chalice app name; also the name of the logger everything here logs under.
@@ -225,3 +228,31 @@ def in_chalice_cli(environ: Mapping[str, str] | None = None) -> bool:
     """True while the chalice CLI imports the app (package, deploy, local)."""
     env = os.environ if environ is None else environ
     return env.get(CLI_MODE_VARIABLE, "").strip().lower() in {"1", "true", "yes"}
+
+
+_current: Settings | None = None
+_current_lock = threading.Lock()
+
+
+def get_settings() -> Settings:
+    """The process's settings: read from the environment on first use, then kept.
+
+    Lazily, so that whatever sets the environment after ``app.py`` is imported (Chalice's
+    test client applies a stage's variables on entering its context) is what is read.
+    Raises ``SettingsError`` for a bad value, and again on every call until it is fixed.
+    """
+    global _current
+    settings = _current
+    if settings is not None:
+        return settings
+    with _current_lock:
+        if _current is None:
+            _current = load_settings()
+        return _current
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make ``settings`` the process's settings (``None``: read the environment again)."""
+    global _current
+    with _current_lock:
+        _current = settings

@@ -1,15 +1,15 @@
-"""Request parsing and the API's error classes: bytes in, a validated request or an ``ApiError``.
+"""Request parsing: bytes in, a validated request out, or a 400/413 ``ApiError``.
 
 The raw body is measured before it is parsed and every text before it is vectorised, so
 an oversized request costs a length check, not a model call. Messages say what to send.
 
->>> limits = Limits(max_text_chars=10, max_batch_size=2, max_body_bytes=1000)
+>>> limits = Settings(max_text_chars=10, max_batch_size=2, max_body_bytes=1000)
 >>> parse_predict(b'{"text": "hello"}', limits)
 PredictRequest(texts=('hello',), explain=False)
 >>> parse_predict(b'{"text": "  "}', limits)
 Traceback (most recent call last):
 ...
-chalicelib.validation.BadRequest: "text" is blank; send {"text": "the message to classify"}
+chalicelib.errors.BadRequest: "text" is blank; send {"text": "the message to classify"}
 """
 
 from __future__ import annotations
@@ -18,69 +18,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.settings import Settings
 
-__all__ = [
-    "ApiError",
-    "BadRequest",
-    "Limits",
-    "PayloadTooLarge",
-    "PredictRequest",
-    "ServiceUnavailable",
-    "parse_batch",
-    "parse_predict",
-]
+__all__ = ["PredictRequest", "parse_batch", "parse_predict"]
 
 _PREDICT_HINT = 'send {"text": "the message to classify"}'
 _BATCH_HINT = 'send {"texts": ["first message", "second message"]}'
-
-
-class ApiError(Exception):
-    """An error with its HTTP status and a message safe to show to the client."""
-
-    status_code: int = 500
-    code: str = "InternalServerError"
-
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.headers = dict(headers or {})
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body, the shape Chalice uses for its own errors plus ``status``."""
-        return {"status": "error", "Code": self.code, "Message": self.message}
-
-
-class BadRequest(ApiError):
-    status_code = 400
-    code = "BadRequestError"
-
-
-class PayloadTooLarge(ApiError):
-    status_code = 413
-    code = "PayloadTooLargeError"
-
-
-class ServiceUnavailable(ApiError):
-    status_code = 503
-    code = "ServiceUnavailableError"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The request size limits (from ``Settings``)."""
-
-    max_text_chars: int = 20_000
-    max_batch_size: int = 100
-    max_body_bytes: int = 1_048_576
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            max_text_chars=settings.max_text_chars,
-            max_batch_size=settings.max_batch_size,
-            max_body_bytes=settings.max_body_bytes,
-        )
 
 
 @dataclass(frozen=True)
@@ -91,7 +35,7 @@ class PredictRequest:
     explain: bool = False
 
 
-def _parse_object(raw: bytes | str | None, limits: Limits, hint: str) -> dict[str, Any]:
+def _parse_object(raw: bytes | str | None, limits: Settings, hint: str) -> dict[str, Any]:
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
     if len(data) > limits.max_body_bytes:
         raise PayloadTooLarge(
@@ -117,7 +61,7 @@ def _explain_flag(obj: dict[str, Any], hint: str) -> bool:
     return explain
 
 
-def _check_text(value: Any, name: str, limits: Limits, hint: str) -> str:
+def _check_text(value: Any, name: str, limits: Settings, hint: str) -> str:
     if not isinstance(value, str):
         kind = "null" if value is None else type(value).__name__.replace("dict", "object")
         raise BadRequest(f'"{name}" must be a string, got {kind}; {hint}')
@@ -130,7 +74,7 @@ def _check_text(value: Any, name: str, limits: Limits, hint: str) -> str:
     return value
 
 
-def parse_predict(raw: bytes | str | None, limits: Limits) -> PredictRequest:
+def parse_predict(raw: bytes | str | None, limits: Settings) -> PredictRequest:
     """Validate a ``/predict`` body: ``{"text": str, "explain": bool?}``."""
     obj = _parse_object(raw, limits, _PREDICT_HINT)
     if "text" not in obj:
@@ -139,7 +83,7 @@ def parse_predict(raw: bytes | str | None, limits: Limits) -> PredictRequest:
     return PredictRequest(texts=(text,), explain=_explain_flag(obj, _PREDICT_HINT))
 
 
-def parse_batch(raw: bytes | str | None, limits: Limits) -> PredictRequest:
+def parse_batch(raw: bytes | str | None, limits: Settings) -> PredictRequest:
     """Validate a ``/predict/batch`` body: ``{"texts": [str, ...], "explain": bool?}``."""
     obj = _parse_object(raw, limits, _BATCH_HINT)
     if "texts" not in obj:

@@ -147,7 +147,7 @@ def test_a_refused_version_is_not_downloaded_again(
 
 
 def test_deleting_current_json_keeps_the_registry_model(
-    bare_client, make_runtime, published, s3_client, bucket, legacy_pair
+    bare_client, make_runtime, published, s3_client, bucket, legacy_pair, caplog
 ) -> None:
     make_runtime(model_refresh_seconds=0)
     put_legacy(s3_client, bucket, legacy_pair)
@@ -155,7 +155,9 @@ def test_deleting_current_json_keeps_the_registry_model(
     s3_client.delete_object(Bucket=bucket, Key=current_key(PREFIX))
     assert version_of(bare_client) == published.version
     body = body_of(bare_client.http.get("/health"))
-    assert body["status"] == "degraded" and "current.json" in body["reason"]
+    assert body["status"] == "degraded" and "live manifest was deleted" in body["reason"]
+    assert "current.json" not in json.dumps(body)  # the key is for the log, not the client
+    assert f"{PREFIX}current.json is gone" in caplog.text
 
 
 def test_legacy_bucket_serves_the_tutorial_model(

@@ -60,12 +60,23 @@ def test_holder_constructor_does_no_io() -> None:
     assert holder.state.live is None
 
 
-def test_app_without_configuration_answers_503_not_500(bare_client, monkeypatch) -> None:
+def test_app_without_configuration_answers_500_not_configured(
+    bare_client, monkeypatch, caplog
+) -> None:
+    """Not a "retry shortly" 503: an operator must set MODEL_BUCKET, so no Retry-After."""
     # The client applies the local stage's variables (which set MODEL_BUCKET), so make
     # building the runtime fail the way a missing MODEL_BUCKET does.
     monkeypatch.setattr(rt, "build_runtime", lambda *a, **k: Settings().require_bucket())
     response = post(bare_client, "/predict", {"text": "hi"})
-    assert response.status_code == 503
-    assert "MODEL_BUCKET" in body_of(response)["Message"]
+    assert response.status_code == 500
+    assert "Retry-After" not in response.headers
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    body = body_of(response)
+    assert body["status"] == "error" and body["Code"] == "NotConfiguredError"
+    assert "not configured" in body["Message"] and "MODEL_BUCKET" not in body["Message"]
+    assert "MODEL_BUCKET" in caplog.text  # the log names the variable, with the request id
+    assert response.headers["X-Request-Id"] in caplog.text
     health = bare_client.http.get("/health")
-    assert health.status_code == 503 and body_of(health)["status"] == "unavailable"
+    hbody = body_of(health)
+    assert health.status_code == 500 and hbody["Code"] == "NotConfiguredError"
+    assert hbody["ready"] is False and hbody["model_version"] is None
