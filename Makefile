@@ -4,12 +4,18 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo bench deploy destroy layer clean checkov-env
+.PHONY: install test lint demo bench deploy destroy layer clean checkov-env s3rver
 
 # checkov's pins (boto3 1.35, networkx 2.6, numpy 2.4) conflict with ours: its own venv under
 # build/ (gitignored). tests/stack/test_templates.py makes it too when it is missing.
 CHECKOV_VENV  ?= build/checkov-venv
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+# The S3 server that checks request signatures in its own code (@20minutes/s3rver, which
+# needs Node.js >= 24: npm's `node` package brings it), under build/ (gitignored), pinned by
+# tests/s3rver/package-lock.json. tests/s3rver_support.py starts it.
+S3RVER_DIR   ?= build/s3rver
+S3RVER_STAMP := $(S3RVER_DIR)/.installed
 
 $(STAMP): requirements-train.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +26,7 @@ $(STAMP): requirements-train.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP) ## create .venv with the pinned training and test stack
 
-test: install checkov-env ## run the whole test suite (unit, integration, browser)
+test: install checkov-env s3rver ## run the whole test suite (unit, integration, browser)
 	$(BIN)/python -m pytest
 
 $(CHECKOV_STAMP): requirements-checkov.txt
@@ -29,6 +35,15 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	@touch $@
 
 checkov-env: $(CHECKOV_STAMP) ## checkov in its own venv (its pins conflict with ours)
+
+$(S3RVER_STAMP): tests/s3rver/package.json tests/s3rver/package-lock.json
+	@mkdir -p $(S3RVER_DIR)
+	cp tests/s3rver/package.json tests/s3rver/package-lock.json $(S3RVER_DIR)/
+	cd $(S3RVER_DIR) && npm ci --no-audit --no-fund --loglevel=error && node_modules/.bin/node \
+	  -e "require('@20minutes/s3rver'); console.log('s3rver ready, node', process.version)"
+	@touch $@
+
+s3rver: $(S3RVER_STAMP) ## the signature-verifying S3 server the tests run
 
 lint: install ## ruff over everything
 	$(BIN)/ruff check .
