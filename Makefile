@@ -13,8 +13,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 # The S3 server that checks request signatures in its own code (@20minutes/s3rver, which
 # needs Node.js >= 24: npm's `node` package brings it), under build/ (gitignored), pinned by
-# tests/s3rver/package-lock.json. tests/s3rver_support.py starts it.
-S3RVER_DIR   ?= build/s3rver
+# tests/s3rver/package-lock.json. tests/s3rver_support.py starts it from there.
+S3RVER_DIR   := build/s3rver
 S3RVER_STAMP := $(S3RVER_DIR)/.installed
 
 $(STAMP): requirements-train.txt requirements-dev.txt pyproject.toml
