@@ -65,6 +65,8 @@ class MediumExperts:
     --------
     chalicelib.model.build_live_model : serves it like a plain classifier; ``explain``
         uses the weights of the expert the gate picks (:meth:`route`).
+    chalicelib.model.ExpertWeights : the explain contract :meth:`spam_weights` and
+        :meth:`route` fulfil.
 
     Examples
     --------

@@ -2,11 +2,26 @@
 
 ``build_live_model`` checks that the artifacts form a working model (the spam class is
 one of the classifier's classes, a probe text scores) and precomputes what ``explain``
-needs (word-level feature names and the coefficient row), so scoring a request is one
-``transform`` and one ``predict_proba`` on the whole batch.
+needs, so scoring a request is one ``transform`` and one ``predict_proba`` on the whole
+batch.
 
-A mixture of per-medium experts (``chalicelib.experts.MediumExperts``) is served the same
-way; its explanation of a text uses the weights of the expert its gate picks for that text.
+An explanation lists the words that pushed a text's verdict: for each word-level feature
+of the text, its TF-IDF value times the weight toward spam of the expert that explains
+the text. Each artifact answers one question, stated as a protocol:
+
+- ``WordFeatures``, the vectorizer: which word n-gram is behind each output feature;
+- ``ExpertWeights``, the classifier: the spam weights of each expert, and which expert
+  explains each row (a plain classifier is one expert; a mixture of per-medium experts,
+  ``chalicelib.experts.MediumExperts``, uses the expert its gate picks for that text).
+
+What the trainer publishes today implements them itself
+(``chalicelib.vectorizer.WordCharTfidfVectorizer``, ``MediumExperts``), except the plain
+``LogisticRegression`` it publishes for one medium. That one, and the older shapes a
+registry can still hold, go through small adapters: the tutorial's word
+``TfidfVectorizer``, the trainer's ``TfidfVectorizer`` with a
+``chalicelib.features.WordCharAnalyzer`` and its ``FeatureUnion`` of a word and a
+character vectorizer. Any other model scores but is not explained.
+``tests/fixtures/models`` holds one published pair of each shape.
 """
 
 from __future__ import annotations
@@ -14,14 +29,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from chalicelib.features import WordCharAnalyzer
 from chalicelib.registry import Artifacts, Pointer
 from chalicelib.registry_format import Manifest, RegistryError
 
-__all__ = ["InvalidModelError", "LiveModel", "Scored", "build_live_model"]
+__all__ = [
+    "ExpertWeights",
+    "InvalidModelError",
+    "LiveModel",
+    "Scored",
+    "WordFeatures",
+    "build_live_model",
+]
 
 _PROBE = ["free entry to win a prize, call now", "see you at lunch tomorrow"]
 
@@ -30,16 +53,157 @@ class InvalidModelError(RegistryError):
     """The artifacts unpickled but do not form a model this API can serve."""
 
 
-@dataclass(frozen=True)
-class _Explainer:
-    """Per-feature spam weights of word-level features (0 elsewhere) and their tokens.
+@runtime_checkable
+class WordFeatures(Protocol):
+    """The vectorizer side of an explanation (``WordCharTfidfVectorizer`` implements it)."""
 
-    ``weights`` has one row per expert: one row for a plain classifier, one per medium for
-    a mixture, whose ``route(matrix)`` says which row explains which text.
+    def word_tokens_out(self) -> np.ndarray:
+        """One entry per output column: its word n-gram ("free", "call now"), else ""."""
+        ...
+
+
+@runtime_checkable
+class ExpertWeights(Protocol):
+    """The classifier side of an explanation (``MediumExperts`` implements it)."""
+
+    def spam_weights(self) -> np.ndarray:
+        """``(experts, features)``: each expert's weight toward spam of every feature."""
+        ...
+
+    def route(self, X: Any) -> np.ndarray:
+        """For each row of the feature matrix ``X``, the index of the expert explaining it."""
+        ...
+
+
+# -- adapters for the shapes that do not implement the protocols themselves ----------------
+
+
+@dataclass(frozen=True)
+class _NamedFeatures:
+    """``WordFeatures`` of scikit-learn vectorizers, read from their feature names.
+
+    ``parts`` are the vectorizers whose columns are side by side in the output: one for a
+    plain ``TfidfVectorizer``, a ``FeatureUnion``'s parts in order. A part's features are
+    words when its analyzer is ``"word"`` or a ``WordCharAnalyzer`` (its ``word__`` ones);
+    a character analyzer has none.
     """
 
-    weights: np.ndarray  # (experts, features): coefficient toward spam, 0.0 for non-words
+    parts: tuple[Any, ...]
+
+    def word_tokens_out(self) -> np.ndarray:
+        return np.concatenate([self._tokens(part) for part in self.parts])
+
+    @staticmethod
+    def _tokens(part: Any) -> np.ndarray:
+        names = np.asarray(part.get_feature_names_out(), dtype=object)
+        analyzer = part.analyzer
+        if isinstance(analyzer, WordCharAnalyzer):
+            return np.asarray([analyzer.word_of(str(name)) for name in names], dtype=object)
+        if analyzer == "word":
+            return names
+        return np.full(names.size, "", dtype=object)
+
+
+@dataclass(frozen=True)
+class _OneExpert:
+    """``ExpertWeights`` of a ``LogisticRegression``: its coefficients, signed toward spam."""
+
+    classifier: Any
+    spam_index: int
+
+    def spam_weights(self) -> np.ndarray:
+        coef = np.asarray(self.classifier.coef_, dtype=float)
+        # binary: one row, pushing toward classes_[1] (0 is spam in the tutorial's model);
+        # more classes: one row per class
+        if coef.shape[0] == 1:
+            return coef if self.spam_index == 1 else -coef
+        return coef[self.spam_index][np.newaxis, :]
+
+    def route(self, X: Any) -> np.ndarray:
+        return np.zeros(X.shape[0], dtype=int)
+
+
+def _word_features(vectorizer: Any) -> WordFeatures | None:
+    """The vectorizer as ``WordFeatures``, or None for a shape nobody publishes."""
+    if isinstance(vectorizer, WordFeatures):
+        return vectorizer
+    # Imported here, not at module level, to keep scikit-learn out of this module's import;
+    # a model of either shape has already imported its module while unpickling.
+    from sklearn.feature_extraction.text import CountVectorizer  # TfidfVectorizer's base
+
+    if isinstance(vectorizer, CountVectorizer):
+        return _NamedFeatures((vectorizer,))
+    from sklearn.pipeline import FeatureUnion
+
+    if isinstance(vectorizer, FeatureUnion):
+        parts = tuple(part for _name, part in vectorizer.transformer_list)
+        if all(isinstance(part, CountVectorizer) for part in parts):
+            return _NamedFeatures(parts)
+    return None
+
+
+def _expert_weights(classifier: Any, spam_index: int) -> ExpertWeights | None:
+    """The classifier as ``ExpertWeights``, or None when it has no per-feature weights."""
+    if isinstance(classifier, ExpertWeights):
+        return classifier
+    from sklearn.linear_model import LogisticRegression  # imported as _word_features does
+
+    if isinstance(classifier, LogisticRegression):
+        return _OneExpert(classifier, spam_index)
+    return None
+
+
+# -- the explainer and the live model ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Explainer:
+    """Per-feature spam weights of the word-level features, precomputed at load."""
+
     tokens: np.ndarray  # the word n-gram of each feature ("" for non-word features)
+    weights: np.ndarray  # (experts, features): weight toward spam, 0.0 for non-words
+    experts: ExpertWeights  # which row of ``weights`` explains which text
+
+    @classmethod
+    def build(cls, vectorizer: Any, classifier: Any, spam_index: int) -> _Explainer | None:
+        """None when either artifact cannot say its part, or their features differ."""
+        words = _word_features(vectorizer)
+        experts = _expert_weights(classifier, spam_index)
+        if words is None or experts is None:
+            return None
+        try:
+            tokens = np.asarray(words.word_tokens_out(), dtype=object)
+            weights = np.asarray(experts.spam_weights(), dtype=float)
+        except (AttributeError, ValueError):  # not fitted: the probe text reports it
+            return None
+        is_word = tokens != ""
+        if not is_word.any() or weights.ndim != 2 or weights.shape[1] != tokens.size:
+            return None
+        return cls(tokens, np.where(is_word, weights, 0.0), experts)
+
+    def words(
+        self, matrix: Any, row: int, expert: int, is_spam: bool, top_n: int
+    ) -> list[dict[str, Any]]:
+        """The ``top_n`` words of one row of the (CSR) TF-IDF matrix that pushed its verdict.
+
+        An n-gram's contribution is shared equally by its words; a word's weight is the sum
+        of its shares.
+        """
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        columns = matrix.indices[start:end]
+        contributions = matrix.data[start:end] * self.weights[expert, columns]
+        per_word: dict[str, float] = {}
+        for column, contribution in zip(columns, contributions, strict=True):
+            if contribution == 0.0:
+                continue
+            words = self.tokens[column].split()
+            share = float(contribution) / len(words)
+            for word in words:
+                per_word[word] = per_word.get(word, 0.0) + share
+        direction = 1.0 if is_spam else -1.0
+        pushing = [(w, c) for w, c in per_word.items() if c * direction > 0]
+        pushing.sort(key=lambda item: (-abs(item[1]), item[0]))
+        return [{"word": w, "weight": round(c, 6)} for w, c in pushing[:top_n]]
 
 
 @dataclass(frozen=True)
@@ -76,14 +240,14 @@ class LiveModel:
     def score(
         self, texts: Sequence[str], *, explain: bool = False, top_n: int = 10
     ) -> list[Scored]:
-        """Score ``texts`` in one vectorised call; optionally explain each verdict."""
+        """Score ``texts`` in one vectorised call; optionally explain each verdict.
+
+        With ``explain``, a model that cannot be explained gives an empty explanation.
+        """
         matrix = self.vectorizer.transform(list(texts))
         probabilities = self.classifier.predict_proba(matrix)[:, self.spam_index]
-        if explain and self._explainer is not None and not hasattr(matrix, "indptr"):
-            from scipy import sparse
-
-            matrix = sparse.csr_matrix(matrix)
-        routes = self._routes(matrix) if explain else None
+        explainer = self._explainer if explain else None
+        experts = explainer.experts.route(matrix) if explainer is not None else None
         results: list[Scored] = []
         for row, raw in enumerate(probabilities):
             probability = float(raw)
@@ -91,109 +255,12 @@ class LiveModel:
                 raise InvalidModelError(f"model {self.version} produced a non-finite probability")
             is_spam = probability >= self.threshold
             words = None
-            if routes is not None:
-                words = self._explain_row(matrix, row, int(routes[row]), is_spam, top_n)
+            if explainer is not None:
+                words = explainer.words(matrix, row, int(experts[row]), is_spam, top_n)
+            elif explain:
+                words = []
             results.append(Scored(probability, is_spam, words))
         return results
-
-    def _routes(self, matrix: Any) -> np.ndarray:
-        """Which expert's weights explain each row (always 0 for a plain classifier)."""
-        explainer = self._explainer
-        if explainer is None or explainer.weights.shape[0] == 1:
-            return np.zeros(matrix.shape[0], dtype=int)
-        return np.asarray(self.classifier.route(matrix), dtype=int)
-
-    def _explain_row(
-        self, matrix: Any, row: int, expert: int, is_spam: bool, top_n: int
-    ) -> list[dict[str, Any]]:
-        explainer = self._explainer
-        if explainer is None:
-            return []
-        start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        columns = matrix.indices[start:end]
-        contributions = matrix.data[start:end] * explainer.weights[expert, columns]
-        per_word: dict[str, float] = {}
-        for column, contribution in zip(columns, contributions, strict=True):
-            if contribution == 0.0:
-                continue
-            words = explainer.tokens[column].split()
-            share = float(contribution) / len(words)
-            for word in words:
-                per_word[word] = per_word.get(word, 0.0) + share
-        direction = 1.0 if is_spam else -1.0
-        pushing = [(w, c) for w, c in per_word.items() if c * direction > 0]
-        pushing.sort(key=lambda item: (-abs(item[1]), item[0]))
-        return [{"word": w, "weight": round(c, 6)} for w, c in pushing[:top_n]]
-
-
-def _feature_maker(transformer: Any) -> Any:
-    """The step that makes the features: a Pipeline's last step, else the object itself."""
-    steps = getattr(transformer, "steps", None)
-    return _feature_maker(steps[-1][1]) if steps else transformer
-
-
-def _tokens_of(transformer: Any) -> np.ndarray:
-    """The word n-gram behind each feature of one vectorizer, "" for non-word features.
-
-    A plain word vectorizer's names are its words; an analyzer that knows which of its
-    features are words (``chalicelib.features.WordCharAnalyzer.word_of``) says so itself.
-    """
-    maker = _feature_maker(transformer)
-    if callable(getattr(maker, "word_tokens_out", None)):  # chalicelib.vectorizer's own
-        return np.asarray(maker.word_tokens_out(), dtype=object)
-    names = np.asarray(transformer.get_feature_names_out(), dtype=object)
-    analyzer = getattr(maker, "analyzer", None)
-    if analyzer == "word":
-        return names
-    word_of = getattr(analyzer, "word_of", None)
-    if callable(word_of):
-        return np.asarray([word_of(str(name)) for name in names], dtype=object)
-    return np.full(len(names), "", object)
-
-
-def _word_tokens(vectorizer: Any) -> np.ndarray | None:
-    """Each output feature's word n-gram, "" where the feature is not word-level."""
-    transformers = getattr(vectorizer, "transformer_list", None)
-    if transformers is None:
-        tokens = _tokens_of(vectorizer)
-        return tokens if (tokens != "").any() else None
-    parts = [
-        _tokens_of(transformer)
-        for _name, transformer in transformers
-        if transformer not in ("drop", None)
-    ]
-    return np.concatenate(parts) if parts else None
-
-
-def _spam_weights(classifier: Any, spam_index: int) -> np.ndarray | None:
-    """``(experts, features)`` weights toward spam, or None when the model has none."""
-    if callable(getattr(classifier, "route", None)) and callable(
-        getattr(classifier, "spam_weights", None)
-    ):
-        return np.asarray(classifier.spam_weights(), dtype=float)  # a MediumExperts mixture
-    coef = getattr(classifier, "coef_", None)
-    if coef is None:
-        return None
-    coef = np.asarray(coef, dtype=float)
-    if coef.ndim != 2:
-        return None
-    # binary: one row, pushing toward classes_[1]; multiclass: one row per class
-    binary_sign = 1.0 if spam_index == 1 else -1.0
-    return (coef[0] * binary_sign if coef.shape[0] == 1 else coef[spam_index])[np.newaxis, :]
-
-
-def _build_explainer(vectorizer: Any, classifier: Any, spam_index: int) -> _Explainer | None:
-    weights = _spam_weights(classifier, spam_index)
-    if weights is None or weights.ndim != 2:
-        return None
-    try:
-        tokens = _word_tokens(vectorizer)
-    except (AttributeError, ValueError, TypeError):
-        return None
-    if tokens is None or len(tokens) != weights.shape[1]:
-        return None
-    mask = tokens != ""
-    return _Explainer(weights=np.where(mask, weights, 0.0), tokens=tokens)
 
 
 def build_live_model(artifacts: Artifacts, *, loaded_at: float) -> LiveModel:
@@ -228,7 +295,7 @@ def build_live_model(artifacts: Artifacts, *, loaded_at: float) -> LiveModel:
         etag=pointer.etag,
         legacy=pointer.legacy,
         loaded_at=loaded_at,
-        _explainer=_build_explainer(vectorizer, classifier, matches[0]),
+        _explainer=_Explainer.build(vectorizer, classifier, matches[0]),
     )
     try:
         probe = model.score(_PROBE, explain=True)

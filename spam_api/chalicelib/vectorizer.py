@@ -189,7 +189,8 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
         """The word n-gram of every column, "" for character features (for explanations).
 
         The same as ``analyzer.word_of`` over ``get_feature_names_out()``, without a Python
-        call per feature at model load.
+        call per feature at model load. This is the vectorizer side of the API's explain
+        contract, ``chalicelib.model.WordFeatures``.
         """
         index = getattr(self, "_index", None)
         if index is None:

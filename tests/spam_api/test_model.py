@@ -114,6 +114,21 @@ def test_non_linear_classifier_scores_without_explanation(fitted) -> None:
     assert scored.is_spam and scored.explanation == []
 
 
+def test_a_vectorizer_no_version_published_scores_without_explanation(fitted) -> None:
+    """Explanations cover the shapes a registry can hold (tests/fixtures/models); a
+    Pipeline was never published, so it is served but not explained."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.pipeline import make_pipeline
+
+    pipeline = make_pipeline(CountVectorizer(), TfidfTransformer()).fit(fitted.texts)
+    matrix = pipeline.transform(fitted.texts)
+    classifier = LogisticRegression(C=10.0, solver="liblinear").fit(matrix, fitted.labels)
+    model = live(pipeline, classifier)
+    assert not model.can_explain
+    (scored,) = model.score([SPAM], explain=True)
+    assert scored.is_spam and scored.explanation == []
+
+
 def test_numeric_labels_pick_the_right_column(legacy_pair) -> None:
     import io
 
