@@ -7,6 +7,7 @@ child processes (which see only the standard library and a layer) could use them
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,10 +21,11 @@ __all__ = [
 ]
 
 
-def percentile(samples: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation, as numpy's default.
+def percentile(samples: Sequence[float], q: int) -> float:
+    """The ``q``-th percentile (a whole number, 0-100) with linear interpolation.
 
-    Linear interpolation keeps p99 stable when the sample count changes, which a
+    ``statistics.quantiles`` with the inclusive method interpolates between closest ranks,
+    as numpy's default does: that keeps p99 stable when the sample count changes, which a
     nearest-rank percentile does not.
 
     >>> percentile([1, 2, 3, 4], 50)
@@ -33,16 +35,11 @@ def percentile(samples: Sequence[float], q: float) -> float:
     """
     if not samples:
         raise ValueError("percentile of an empty sample")
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"q must be between 0 and 100, got {q}")
-    ordered = sorted(samples)
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = math.ceil(position)
-    if low == high:
-        return float(ordered[low])
-    fraction = position - low
-    return float(ordered[low] + (ordered[high] - ordered[low]) * fraction)
+    if not 0 <= q <= 100 or q != int(q):
+        raise ValueError(f"q must be a whole number between 0 and 100, got {q}")
+    if q in (0, 100) or len(samples) == 1:
+        return float(min(samples) if q == 0 else max(samples))
+    return float(statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1])
 
 
 @dataclass(frozen=True)
