@@ -46,7 +46,7 @@ def route(path: str, **options: Any) -> Callable[[Callable[[], Any]], Any]:
 def envelope(event: Any, get_response: Callable[[Any], Response]) -> Response:
     with http.request_scope(event) as rid:
         try:
-            response = get_response(event)
+            response = errors.envelope_chalice_error(get_response(event))
         except Exception as exc:  # ApiError, and anything else: one mapping, never a traceback
             response = errors.response_for(exc)
         return http.finalize(response, rid=rid, cors=CORS)

@@ -114,6 +114,13 @@
           "Shorten it and try again.",
       );
     }
+    if (status === 500 && body && body.Code === "NotConfiguredError") {
+      return new ApiProblem(
+        "not-configured",
+        `The API is not configured (500), so retrying will not help: ${said} ` +
+          "Tell whoever runs it.",
+      );
+    }
     if (status >= 400 && status < 500) {
       return new ApiProblem(
         "rejected",
@@ -319,6 +326,8 @@
         setHealth((version ? `ready, model ${version}` : "ready") + degraded);
       } else if (response.status === 503) {
         setHealth(HEALTH_AFTER["no-model"]);
+      } else if (body && body.Code === "NotConfiguredError") {
+        setHealth("reachable, but not configured (its settings need fixing)");
       } else {
         setHealth(`answered HTTP ${response.status}`);
       }

@@ -31,6 +31,7 @@ from typing import Any
 from chalice.app import ChaliceUnhandledError, Response
 
 from chalicelib.holder import ModelUnavailableError
+from chalicelib.http import request_id
 from chalicelib.settings import APP_NAME, SettingsError
 
 __all__ = [
@@ -135,13 +136,20 @@ def as_api_error(exc: BaseException) -> ApiError:
 def response_for(exc: BaseException) -> Response:
     """The HTTP response for any exception a view raised (the one mapping); logs 5xx.
 
-    The log line carries the request id (``chalicelib.http.RequestIdFilter``).
+    The log line names the request id, which the client got in ``X-Request-Id``.
     """
     error = as_api_error(exc)
     if error.status_code >= 500:  # a 503 is expected ("no model yet"); a 500 is a fault
         level = logging.WARNING if error.status_code == 503 else logging.ERROR
         detail = error.log_detail or error.message
-        _log.log(level, "answered %s %s: %s", error.status_code, error.code, detail)
+        _log.log(
+            level,
+            "request %s answered %s %s: %s",
+            request_id(),
+            error.status_code,
+            error.code,
+            detail,
+        )
     return Response(body=error.body(), status_code=error.status_code, headers=error.headers)
 
 

@@ -200,7 +200,7 @@ class ModelHolder:
                 detail=f"{self.reader.prefix}current.json is gone; {keeping}",
                 at=now,
             )
-            _log.warning("registry check failed (not_found): %s", failure.detail)
+            _log.warning("model check failed (not_found): %s", failure.detail)
             return replace(state, failure=failure)
         try:
             artifacts = self.reader.load(pointer)
@@ -216,16 +216,21 @@ class ModelHolder:
         kind = next((k for t, k in _KINDS if isinstance(exc, t)), "invalid_model")
         if isinstance(exc, RegistryError):
             message, detail = exc.public, str(exc)
-            _log.warning("registry check failed (%s): %s", kind, detail)
         elif version is None:
             message = "the registry check failed unexpectedly; the server log has the details"
-            detail = f"registry check failed: {exc!r}"
-            _log.error("registry check failed", exc_info=exc)
+            detail = f"the registry check raised {exc!r}"
         else:
             message = (
                 f"model {version} could not be unpickled into a working model; "
                 f"the server log has the details"
             )
-            detail = f"loading model {version} failed: {exc!r}"
-            _log.error("loading model %s failed", version, exc_info=exc)
+            detail = f"loading model {version} raised {exc!r}"
+        expected = isinstance(exc, RegistryError)  # anything else deserves its traceback
+        _log.log(
+            logging.WARNING if expected else logging.ERROR,
+            "model check failed (%s): %s",
+            kind,
+            detail,
+            exc_info=None if expected else exc,
+        )
         return Failure(kind=kind, message=message, at=now, version=version, detail=detail)

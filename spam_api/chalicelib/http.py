@@ -18,7 +18,6 @@ from typing import Any
 
 from chalice.app import CORSConfig
 
-from chalicelib.errors import envelope_chalice_error
 from chalicelib.settings import Settings, SettingsError, get_settings
 
 __all__ = [
@@ -138,8 +137,7 @@ def cors_headers(cors: SettingsCORSConfig) -> dict[str, str]:
 
 
 def finalize(response: Any, *, rid: str, cors: SettingsCORSConfig) -> Any:
-    """Last touch on every response: CORS (errors too), request id, error envelope."""
-    envelope_chalice_error(response)
+    """Last touch on every response: CORS (errors too), request id, content type."""
     headers = response.headers
     for name, value in cors_headers(cors).items():
         headers.setdefault(name, value)

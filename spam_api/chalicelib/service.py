@@ -11,11 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.errors import ApiError, as_api_error
+from chalicelib import errors
 from chalicelib.holder import Failure, HolderState, ModelUnavailableError
 from chalicelib.model import LiveModel
 from chalicelib.runtime import Runtime, get_runtime
-from chalicelib.settings import SettingsError
 from chalicelib.validation import parse_batch, parse_predict
 
 __all__ = ["health", "model_info", "predict", "predict_batch"]
@@ -93,26 +92,23 @@ def _serving() -> tuple[Runtime, LiveModel, HolderState]:
     return runtime, live, runtime.holder.state
 
 
-def _not_serving(exc: SettingsError | ModelUnavailableError) -> ApiError:
-    """``/health``'s error: the common shape plus what a monitor reads."""
-    error = as_api_error(exc)
-    state = get_runtime().holder.state if isinstance(exc, ModelUnavailableError) else None
-    error.fields.update(
-        ready=False,
-        model_version=None,
-        reason=error.message,
-        failure=_failure(state.failure) if state else None,
-        last_checked_at=_iso(state.checked_at) if state else None,
-    )
-    return error
-
-
 def health() -> dict[str, Any]:
-    """``GET /health``: 200 when a model serves ('ok', or 'degraded' + reason), else 503."""
+    """``GET /health``: 200 when a model serves ('ok', or 'degraded' + reason), else 503.
+
+    Its 503 is the common one plus what a monitor reads: ready, reason, the last failure.
+    """
     try:
         _, live, state = _serving()
-    except (SettingsError, ModelUnavailableError) as exc:
-        raise _not_serving(exc) from None
+    except ModelUnavailableError as exc:
+        failed = get_runtime().holder.state
+        raise errors.unavailable(
+            exc,
+            ready=False,
+            model_version=None,
+            reason=exc.public_reason,
+            failure=_failure(failed.failure),
+            last_checked_at=_iso(failed.checked_at),
+        ) from None
     body: dict[str, Any] = {
         "status": "degraded" if state.failure else "ok",
         "ready": True,

@@ -182,16 +182,24 @@ FAULTS = {
     "current-names-missing-object": (_current_names_missing_objects, "not_found", "not exist"),
     "current-names-unknown-version": (_current_names_unknown_version, "not_found", "not exist"),
     "current-threshold-overflows": (_current_threshold_overflows, "invalid_manifest", "threshold"),
-    "current-too-many-digits": (_current_too_many_digits, "invalid_manifest", "current.json"),
-    "current-deeply-nested": (_current_deeply_nested, "invalid_manifest", "current.json"),
+    "current-too-many-digits": (_current_too_many_digits, "invalid_manifest", "not valid JSON"),
+    "current-deeply-nested": (_current_deeply_nested, "invalid_manifest", "not valid JSON"),
     "sklearn-recorded-other": (_publish_fault(_other_sklearn_recorded), "incompatible", "1.9.1"),
     "sklearn-pickled-other": (_publish_fault(_other_sklearn_pickled), "incompatible", "1.6.1"),
 }
 
 
+#: What the log says of a fault, beyond what the client is told (keys are not for clients).
+LOGGED = {
+    "current-too-many-digits": f"{PREFIX}current.json: not valid JSON (Exceeds the limit",
+    "current-deeply-nested": f"{PREFIX}current.json: not valid JSON",
+    "hash-mismatch": f"{PREFIX}",
+}
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_broken_new_version_never_replaces_the_working_one(
-    make_client, s3_client, bucket, models, publish_model, clock, fault
+    make_client, s3_client, bucket, models, publish_model, clock, fault, caplog
 ) -> None:
     inject, kind, words = FAULTS[fault]
     good = publish_model(models[0])
@@ -220,6 +228,9 @@ def test_a_broken_new_version_never_replaces_the_working_one(
     assert health["status"] == "degraded" and health["ready"] is True
     assert health["failure"]["kind"] == kind, health
     assert words in health["reason"], health
+    assert "current.json" not in json.dumps(health) and bucket not in json.dumps(health)
+    assert f"model check failed ({kind})" in caplog.text
+    assert LOGGED.get(fault, "") in caplog.text
     if bad_version:
         assert health["failure"]["version"] in {bad_version, None}
     _, info = _get(client, "/model")

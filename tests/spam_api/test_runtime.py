@@ -79,4 +79,3 @@ def test_app_without_configuration_answers_500_not_configured(
     health = bare_client.http.get("/health")
     hbody = body_of(health)
     assert health.status_code == 500 and hbody["Code"] == "NotConfiguredError"
-    assert hbody["ready"] is False and hbody["model_version"] is None
