@@ -50,7 +50,14 @@ _PROBE = ["free entry to win a prize, call now", "see you at lunch tomorrow"]
 
 
 class InvalidModelError(RegistryError):
-    """The artifacts unpickled but do not form a model this API can serve."""
+    """The artifacts unpickled but do not form a model this API can serve.
+
+    Its messages name versions, methods and labels, never keys, so clients may read them
+    unless a ``public`` one is given.
+    """
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message, public=public or message)
 
 
 @runtime_checkable
@@ -302,10 +309,11 @@ def build_live_model(artifacts: Artifacts, *, loaded_at: float) -> LiveModel:
     except InvalidModelError:
         raise
     except Exception as exc:
-        raise InvalidModelError(
-            f"model {manifest.version} could not score a probe text "
-            f"({type(exc).__name__}); it does not work with this runtime"
-        ) from exc
+        public = (
+            f"model {manifest.version} could not score a probe text; "
+            f"it does not work with this runtime"
+        )
+        raise InvalidModelError(f"{public} ({exc!r})", public=public) from exc
     if len(probe) != len(_PROBE):
         raise InvalidModelError(f"model {manifest.version} returned the wrong number of scores")
     return model
