@@ -12,9 +12,11 @@ import time
 from typing import Any
 
 from bench.context import BenchContext
-from bench.events import LambdaContext, proxy_event, response_json
+from bench.events import proxy_event
 from bench.stats import percentile, ratio, throughput, verdict
 from bench.table import Row, fmt_rate, fmt_ratio
+from vendor_build.lambda_events import response_json
+from vendor_build.lambda_sandbox import LambdaContext
 
 __all__ = ["TARGET_SPEEDUP", "measure", "rows"]
 

@@ -1,10 +1,11 @@
 """4. Cold start: fresh interpreters, layer read-only on the path, no bytecode writes.
 
-Each sample is a new ``python -I -S -B`` process that sees only the standard library, a
-folder standing for ``/var/task`` (the unzipped ``deployment.zip``, or the tutorial's
-handler), a folder standing for ``/opt`` (the unzipped layer, read-only) and the
-runtime's own boto3. Timed from just before the process is spawned to the moment the
-first ``/predict`` response exists, with the model pulled from the local moto S3 server.
+Each sample is a new ``python -I -S -B`` process (``vendor_build.sandbox``, as the layer
+check and the Lambda smoke test use) that sees only the standard library, a folder
+standing for ``/var/task`` (the unzipped ``deployment.zip``, or the tutorial's handler), a
+folder standing for ``/opt`` (the unzipped layer, read-only) and the runtime's own boto3,
+in Lambda's order. Timed from just before the process is spawned to the moment the first
+``/predict`` response exists, with the model pulled from the local moto S3 server.
 
 Variants, interleaved run by run so drift hits all alike, every other round in reverse
 order (one discarded run first):
@@ -20,23 +21,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from bench import layers
 from bench.context import BenchContext
 from bench.events import proxy_event
 from bench.stats import percentile, ratio, verdict
 from bench.table import Row, fmt_ms, fmt_ratio
-from vendor_build.smoke import runtime_sdk_dir
+from vendor_build.sandbox import SandboxSpec, run_sandbox, runtime_sdk_dir
 
 __all__ = ["TARGET_VS_FLOOR", "measure", "rows"]
 
 TARGET_VS_FLOOR = 1.25
-CHILD = Path(__file__).resolve().parent / "_cold_child.py"
+#: What the floor imports: joblib and the modules of the model's two classes.
+FLOOR_IMPORTS = ("joblib", "sklearn.feature_extraction.text", "sklearn.linear_model")
 TUTORIAL_HANDLER = Path(__file__).resolve().parent / "tutorial_handler.py"
 
 
@@ -46,29 +44,23 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
     return {**keep, **extra, "PYTHONDONTWRITEBYTECODE": "1", "LAMBDA_TASK_ROOT": "/var/task"}
 
 
-def _sample(spec: dict[str, Any], env: dict[str, str], opt: Path) -> dict[str, float]:
+def _sample(spec: SandboxSpec, env: dict[str, str]) -> dict[str, float]:
     """One fresh interpreter; returns its phases in ms, after checking what it did."""
-    argv = [sys.executable, "-I", "-S", "-B", str(CHILD), json.dumps(spec)]
-    t0 = time.monotonic()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"cold start ({spec['mode']}) exited {proc.returncode}: {proc.stderr[-1500:]}"
-        )
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    sklearn_file = report.get("sklearn_file") or ""
-    if not sklearn_file.startswith(str(opt)):
-        raise RuntimeError(f"scikit-learn came from {sklearn_file!r}, not the layer in {opt}")
-    response = report.get("response")
-    if spec["mode"] != "floor":
+    run = run_sandbox(spec, env=env, timeout=120)
+    report = run.report
+    sklearn_file = report["files"].get("sklearn") or ""
+    if not sklearn_file.startswith(str(spec.opt)):
+        raise RuntimeError(f"scikit-learn came from {sklearn_file!r}, not the layer in {spec.opt}")
+    if spec.handler:
+        response = report["responses"][0]["response"]
         body = json.loads(response["body"]) if response else {}
         if response is None or response.get("statusCode") != 200 or "classification" not in body:
-            raise RuntimeError(f"first /predict ({spec['mode']}) was not a success: {response}")
+            raise RuntimeError(f"first /predict ({spec.handler}) was not a success: {response}")
     return {
-        "total_ms": (report["t_done"] - t0) * 1000,
-        "interpreter_ms": (report["t_main"] - t0) * 1000,
-        "import_ms": (report["t_import"] - report["t_main"]) * 1000,
-        "first_call_ms": (report["t_done"] - report["t_import"]) * 1000,
+        "total_ms": (report["t_done"] - run.started) * 1000,
+        "interpreter_ms": (report["t_start"] - run.started) * 1000,
+        "import_ms": (report["t_init"] - report["t_start"]) * 1000,
+        "first_call_ms": (report["t_done"] - report["t_init"]) * 1000,
     }
 
 
@@ -91,52 +83,46 @@ def measure(ctx: BenchContext, our_layer: Path, tutorial_layer: Path, deployment
     app_env = _child_env(ctx.app_env())
     s3_env = _child_env(ctx.s3_env())
 
-    def path(task: Path, opt: Path) -> list[str]:
-        return [str(task), *layers.layer_paths(opt), str(runtime)]
-
-    variants: dict[str, tuple[dict[str, Any], dict[str, str], Path, int]] = {
-        "ours": (
-            {"mode": "app", "path": path(task_ours, opt_ours), "event": event},
-            app_env,
-            opt_ours,
-            ctx.settings.cold_runs,
-        ),
+    context = {"function_name": "spam-api-bench"}
+    ours = SandboxSpec(
+        opt_ours, task_ours, runtime, handler="app.app", events=[event], context=context
+    )
+    tutorial = SandboxSpec(
+        opt_tut,
+        task_tut,
+        runtime,
+        handler="lambda_function.lambda_handler",
+        init="lambda_function.load_from_s3",  # what the tutorial did at import time
+        init_args=[ctx.bucket],
+        events=[event],
+        context=context,
+    )
+    variants: dict[str, tuple[SandboxSpec, dict[str, str], int]] = {
+        "ours": (ours, app_env, ctx.settings.cold_runs),
         "floor": (
-            {"mode": "floor", "path": path(task_ours, opt_ours)},
+            SandboxSpec(opt_ours, task_ours, runtime, imports=FLOOR_IMPORTS),
             app_env,
-            opt_ours,
             ctx.settings.cold_runs,
         ),
         "tutorial_floor": (
-            {"mode": "floor", "path": path(task_tut, opt_tut)},
+            SandboxSpec(opt_tut, task_tut, runtime, imports=FLOOR_IMPORTS),
             s3_env,
-            opt_tut,
             ctx.settings.cold_runs_tutorial,
         ),
-        "tutorial": (
-            {
-                "mode": "tutorial",
-                "path": path(task_tut, opt_tut),
-                "event": event,
-                "bucket": ctx.bucket,
-            },
-            s3_env,
-            opt_tut,
-            ctx.settings.cold_runs_tutorial,
-        ),
+        "tutorial": (tutorial, s3_env, ctx.settings.cold_runs_tutorial),
     }
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
-    rounds = max(v[3] for v in variants.values())
-    for spec, env, opt, _runs in variants.values():
-        _sample(spec, env, opt)  # discarded: first touch of the files after extraction
+    rounds = max(v[2] for v in variants.values())
+    for spec, env, _runs in variants.values():
+        _sample(spec, env)  # discarded: first touch of the files after extraction
     order = list(variants)
     for run in range(rounds):
         # every other round in reverse, so no variant always follows the same one (the
         # previous process's exit and the moto server's work overlap the next start)
         for name in order if run % 2 == 0 else order[::-1]:
-            spec, env, opt, runs = variants[name]
+            spec, env, runs = variants[name]
             if run < runs:
-                samples[name].append(_sample(spec, env, opt))
+                samples[name].append(_sample(spec, env))
     return samples
 
 

@@ -1,17 +1,16 @@
-"""The benchmark's API Gateway events: JSON requests, built by ``stack.lambda_events``.
+"""The benchmark's API Gateway events: JSON requests, as a browser or curl sends them.
 
-Standard library only (through ``stack.lambda_events``): the cold-start child imports
-this next to a bare layer.
+Built on ``vendor_build.lambda_events``, which the Lambda smoke test shares; handlers
+get ``vendor_build.lambda_sandbox.LambdaContext`` with them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from stack.lambda_events import LambdaContext, response_json
-from stack.lambda_events import proxy_event as _proxy_event
+from vendor_build.lambda_events import proxy_event as _proxy_event
 
-__all__ = ["LambdaContext", "proxy_event", "response_json"]
+__all__ = ["proxy_event"]
 
 _JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 

@@ -29,7 +29,6 @@ __all__ = [
     "ensure_our_layer",
     "ensure_tutorial_layer",
     "extract_read_only",
-    "layer_paths",
     "pinned_versions",
     "tree_size",
     "zip_sizes",
@@ -212,11 +211,6 @@ def extract_read_only(zip_path: Path, dest: Path) -> Path:
     dest.chmod(0o555)
     stamp_path.write_text(stamp)
     return dest
-
-
-def layer_paths(opt: Path) -> list[str]:
-    """What the python3.11 runtime puts on ``sys.path`` for layers under ``/opt``."""
-    return [str(opt / "python"), str(opt / SITE_PACKAGES)]
 
 
 def _rmtree(path: Path) -> None:

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.context import BenchContext
-from bench.events import LambdaContext, proxy_event, response_json
+from bench.events import proxy_event
 from bench.stats import LatencySummary, ratio, summarize, verdict
 from bench.table import Row, fmt_ms, fmt_ratio
 from bench.tutorial_handler import make_handler
+from vendor_build.lambda_events import response_json
+from vendor_build.lambda_sandbox import LambdaContext
 
 __all__ = ["TARGET_VS_TUTORIAL", "WarmResult", "measure", "rows"]
 

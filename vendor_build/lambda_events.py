@@ -1,9 +1,10 @@
-"""API Gateway REST proxy events and a Lambda context: calling a handler as Lambda does.
+"""API Gateway REST proxy events: what a handler is called with, minus the network.
 
 A Chalice app object is the Lambda handler itself (``app(event, context)``), so feeding
-it the event API Gateway would send runs the production code path minus the network.
-The benchmarks and the Lambda-faithful smoke test both build their events here. Standard
-library only: it is imported next to a bare layer in isolated interpreters.
+it the event API Gateway would send runs the production code path. The smoke test and
+the benchmarks build their events here, and pass ``lambda_sandbox.LambdaContext`` with
+them. Here rather than in ``stack``: ``stack`` deploys with ``vendor_build``, so
+``vendor_build`` must not import ``stack``. Standard library only.
 """
 
 from __future__ import annotations
@@ -11,27 +12,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LambdaContext", "proxy_event", "response_json"]
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of the runtime's context object that handlers commonly read."""
-
-    function_name: str = "spam-api-local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/spam-api-local"
-    log_stream_name: str = "local"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:spam-api-local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Plenty: nothing here simulates a timeout."""
-        return 30_000
+__all__ = ["proxy_event", "response_json"]
 
 
 def proxy_event(

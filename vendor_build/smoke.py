@@ -2,54 +2,35 @@
 
 ``chalice package`` makes the deployment zip and the SAM template; the zip becomes a
 read-only folder standing for ``/var/task`` and the layer one for ``/opt``; a runtime
-folder holds only the SDK the python3.11 runtime bundles (boto3 and its dependencies).
+folder holds only the SDK the python3.11 runtime bundles (``sandbox.runtime_sdk_dir``).
 :func:`invoke` then calls the handler named in the template with API Gateway proxy
-events, in an isolated interpreter (see ``lambda_sim.py``), with the template's
-environment variables. API Gateway answers CORS preflights itself, from the template's
-mock integration: :func:`preflight_headers` reads that answer.
+events (``lambda_events.proxy_event``), in the sandbox (``vendor_build.sandbox``), with
+the template's environment variables. API Gateway answers CORS preflights itself, from
+the template's mock integration: :func:`preflight_headers` reads that answer.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stack.lambda_events import proxy_event
 from vendor_build.app_bytecode import compile_function_code
-from vendor_build.verify import find_python
+from vendor_build.sandbox import SandboxError, SandboxSpec, run_sandbox
 
 __all__ = [
-    "RUNTIME_SDK_PACKAGES",
     "Invocation",
     "PackagedApi",
     "SmokeError",
-    "api_gateway_event",
     "chalice_package",
     "invoke",
     "preflight_headers",
-    "runtime_sdk_dir",
 ]
-
-SIM = Path(__file__).resolve().parent / "lambda_sim.py"
-#: What the python3.11 runtime bundles in /var/runtime: boto3 and what it imports.
-RUNTIME_SDK_PACKAGES = (
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "jmespath",
-    "dateutil",
-    "urllib3",
-    "six.py",
-)
 
 
 class SmokeError(RuntimeError):
@@ -99,44 +80,6 @@ def chalice_package(
     )
 
 
-def runtime_sdk_dir(dest: Path, site_packages: Path | None = None) -> Path:
-    """A folder standing for /var/runtime: symlinks to this environment's boto3 stack.
-
-    ``dest`` is made anew. A one-file module's bytecode (six's) sits in
-    ``site-packages/__pycache__``: it is linked too, as the runtime has it compiled
-    (without it, six was compiled at every cold start: ~9 ms).
-    """
-    import botocore
-
-    source = site_packages or Path(botocore.__file__).resolve().parent.parent
-    dest = Path(dest)
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    for name in RUNTIME_SDK_PACKAGES:
-        target = source / name
-        if not target.exists():
-            raise SmokeError(f"{target} not found: the runtime SDK needs {name}")
-        (dest / name).symlink_to(target)
-        cached = Path(importlib.util.cache_from_source(str(target)))
-        if target.suffix == ".py" and cached.exists():
-            (dest / "__pycache__").mkdir(exist_ok=True)
-            (dest / "__pycache__" / cached.name).symlink_to(cached)
-    return dest
-
-
-def api_gateway_event(
-    method: str,
-    path: str,
-    *,
-    body: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    stage: str = "api",
-) -> dict[str, Any]:
-    """An API Gateway REST (v1) Lambda proxy event, as API Gateway sends it."""
-    return proxy_event(method, path, body, headers=headers, stage=stage, user_agent="smoke-test")
-
-
 def preflight_headers(api: PackagedApi, path: str) -> dict[str, str]:
     """The headers API Gateway's mock integration answers an OPTIONS on ``path`` with."""
     swagger = api.template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
@@ -179,30 +122,21 @@ def invoke(
         **variables,
         **(env or {}),
     }
-    args = {
-        "task": str(task_dir),
-        "opt": str(opt_dir),
-        "runtime": str(runtime_dir),
-        "python_version": python_version,
-        "handler": function["Handler"],
-        "function_name": name,
-        "memory_mb": int(function.get("MemorySize", 128)),
-        "timeout_s": float(function.get("Timeout", 3)),
-        "events": list(events),
-    }
-    argv = [python or find_python(python_version), "-I", "-S", "-B", str(SIM), json.dumps(args)]
-    started = time.perf_counter()
-    done = subprocess.run(
-        argv,
-        cwd=task_dir,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    spec = SandboxSpec(
+        opt=opt_dir,
+        task=task_dir,
+        runtime=runtime_dir,
+        python_version=python_version,
+        handler=function["Handler"],
+        events=list(events),
+        context={
+            "function_name": name,
+            "memory_mb": int(function.get("MemorySize", 128)),
+            "timeout_s": float(function.get("Timeout", 3)),
+        },
     )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SmokeError(f"the handler failed (exit {done.returncode}):\n{done.stderr[-6000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return Invocation(result["init_s"], result["responses"], elapsed)
+    try:
+        run = run_sandbox(spec, env=environment, cwd=task_dir, python=python)
+    except SandboxError as exc:
+        raise SmokeError(f"the handler failed: {exc}") from exc
+    return Invocation(run.report["init_s"], run.report["responses"], run.seconds)

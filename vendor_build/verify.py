@@ -2,7 +2,7 @@
 
 The layer is unzipped into a folder standing for ``/opt``, made read-only, and imported by
 a fresh ``python3.11 -I -S -B`` that sees only the standard library and that folder (see
-``probe.py``). A model is unpickled and must predict known spam and ham with the same
+``vendor_build.sandbox``). A model is unpickled and must predict known spam and ham with the same
 probabilities as the building environment; any ImportError, leaked module or wrong
 prediction fails loudly.
 """
@@ -13,22 +13,19 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vendor_build.sample_model import CHECK_EXAMPLES, SPAM_LABEL, train_sample_model
+from vendor_build.sandbox import SandboxError, SandboxSpec, run_sandbox
 
 __all__ = [
     "ColdImport",
     "VerifyError",
     "VerifyResult",
-    "find_python",
     "make_read_only",
     "run_probe",
     "time_cold_import",
@@ -36,11 +33,19 @@ __all__ = [
     "verify_layer",
 ]
 
-PROBE = Path(__file__).resolve().parent / "probe.py"
+#: What the API imports from the layer: numpy, scipy.sparse, joblib and the scikit-learn
+#: modules its model unpickles.
+API_IMPORTS = (
+    "numpy",
+    "scipy.sparse",
+    "joblib",
+    "sklearn.feature_extraction.text",
+    "sklearn.linear_model",
+    "sklearn.pipeline",
+)
 #: The function code that ships beside the layer in /var/task: a trainer model's vectorizer
 #: pickles a reference to ``chalicelib.features``, so the probe needs it as Lambda has it.
 FUNCTION_LIB = Path(__file__).resolve().parent.parent / "spam_api" / "chalicelib"
-_PROBE_TIMEOUT_S = 300
 
 
 class VerifyError(RuntimeError):
@@ -101,17 +106,6 @@ class VerifyResult:
         return data
 
 
-def find_python(python_version: str = "3.11") -> str:
-    """A base (non-venv) interpreter of the layer's Python version."""
-    current = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if current == python_version:
-        return getattr(sys, "_base_executable", sys.executable) or sys.executable
-    found = shutil.which(f"python{python_version}")
-    if not found:
-        raise VerifyError(f"no python{python_version} on PATH to verify the layer with")
-    return found
-
-
 def unpack_layer(zip_path: Path, opt_dir: Path) -> Path:
     """Extract a layer zip into ``opt_dir`` (which stands for /opt). Returns ``opt_dir``."""
     opt_dir = Path(opt_dir)
@@ -139,39 +133,32 @@ def run_probe(
     spam_label: object = SPAM_LABEL,
     examples: Sequence[tuple[str, str]] = CHECK_EXAMPLES,
     task_dir: Path | None = None,
-    runtime_dir: Path | None = None,
     imports: Sequence[str] | None = None,
 ) -> tuple[dict[str, object], float]:
-    """Run ``probe.py`` in a fresh isolated interpreter. Returns (its JSON, process seconds)."""
-    args = {
-        "opt": str(opt_dir),
-        "python_version": python_version,
-        "task": str(task_dir) if task_dir else None,
-        "runtime": str(runtime_dir) if runtime_dir else None,
-        "model_dir": str(model_dir) if model_dir else None,
-        "spam_label": spam_label,
-        "examples": [list(example) for example in examples],
-        "imports": list(imports) if imports else None,
-    }
-    argv = [python or find_python(python_version), "-I", "-S", "-B", str(PROBE), json.dumps(args)]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-    started = time.perf_counter()
-    done = subprocess.run(
-        argv, capture_output=True, text=True, env=env, timeout=_PROBE_TIMEOUT_S, check=False
+    """Import (and, given ``model_dir``, predict) with only the layer and the stdlib.
+
+    Returns the sandbox's report and the process's wall seconds.
+    """
+    predict = None
+    if model_dir is not None:
+        predict = {
+            "model_dir": str(model_dir),
+            "spam_label": spam_label,
+            "examples": [list(example) for example in examples],
+        }
+    spec = SandboxSpec(
+        opt=Path(opt_dir),
+        task=task_dir,
+        python_version=python_version,
+        imports=tuple(imports or API_IMPORTS),
+        predict=predict,
     )
-    elapsed = time.perf_counter() - started
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     try:
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        raise VerifyError(
-            f"the isolated interpreter failed (exit {done.returncode}):\n{done.stderr[-4000:]}"
-        ) from None
-    if done.returncode != 0 or "error" in result:
-        raise VerifyError(
-            f"the layer failed in the isolated interpreter: {result.get('error', '')}\n"
-            f"{done.stderr[-4000:]}"
-        )
-    return result, elapsed
+        run = run_sandbox(spec, env=env, python=python)
+    except SandboxError as exc:
+        raise VerifyError(f"the layer failed in the isolated interpreter: {exc}") from exc
+    return run.report, run.seconds
 
 
 def _count_bytecode(root: Path) -> int:
@@ -189,8 +176,7 @@ def time_cold_import(
 ) -> ColdImport:
     """Import the API's modules ``repeat`` times, each in a new interpreter, on a read-only tree.
 
-    ``imports`` defaults to ``probe.API_IMPORTS`` (numpy, scipy.sparse, joblib and the
-    scikit-learn modules the API unpickles).
+    ``imports`` defaults to :data:`API_IMPORTS`.
     The page cache is warm after the first run (Lambda's is not), so these are the costs of
     finding, unmarshalling or compiling and executing modules, not of disk reads.
     """
@@ -200,8 +186,8 @@ def time_cold_import(
         result, elapsed = run_probe(
             opt_dir, python=python, python_version=python_version, imports=imports
         )
-        timing.import_s.append(float(result["import_s"]))  # type: ignore[arg-type]
-        timing.import_cpu_s.append(float(result["import_cpu_s"]))  # type: ignore[arg-type]
+        timing.import_s.append(float(result["init_s"]))  # type: ignore[arg-type]
+        timing.import_cpu_s.append(float(result["init_cpu_s"]))  # type: ignore[arg-type]
         timing.process_s.append(elapsed)
     if _count_bytecode(opt_dir) != before:
         raise VerifyError(f"{label}: the interpreter wrote bytecode into the read-only layer")

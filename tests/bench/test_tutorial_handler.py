@@ -9,7 +9,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bench import tutorial_handler
-from bench.events import LambdaContext, proxy_event, response_json
+from bench.events import proxy_event
+from vendor_build.lambda_events import response_json
+from vendor_build.lambda_sandbox import LambdaContext
 
 HAM = ["see you at lunch tomorrow", "call me when you get home", "thanks for the notes"]
 SPAM = ["win a free prize now", "claim your free cash prize", "free entry win cash now"]

@@ -21,13 +21,9 @@ import pytest
 
 from stack.local import free_port
 from vendor_build.build import BuildResult
-from vendor_build.smoke import (
-    api_gateway_event,
-    chalice_package,
-    invoke,
-    preflight_headers,
-    runtime_sdk_dir,
-)
+from vendor_build.lambda_events import proxy_event
+from vendor_build.sandbox import runtime_sdk_dir
+from vendor_build.smoke import chalice_package, invoke, preflight_headers
 from vendor_build.verify import make_read_only, unpack_layer
 
 from .test_layer_integration import read_sms
@@ -196,12 +192,15 @@ def test_the_packaged_api_on_the_layer_answers_like_chalice_local(
     assert api.function()["Runtime"] == "python3.11"
     origin = {"Origin": "https://example.org"}
     events = [
-        api_gateway_event(method, path, body=body, headers={**headers, **origin})
+        proxy_event(method, path, body, headers={**headers, **origin}, user_agent="smoke-test")
         for method, path, body, headers in REQUESTS
     ]
     events.append(
-        api_gateway_event(
-            "OPTIONS", "/predict", headers={**origin, "Access-Control-Request-Method": "POST"}
+        proxy_event(
+            "OPTIONS",
+            "/predict",
+            headers={**origin, "Access-Control-Request-Method": "POST"},
+            user_agent="smoke-test",
         )
     )
     result = invoke(
