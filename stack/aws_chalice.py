@@ -8,7 +8,6 @@ platform-facts), so everything around it still runs for real.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,9 +15,10 @@ from pathlib import Path
 
 from stack.aws import DeployError
 from stack.aws_state import chalice_api_url
+from stack.processes import run_streaming
 from vendor_build.app_bytecode import compile_function_code
 
-__all__ = ["DEPLOY_CALLS", "ChaliceCli", "chalice_executable", "run_streaming"]
+__all__ = ["DEPLOY_CALLS", "ChaliceCli", "chalice_executable"]
 
 #: What ``chalice deploy`` calls on a first deploy (printed by ``--dry-run``; an update
 #: calls the matching Update*/Put* operations instead).
@@ -35,28 +35,6 @@ def chalice_executable() -> str:
     """``chalice`` from the running interpreter's environment (the repo's .venv)."""
     candidate = Path(sys.executable).parent / "chalice"
     return str(candidate) if candidate.exists() else "chalice"
-
-
-def run_streaming(
-    argv: list[str], *, env: Mapping[str, str], cwd: Path, out: Callable[[str], None]
-) -> tuple[int, list[str]]:
-    """Run a command, relaying its output line by line as it comes (a deploy takes a
-    minute, training too); returns the exit code and the lines."""
-    lines: list[str] = []
-    with subprocess.Popen(
-        argv,
-        env=dict(env),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip())
-            out(line.rstrip())
-    return process.returncode, lines
 
 
 @dataclass

@@ -27,7 +27,6 @@ What got created is recorded as it happens (``stack.aws_state``) so that
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import shutil
 import subprocess
@@ -55,7 +54,7 @@ from stack.aws_buckets import (
     upload_page,
     website_url,
 )
-from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable, run_streaming
+from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable
 from stack.aws_state import (
     DeployState,
     chalice_rest_api_id,
@@ -66,6 +65,8 @@ from stack.aws_state import (
     stage_layers,
     state_path,
 )
+from stack.handoff import curl_line, page_config_js
+from stack.processes import run_streaming
 
 __all__ = [
     "HELP",
@@ -73,11 +74,9 @@ __all__ = [
     "DeployResult",
     "Toolchain",
     "add_arguments",
-    "curl_line",
     "default_bucket_name",
     "deploy",
     "function_name",
-    "page_config_js",
     "run",
 ]
 
@@ -99,7 +98,6 @@ DEFAULT_THROTTLE_BURST = 100
 _MIN_UNRESERVED = 10
 #: vendor_build's layer name; every stage publishes versions of it, destroy deletes its own.
 LAYER_NAME = "spam-classifier-sklearn"
-SAMPLE_TEXT = "WINNER!! Claim your free prize now: call 09061701461"
 
 
 @dataclass(frozen=True)
@@ -143,28 +141,6 @@ def default_bucket_name(account: str, region: str) -> str:
     'spam-classifier-123456789012-eu-west-1'
     """
     return f"spam-classifier-{account}-{region}"
-
-
-def curl_line(api_url: str) -> str:
-    """A copy-pasteable request that proves the deployed API answers.
-
-    >>> curl_line("https://abc.execute-api.eu-west-1.amazonaws.com/api/")[:70]
-    'curl -s -X POST https://abc.execute-api.eu-west-1.amazonaws.com/api/pr'
-    """
-    body = json.dumps({"text": SAMPLE_TEXT})
-    return (
-        f"curl -s -X POST {shlex.quote(api_url.rstrip('/') + '/predict')} "
-        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
-    )
-
-
-def page_config_js(api_url: str) -> str:
-    """The page's ``config.js`` (the shape ``static/config.js`` documents)."""
-    config = {"apiBaseUrl": api_url.rstrip("/"), "requestTimeoutMs": 20000}
-    return (
-        "// Written by `python -m stack deploy`: the deployed API for this page.\n"
-        f"window.SPAM_CLASSIFIER_CONFIG = {json.dumps(config, indent=2)};\n"
-    )
 
 
 # --- the parts that come from the trainer and vendor_build ------------------------------
@@ -571,7 +547,8 @@ def deploy(
         state.page_bucket = page_bucket
         state.page_bucket_created = state.page_bucket_created or made
         save()
-        upload_page(s3, page_bucket, opts.static_dir, config_js=page_config_js(api_url))
+        config_js = page_config_js(api_url, command="deploy")
+        upload_page(s3, page_bucket, opts.static_dir, config_js=config_js)
         result.page_url = website_url(page_bucket, ctx.region)
         state.page_url = result.page_url
         save()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from stack.processes import stop_process_group
 
 __all__ = [
     "REPO_ROOT",
@@ -120,19 +121,6 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no output)"
 
 
-def _stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
-
-
 @contextlib.contextmanager
 def _service(
     name: str,
@@ -167,7 +155,7 @@ def _service(
         _wait_until_ready(name, url + ready_path, process, log_path, timeout)
         yield Service(name=name, url=url, port=port, process=process)
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 def moto_server(

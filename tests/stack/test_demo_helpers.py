@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from stack import __main__ as cli
-from stack.demo import (
-    DemoError,
-    choose_training_data,
-    curl_example,
-    local_stage_settings,
-    run_demo,
-    write_page,
-)
+from stack.demo import DemoError, choose_training_data, local_stage_settings, run_demo
+from stack.handoff import curl_line, write_page
 from stack.local import STATIC_DIR, free_port
 
 
@@ -90,8 +84,8 @@ def test_write_page_copies_static_and_points_config_at_the_api(tmp_path: Path) -
     assert (STATIC_DIR / "config.js").read_text() == committed
 
 
-def test_curl_example_is_a_valid_shell_command() -> None:
-    words = shlex.split(curl_example("http://127.0.0.1:8000", "it's free"))
+def test_curl_line_is_a_valid_shell_command() -> None:
+    words = shlex.split(curl_line("http://127.0.0.1:8000", "it's free"))
     assert words[:4] == ["curl", "-s", "-X", "POST"]
     assert words[4] == "http://127.0.0.1:8000/predict"
     assert json.loads(words[-1]) == {"text": "it's free", "explain": True}

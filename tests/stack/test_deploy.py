@@ -17,7 +17,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from stack import aws_buckets, deploy
+from stack import aws_buckets, deploy, handoff
 from stack.aws import AwsContext, DeployError, DryRunClient, make_context, resolve_region
 from stack.aws_state import DeployState, state_path
 
@@ -381,12 +381,12 @@ def test_destroy_refuses_another_region(project) -> None:
 
 def test_deploy_curl_line_and_page_config() -> None:
     url = "https://abc123.execute-api.eu-west-1.amazonaws.com/api/"
-    line = deploy.curl_line(url)
+    line = handoff.curl_line(url)
     assert line.startswith(
         "curl -s -X POST https://abc123.execute-api.eu-west-1.amazonaws.com/api/predict "
     )
     assert "'Content-Type: application/json'" in line
-    js = deploy.page_config_js(url)
+    js = handoff.page_config_js(url, command="deploy")
     assert '"apiBaseUrl": "https://abc123.execute-api.eu-west-1.amazonaws.com/api"' in js
     assert js.startswith("//") and "window.SPAM_CLASSIFIER_CONFIG = {" in js
 
