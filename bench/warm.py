@@ -9,13 +9,11 @@ model loaded from the local S3 registry; the floor is our model's bare
 
 from __future__ import annotations
 
-import gc
-import time
-from collections.abc import Callable
 from typing import Any
 
 from bench.context import BenchContext
 from bench.events import proxy_event
+from bench.interleaved import time_interleaved
 from bench.stats import LatencySummary, ratio, summarize, verdict
 from bench.table import Row, fmt_ms, fmt_ratio
 from bench.tutorial_handler import make_handler
@@ -49,47 +47,24 @@ def measure(ctx: BenchContext) -> WarmResult:
     tutorial = make_handler(*ctx.tutorial_pipeline())
     lambda_context = LambdaContext()
 
-    def ours(text: str) -> Any:
-        return app(proxy_event("POST", "/predict", {"text": text}), lambda_context)
-
-    def tutorial_call(text: str) -> Any:
-        return tutorial(proxy_event("POST", "/predict", {"text": text}), lambda_context)
-
     def floor(text: str) -> Any:
         return model.predict_proba(vectorizer.transform([text]))
 
-    _check_ours(ours(texts[0]))
-    variants: dict[str, Callable[[str], Any]] = {
-        "tutorial": tutorial_call,
-        "ours": ours,
-        "floor": floor,
-    }
-    names = list(variants)
-    for i in range(settings.warm_warmup):
-        for name in names:
-            variants[name](texts[i % len(texts)])
-
-    # The event is built outside the timed region for every variant alike: API Gateway
-    # hands Lambda a ready dict. Only the floor skips it (it takes the text).
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    # The events are built outside the timed region for every variant alike: API Gateway
+    # hands Lambda a ready dict. Only the floor skips them (it takes the text).
     events = [proxy_event("POST", "/predict", {"text": t}) for t in texts]
-    calls: dict[str, Callable[[int], Any]] = {
-        "tutorial": lambda i: tutorial(events[i], lambda_context),
-        "ours": lambda i: app(events[i], lambda_context),
-        "floor": lambda i: floor(texts[i]),
-    }
-    gc.collect()
-    perf = time.perf_counter_ns
-    for i in range(settings.warm_iterations):
-        index = i % len(texts)
-        order = names[i % 3 :] + names[: i % 3]
-        for name in order:
-            start = perf()
-            calls[name](index)
-            samples[name].append((perf() - start) / 1e6)
-    result = WarmResult(samples)
     _check_ours(app(events[0], lambda_context))
-    return result
+    samples = time_interleaved(
+        {
+            "tutorial": lambda i: tutorial(events[i % len(events)], lambda_context),
+            "ours": lambda i: app(events[i % len(events)], lambda_context),
+            "floor": lambda i: floor(texts[i % len(texts)]),
+        },
+        settings.warm_iterations,
+        warmup=settings.warm_warmup,
+    )
+    _check_ours(app(events[0], lambda_context))
+    return WarmResult(samples)
 
 
 def summaries(result: WarmResult) -> dict[str, LatencySummary]:

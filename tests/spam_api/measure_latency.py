@@ -3,25 +3,23 @@
     .venv/bin/python tests/spam_api/measure_latency.py [--calls 300]
 
 Fits the test model on the SMS collection, publishes it into a private moto server,
-warms the app, then times N calls of each (median and p99, milliseconds). Reports
+warms the app, then times N calls of each, interleaved as the warm-latency bench does
+(``bench.interleaved``; median and p99 by ``bench.stats``, in milliseconds). Reports
 figures; asserts nothing about them.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-# As .chalice/config.json configures the function: one BLAS thread. On a busy 2-core box
-# BLAS threads fighting for cores more than double p99 (measured: 17 ms vs 7 ms bare).
+# As .chalice/config.json configures the function: one BLAS thread. On a busy small box,
+# BLAS threads fighting for the cores inflate p99.
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
@@ -34,29 +32,16 @@ TEXT = "Hi, are we still on for dinner at 7? Bring the tickets, I'll call you wh
 SMS = REPO.parent / "shared" / "data" / "sms_spam_collection" / "SMSSpamCollection"
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
-    return ordered[index]
+def timed(calls_by_name: dict[str, Callable[[int], object]], calls: int) -> dict[str, dict]:
+    """Median and p99 per callable, after 20 untimed rounds (``bench.interleaved``)."""
+    from bench.interleaved import time_interleaved
+    from bench.stats import summarize
 
-
-def timed(calls_by_name: dict[str, Callable[[], object]], calls: int) -> dict[str, dict]:
-    """Median and p99 per callable, interleaved round-robin so all see the same machine load."""
-    for call in calls_by_name.values():
-        for _ in range(20):
-            call()  # warm
-    samples: dict[str, list[float]] = {name: [] for name in calls_by_name}
-    for _ in range(calls):
-        for name, call in calls_by_name.items():
-            started = time.perf_counter()
-            call()
-            samples[name].append((time.perf_counter() - started) * 1000)
+    samples = time_interleaved(calls_by_name, calls, warmup=20)
+    summaries = {name: summarize(values) for name, values in samples.items()}
     return {
-        name: {
-            "median_ms": round(statistics.median(values), 3),
-            "p99_ms": round(percentile(values, 99), 3),
-        }
-        for name, values in samples.items()
+        name: {"median_ms": round(summary.median, 3), "p99_ms": round(summary.p99, 3)}
+        for name, summary in summaries.items()
     }
 
 
@@ -64,7 +49,6 @@ def measure(
     calls: int, sms_path: Path = SMS, *, trainer_model: bool = False
 ) -> dict[str, dict[str, float]]:
     import boto3
-    import joblib
     import sklearn
     from chalice.test import Client
     from chalicelib.runtime import build_runtime, install_runtime, reset_runtime
@@ -72,15 +56,11 @@ def measure(
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
+    from bench.context import joblib_dumps, read_sms
     from stack.local import moto_server
     from trainer.registry import ModelBundle, publish
 
-    texts, labels = [], []
-    for line in sms_path.read_text(encoding="utf-8").splitlines():
-        label, _, text = line.partition("\t")
-        if text:
-            texts.append(text)
-            labels.append(label)
+    labels, texts = (list(column) for column in zip(*read_sms(sms_path), strict=True))
     if trainer_model:  # the trainer's FeatureUnion of word and char n-grams, labels 1/0
         from trainer import fit_default
 
@@ -92,14 +72,9 @@ def measure(
     spam_label = 1 if trainer_model else "spam"
     ham_label = 0 if trainer_model else "ham"
 
-    def dumps(obj: object) -> bytes:
-        buffer = io.BytesIO()
-        joblib.dump(obj, buffer)
-        return buffer.getvalue()
-
     bundle = ModelBundle(
-        vectorizer_pkl=dumps(vectorizer),
-        model_pkl=dumps(classifier),
+        vectorizer_pkl=joblib_dumps(vectorizer),
+        model_pkl=joblib_dumps(classifier),
         metrics={},
         threshold=0.5,
         labels={"spam": spam_label, "ham": ham_label},
@@ -127,7 +102,7 @@ def measure(
             headers = {"Content-Type": "application/json"}
             with Client(app, stage_name="local", project_dir=str(REPO / "spam_api")) as client:
 
-                def via_client(payload: bytes = body) -> None:
+                def via_client(payload: bytes) -> None:
                     response = client.http.post("/predict", headers=headers, body=payload)
                     assert response.status_code == 200, response.body
 
@@ -137,11 +112,11 @@ def measure(
                 from chalicelib import service
 
                 return timed(
-                    {
-                        "bare transform+predict_proba": bare,
-                        "chalicelib service.predict": lambda: service.predict(body),
-                        "test client POST /predict": via_client,
-                        "test client POST /predict explain": lambda: via_client(explain_body),
+                    {  # each takes the round number, which they do not need
+                        "bare transform+predict_proba": lambda _: bare(),
+                        "chalicelib service.predict": lambda _: service.predict(body),
+                        "test client POST /predict": lambda _: via_client(body),
+                        "test client POST /predict explain": lambda _: via_client(explain_body),
                     },
                     calls,
                 )
