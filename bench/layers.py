@@ -3,8 +3,8 @@
 Ours is whatever ``python -m vendor_build build`` writes to ``build/layer/``. The
 tutorial's is rebuilt here the way the tutorial made it: ``pip install --target`` of
 scikit-learn and joblib (at the project's pinned versions, so only the packaging differs),
-zipped whole. Both are cached under ``build/`` with a stamp, because a fresh machine pays
-about 100 MB of wheel downloads per build and the bench must fit in 10 minutes.
+zipped whole. Both are cached under ``build/`` with a stamp, because a fresh machine
+downloads the wheels for a build and the bench must fit in 10 minutes.
 
 For cold starts a layer is unzipped into a folder standing for Lambda's ``/opt`` and made
 read-only, as Lambda mounts it.
@@ -113,7 +113,7 @@ def ensure_tutorial_layer(repo: Path, build_dir: Path, *, rebuild: bool, log: Pa
 
     Same pinned versions and manylinux2014/cp311 wheels as ours, so only the packaging
     differs. pip compiles timestamp-based ``.pyc`` files by default, so they are in the
-    zip (that is how the tutorial's layer reached 273 MB); unzipped elsewhere their source
+    zip (part of why the tutorial's layer is too big); unzipped elsewhere their source
     mtimes no longer match, so Python compiles from source at every cold start anyway.
     Wheels come from vendor_build's ``build/wheels`` when it has them (no second download).
     """

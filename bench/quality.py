@@ -83,8 +83,8 @@ MIXED_SETTINGS: dict[str, Any] = {
 def _mixed(ctx: BenchContext, max_ham_blocked: float) -> dict[str, Any]:
     """SMS + SpamAssassin: the trainer's mixture of per-medium experts, fitted once.
 
-    The trainer's full protocol (5-fold CV of experts and gate, then a refit) on 11,600
-    messages, most of them long emails, takes ~6 minutes on 2 cores, so the bench
+    The trainer's full protocol (5-fold CV of experts and gate, then a refit) on SMS plus
+    SpamAssassin, most of it long emails, takes longer than the bench's budget, so the bench
     approximates it with one fit at the settings that CV chose (:data:`MIXED_SETTINGS`)
     on 75 % of the trainer's training part: each medium's threshold and then the
     mixture's by the trainer's own rule (``strictest_threshold``) on the other 25 %,

@@ -1,7 +1,7 @@
 """How much the bench measures and where it keeps things: one frozen dataclass.
 
 Counts are sized so a full run fits in 10 minutes on 2 cores including the first layer
-build (a fresh machine downloads about 100 MB of wheels); ``--quick`` shrinks them for a
+build (a fresh machine downloads the wheels first); ``--quick`` shrinks them for a
 smoke run. Paths default to the repository layout and ``../shared/data`` beside it.
 """
 

@@ -8,7 +8,7 @@ never modified. Ctrl-C or SIGTERM stops every process it started (each runs in i
 process group and is stopped as a group), so nothing is left listening.
 
 The model: ``--model DIR`` publishes a folder written by ``python -m trainer train --out
-DIR`` (seconds); otherwise the demo trains one (about a minute on two cores). Training
+DIR`` (no training); otherwise the demo trains one first. Training
 data, first found wins: ``--data SPEC...``, ``$SPAM_DATA`` (read by the trainer itself),
 the shared corpus next to the repository
 (``../shared/data/sms_spam_collection/SMSSpamCollection``, or under

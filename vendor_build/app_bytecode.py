@@ -1,9 +1,9 @@
 """Bytecode for the function's own code, so a cold start does not compile it.
 
 ``/var/task`` is read-only on Lambda, and ``chalice package``/``chalice deploy`` zip only
-source for ``app.py`` and Chalice's runtime (``chalice/app.py``, 90 kB), so Python compiled
-them, and any ``chalicelib`` module without valid bytecode, on every cold start: ~60 ms
-measured (the layer ships its bytecode already, see ``vendor_build.trim``).
+source for ``app.py`` and Chalice's runtime (``chalice/app.py``, a large module), so
+Python compiled them, and any ``chalicelib`` module without valid bytecode, on every cold
+start (the layer ships its bytecode already, see ``vendor_build.trim``).
 
 Chalice zips ``chalicelib/`` as it is, ``__pycache__`` included, and copies ``vendor/``
 into the zip's root. So :func:`compile_function_code` compiles ``chalicelib`` in place

@@ -77,7 +77,7 @@ def site_packages_dir(tree: Path, python_version: str = DEFAULT_PYTHON_VERSION) 
 
 
 def _pip(args: list[str]) -> int:
-    # pip's own progress goes straight to the terminal: a first build downloads ~60 MB.
+    # pip's own progress goes straight to the terminal: a first build downloads the wheels.
     return subprocess.run([sys.executable, "-m", "pip", *args], check=False).returncode
 
 
@@ -253,7 +253,7 @@ def build_naive_layer(
 ) -> BuildResult:
     """The tutorial's layer, for comparison: ``pip install --target`` of the same wheels, zipped.
 
-    pip's own timestamp-based bytecode is in it (hence the tutorial's 273 MB), but it is
+    pip's own timestamp-based bytecode is in it (part of why the tutorial's is too big), but it is
     stale once unzipped (the mtimes change), so at run time this layer behaves as
     bytecode-less. It is over Lambda's limits by design: limits are reported, not enforced.
     """

@@ -1,7 +1,7 @@
 """Compile the layer's bytecode ahead of time, in a form that survives zipping and /opt.
 
 Lambda mounts layers read-only, so Python cannot cache bytecode there: without shipped
-``__pycache__`` every cold start recompiles (about 3 s for joblib + scikit-learn here).
+``__pycache__`` every cold start recompiles joblib and scikit-learn from source.
 Timestamp-based ``.pyc`` files would also go stale, because a zip keeps mtimes only to two
 seconds; unchecked-hash ``.pyc`` files are used as they are, whatever the mtimes.
 """

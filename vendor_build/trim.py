@@ -95,7 +95,7 @@ RULES: tuple[Rule, ...] = (
 
 
 #: Compiled helpers that only the packages' own test suites import (numpy's ``_simd`` is its
-#: SIMD test interface, 2.9 MB).
+#: SIMD test interface, and large).
 _TEST_EXTENSION_PREFIXES = ("_test",)
 _TEST_EXTENSION_NAMES = frozenset({"numpy/_core/_simd"})
 

@@ -53,7 +53,7 @@ def project(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def layer_zip(tmp_path: Path) -> Path:
-    """A tiny layer zip: publishing is what is under test, not the 40 MB build."""
+    """A tiny layer zip: publishing is what is under test, not the layer build."""
     path = tmp_path / "tiny-layer.zip"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("python/tiny_layer_marker.py", "MARKER = 1\n")

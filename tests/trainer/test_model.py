@@ -51,7 +51,7 @@ def test_fit_default_is_fast_on_the_sms_collection(sms_collection_path) -> None:
     messages = load_sms_collection(sms_collection_path)
     started = time.process_time()  # CPU time: wall time on a shared CI machine says little
     fit_default([m.text for m in messages], [m.label for m in messages])
-    assert time.process_time() - started < 10  # about 3 s of CPU
+    assert time.process_time() - started < 10  # a generous bound: `make bench` times it
 
 
 def test_bundle_pickles_load_without_the_trainer_package(tmp_path, synthetic_rows) -> None:

@@ -88,7 +88,7 @@ def built_layer(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     """The real layer, built once per session from the pinned manylinux2014 wheels.
 
     Wheels are cached in build/wheels (or $VENDOR_BUILD_WHEEL_DIR): the first run on a
-    fresh machine downloads about 60 MB from PyPI, later runs are offline.
+    fresh machine downloads them from PyPI, later runs are offline.
     """
     wheel_dir = Path(os.environ.get("VENDOR_BUILD_WHEEL_DIR", DEFAULT_WHEEL_DIR))
     out = tmp_path_factory.mktemp("layer")

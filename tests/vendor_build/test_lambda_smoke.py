@@ -28,7 +28,7 @@ from vendor_build.verify import make_read_only, unpack_layer
 
 from .test_layer_integration import read_sms
 
-# the first slow test pays for the session build (1-2 min, more on a busy machine)
+# the first slow test pays for the session build of the layer
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

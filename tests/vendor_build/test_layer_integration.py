@@ -12,7 +12,7 @@ from vendor_build.build import BuildResult
 from vendor_build.report import BUDGET_UNZIPPED, BUDGET_ZIPPED, check_limits
 from vendor_build.verify import verify_layer
 
-# the first slow test pays for the session build (1-2 min, more on a busy machine)
+# the first slow test pays for the session build of the layer
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
