@@ -1,10 +1,11 @@
 """The spam classifier API: a list of routes over ``chalicelib``.
 
 Each view reads the raw body, calls one ``chalicelib.service`` function and returns the
-dict it gives (200). Whatever a view raises reaches the middleware (``route`` passes it
-through Chalice's own view wrapper, which would answer a bare 500), which turns it into
-a response in one place (``chalicelib.errors.response_for``) and gives every response,
-errors included, its CORS headers and request id; server errors are logged there too.
+dict it gives (200; ``/feedback`` wraps it in a 202). Whatever a view raises reaches the
+middleware (``route`` passes it through Chalice's own view wrapper, which would answer a
+bare 500), which turns it into a response in one place (``chalicelib.errors.response_for``)
+and gives every response, errors included, its CORS headers and request id; server errors
+are logged there too.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def predict() -> dict[str, Any]:
 @route("/predict/batch", methods=["POST"], content_types=["application/json"])
 def predict_batch() -> dict[str, Any]:
     return service.predict_batch(http.raw_body())
+
+
+@route("/feedback", methods=["POST"], content_types=["application/json"])
+def feedback() -> Response:
+    return Response(body=service.feedback(http.raw_body()), status_code=202)
 
 
 @route("/health", methods=["GET"])

@@ -4,6 +4,7 @@
 
     ApiError                  a status, a Code and a message written for the client
      ├── BadRequest           400  the request is malformed; the message says what to send
+     ├── FeedbackDisabled     403  this deployment does not take reports (FEEDBACK_ENABLED)
      ├── PayloadTooLarge      413  a body, text or batch over its limit
      ├── NotConfigured        500  the deployment lacks a setting: an operator must fix it,
      │                             so no Retry-After (retrying cannot help)
@@ -13,7 +14,8 @@
 lets through its view wrapper to the middleware, so ``app.py``'s middleware calls
 ``response_for`` on whatever a view raised. Exceptions from below the views are
 translated there too: ``SettingsError`` is ``NotConfigured``, the holder's
-``ModelUnavailableError`` is ``ServiceUnavailable``, anything else an opaque 500. Chalice's
+``ModelUnavailableError`` and the feedback writer's ``FeedbackUnavailableError`` are
+``ServiceUnavailable``, anything else an opaque 500. Chalice's
 own error responses (405, 415) get the same envelope in ``envelope_chalice_error``.
 
 Every error body is ``{"status": "error", "Code": ..., "Message": ...}``, except 503s:
@@ -30,6 +32,7 @@ from typing import Any
 
 from chalice.app import ChaliceUnhandledError, Response
 
+from chalicelib.feedback import FeedbackUnavailableError
 from chalicelib.holder import ModelUnavailableError
 from chalicelib.http import request_id
 from chalicelib.settings import APP_NAME, SettingsError
@@ -37,6 +40,7 @@ from chalicelib.settings import APP_NAME, SettingsError
 __all__ = [
     "ApiError",
     "BadRequest",
+    "FeedbackDisabled",
     "NotConfigured",
     "PayloadTooLarge",
     "ServiceUnavailable",
@@ -80,6 +84,11 @@ class ApiError(ChaliceUnhandledError):
 class BadRequest(ApiError):
     status_code = 400
     code = "BadRequestError"
+
+
+class FeedbackDisabled(ApiError):
+    status_code = 403
+    code = "FeedbackDisabledError"
 
 
 class PayloadTooLarge(ApiError):
@@ -129,6 +138,14 @@ def as_api_error(exc: BaseException) -> ApiError:
         return NotConfigured(NOT_CONFIGURED_MESSAGE, log_detail=str(exc))
     if isinstance(exc, ModelUnavailableError):
         return unavailable(exc)
+    if isinstance(exc, FeedbackUnavailableError):
+        seconds = max(1, math.ceil(exc.retry_after))
+        return ServiceUnavailable(
+            f"the report was not stored: S3 did not take it. Nothing was kept; "
+            f"send it again in {seconds} s",
+            retry_after=exc.retry_after,
+            log_detail=str(exc),
+        )
     _log.error("unhandled error", exc_info=exc)
     return ApiError("an internal error occurred; the server log has the details")
 

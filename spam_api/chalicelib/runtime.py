@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.feedback import FeedbackWriter
 from chalicelib.holder import ModelHolder, ModelUnavailableError
 from chalicelib.registry import RegistryReader
 from chalicelib.s3_client import make_s3_client
@@ -50,10 +51,11 @@ _log = logging.getLogger(f"{APP_NAME}.runtime")
 
 @dataclass(frozen=True)
 class Runtime:
-    """What a request needs: the settings and the holder of the live model."""
+    """What a request needs: the settings, the holder of the live model, the report writer."""
 
     settings: Settings
     holder: ModelHolder
+    feedback: FeedbackWriter
 
 
 def build_runtime(
@@ -70,8 +72,9 @@ def build_runtime(
     """
     settings = settings if settings is not None else get_settings()
     bucket = settings.require_bucket()
+    s3 = s3 if s3 is not None else make_s3_client(settings)
     reader = RegistryReader(
-        s3 if s3 is not None else make_s3_client(settings),
+        s3,
         bucket,
         settings.model_prefix,
         runtime_sklearn_version=runtime_sklearn_version,
@@ -82,7 +85,8 @@ def build_runtime(
         retry_seconds=settings.model_retry_seconds,
         clock=clock,
     )
-    return Runtime(settings=settings, holder=holder)
+    feedback = FeedbackWriter(s3, bucket, settings.feedback_prefix)
+    return Runtime(settings=settings, holder=holder, feedback=feedback)
 
 
 _runtime: Runtime | None = None

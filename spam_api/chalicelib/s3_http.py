@@ -226,7 +226,7 @@ class HttpS3Client:
         where = self._endpoint or f"AWS S3 in {self._aws.region}"
         return f"HttpS3Client({where})"
 
-    # -- the two calls RegistryReader makes ------------------------------------------------
+    # -- the calls the API makes: RegistryReader reads, the feedback writer creates -------
 
     def get_object(self, *, Bucket: str, Key: str, IfNoneMatch: str | None = None) -> dict:
         """The object's body (``Body.read()``), ``ETag``, ``ContentLength``, ``LastModified``."""
@@ -238,6 +238,25 @@ class HttpS3Client:
         """The object's ``ETag``, ``ContentLength`` and ``LastModified``."""
         status, response_headers, _ = self._call("HEAD", "HeadObject", Bucket, Key, {})
         return self._metadata(status, response_headers)
+
+    def put_object(
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        ContentType: str = "binary/octet-stream",
+        IfNoneMatch: str | None = None,
+    ) -> dict:
+        """Write ``Body``; with ``IfNoneMatch="*"`` only if no object has that key (else 412)."""
+        headers = {"content-type": ContentType}
+        if IfNoneMatch:
+            headers["if-none-match"] = IfNoneMatch
+        status, response_headers, _ = self._call("PUT", "PutObject", Bucket, Key, headers, Body)
+        return {
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": response_headers},
+            "ETag": response_headers.get("etag", ""),
+        }
 
     @staticmethod
     def _metadata(status: int, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -273,8 +292,15 @@ class HttpS3Client:
         return scheme, host, port or default, path
 
     def _call(
-        self, method: str, operation: str, bucket: str, key: str, headers: dict[str, str]
+        self,
+        method: str,
+        operation: str,
+        bucket: str,
+        key: str,
+        headers: dict[str, str],
+        body: bytes = b"",
     ) -> tuple[int, dict[str, str], bytes]:
+        payload_sha256 = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
         redirected = False
         attempt = 0
         while True:
@@ -293,10 +319,11 @@ class HttpS3Client:
                 session_token=self._aws.session_token,
                 region=region,
                 now=self._clock(),
+                payload_sha256=payload_sha256,
             )
             try:
-                status, response_headers, body = self._send(
-                    scheme, host, port, method, path, {"Host": host_header, **signed}
+                status, response_headers, answer = self._send(
+                    scheme, host, port, method, path, {"Host": host_header, **signed}, body
                 )
             except OSError:
                 if attempt >= self._attempts:
@@ -304,7 +331,7 @@ class HttpS3Client:
                 self._backoff(attempt)
                 continue
             if status in (200, 206):
-                return status, response_headers, body
+                return status, response_headers, answer
             if status == 304:
                 raise _client_error(304, response_headers, b"", operation)  # code "304"
             moved_to = response_headers.get("x-amz-bucket-region")
@@ -322,13 +349,20 @@ class HttpS3Client:
             if status in _RETRY_STATUSES and attempt < self._attempts:
                 self._backoff(attempt)
                 continue
-            raise _client_error(status, response_headers, body, operation)
+            raise _client_error(status, response_headers, answer, operation)
 
     def _backoff(self, attempt: int) -> None:
         self._sleep(random.random() * min(1.0, 0.05 * 2**attempt))  # noqa: S311 - jitter
 
     def _send(
-        self, scheme: str, host: str, port: int, method: str, path: str, headers: dict[str, str]
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
     ) -> tuple[int, dict[str, str], bytes]:
         """One request on the kept-alive connection (re-opened once if the server closed it)."""
         key = (scheme, host, port)
@@ -336,10 +370,11 @@ class HttpS3Client:
             idle = self._connections.pop(key, None)
             if idle is not None:
                 try:
-                    return self._exchange(idle, key, method, path, headers)
+                    return self._exchange(idle, key, method, path, headers, body)
                 except ConnectionError:
                     pass  # the server dropped an idle connection: try a fresh one
-            return self._exchange(self._open(scheme, host, port), key, method, path, headers)
+            fresh = self._open(scheme, host, port)
+            return self._exchange(fresh, key, method, path, headers, body)
 
     def _exchange(
         self,
@@ -348,10 +383,11 @@ class HttpS3Client:
         method: str,
         path: str,
         headers: dict[str, str],
+        body: bytes = b"",
     ) -> tuple[int, dict[str, str], bytes]:
         """Request and whole response on ``connection``, kept for the next call if it may be."""
         try:
-            connection.request(method, path, headers=headers)
+            connection.request(method, path, body=body or None, headers=headers)
             response = connection.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException) as exc:

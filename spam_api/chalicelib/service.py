@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import errors
+from chalicelib.feedback_format import Verdict
 from chalicelib.holder import Failure, HolderState, ModelUnavailableError
 from chalicelib.model import LiveModel
 from chalicelib.runtime import Runtime, get_runtime
-from chalicelib.validation import parse_batch, parse_predict
+from chalicelib.validation import parse_batch, parse_feedback, parse_predict
 
-__all__ = ["health", "model_info", "predict", "predict_batch"]
+__all__ = ["feedback", "health", "model_info", "predict", "predict_batch"]
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -72,6 +73,51 @@ def predict_batch(raw_body: bytes | str | None) -> dict[str, Any]:
         "count": len(results),
         "results": results,
     }
+
+
+def feedback(raw_body: bytes | str | None) -> dict[str, Any]:
+    """``POST /feedback``: store a person's report that a text is spam or ham (202).
+
+    The live model's verdict on the text is recorded with it, for the reviewer; with no
+    model loaded the report is still taken, without one. Nothing about the sender is kept.
+    """
+    runtime = get_runtime()
+    settings = runtime.settings
+    if not settings.feedback_enabled:
+        raise errors.FeedbackDisabled(
+            "reporting wrong verdicts is turned off on this deployment; nothing was stored"
+        )
+    request = parse_feedback(raw_body, settings)
+    report = runtime.feedback.store(
+        request.text,
+        request.label,
+        verdict=_verdict(runtime, request.text),
+        corrected_version=request.model_version,
+        corrected_request_id=request.request_id,
+    )
+    return {
+        "status": "accepted",
+        "id": report.id,
+        "retention_days": settings.feedback_retention_days,
+        "message": (
+            f"Thank you: the report was stored for review. A person reviews it before any "
+            f"model learns from it; unreviewed reports are deleted after "
+            f"{settings.feedback_retention_days} days."
+        ),
+    }
+
+
+def _verdict(runtime: Runtime, text: str) -> Verdict | None:
+    try:
+        model = runtime.holder.current()
+    except ModelUnavailableError:
+        return None
+    (scored,) = model.score([text])
+    return Verdict(
+        model_version=model.version,
+        classification="SPAM" if scored.is_spam else "HAM",
+        spam_probability=scored.spam_probability,
+    )
 
 
 def _failure(failure: Failure | None) -> dict[str, Any] | None:

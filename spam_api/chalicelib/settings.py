@@ -72,6 +72,9 @@ class Settings:
     s3_max_attempts: int = 2
     s3_client: str = "auto"
     log_level: str = "INFO"
+    feedback_enabled: bool = True
+    feedback_prefix: str = "feedback/"
+    feedback_retention_days: int = 30
 
     def require_bucket(self) -> str:
         """The bucket, or ``SettingsError`` when ``MODEL_BUCKET`` is not set."""
@@ -150,6 +153,28 @@ def _optional_url(raw: str) -> str | None:
 _optional_url.allowed = "an http(s) URL such as http://127.0.0.1:5000"  # type: ignore[attr-defined]
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in _FLAGS:
+        raise ValueError
+    return _FLAGS[value]
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False}
+_FLAGS.update({"no": False, "off": False})
+_flag.allowed = "true or false"  # type: ignore[attr-defined]
+
+
+def _feedback_prefix(raw: str) -> str:
+    value = _prefix(raw)
+    if not value:
+        raise ValueError
+    return value
+
+
+_feedback_prefix.allowed = "a non-empty key prefix such as feedback/"  # type: ignore[attr-defined]
+
+
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     """A parser accepting any case of ``options`` and returning the option as spelled."""
     canonical = {option.casefold(): option for option in options}
@@ -190,6 +215,9 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("s3_max_attempts", "S3_MAX_ATTEMPTS", _int(1, 10)),
     ("s3_client", "S3_CLIENT", _choice(S3_CLIENTS)),
     ("log_level", "LOG_LEVEL", _choice(_LOG_LEVELS)),
+    ("feedback_enabled", "FEEDBACK_ENABLED", _flag),
+    ("feedback_prefix", "FEEDBACK_PREFIX", _feedback_prefix),
+    ("feedback_retention_days", "FEEDBACK_RETENTION_DAYS", _int(1, 3_650)),
 )
 
 
@@ -220,6 +248,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"MAX_BODY_BYTES must be at least MAX_TEXT_CHARS ({settings.max_text_chars}), "
             f"got {settings.max_body_bytes!r}"
+        )
+    model, feedback = settings.model_prefix, settings.feedback_prefix
+    if feedback.startswith(model) or model.startswith(feedback):
+        # public writes must never land next to the pickles (nor pickles among reports)
+        raise SettingsError(
+            f"FEEDBACK_PREFIX must lie outside MODEL_PREFIX ({model!r}) and not contain it, "
+            f"got {feedback!r}"
         )
     return settings
 

@@ -15,16 +15,20 @@ chalicelib.errors.BadRequest: "text" is blank; send {"text": "the message to cla
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.settings import Settings
 
-__all__ = ["PredictRequest", "parse_batch", "parse_predict"]
+__all__ = ["FeedbackRequest", "PredictRequest", "parse_batch", "parse_feedback", "parse_predict"]
 
 _PREDICT_HINT = 'send {"text": "the message to classify"}'
 _BATCH_HINT = 'send {"texts": ["first message", "second message"]}'
+_FEEDBACK_HINT = 'send {"text": "the message", "label": "spam"} (or "ham")'
+#: What a client may say it is correcting: a model version or a request id, as we send them.
+_REFERENCE_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,16 @@ class PredictRequest:
 
     texts: tuple[str, ...]
     explain: bool = False
+
+
+@dataclass(frozen=True)
+class FeedbackRequest:
+    """A person's report: ``text`` is ``label``; optionally, the verdict it corrects."""
+
+    text: str
+    label: str
+    model_version: str | None = None
+    request_id: str | None = None
 
 
 def _parse_object(raw: bytes | str | None, limits: Settings, hint: str) -> dict[str, Any]:
@@ -102,3 +116,37 @@ def parse_batch(raw: bytes | str | None, limits: Settings) -> PredictRequest:
         for index, value in enumerate(texts)
     )
     return PredictRequest(texts=checked, explain=_explain_flag(obj, _BATCH_HINT))
+
+
+def _reference(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _REFERENCE_RE.match(value):
+        raise BadRequest(
+            f'"{name}" must be the {name.replace("_", " ")} of the verdict being corrected '
+            f"(letters, digits, '.', '_', ':', '-'; at most 128), or left out"
+        )
+    return value
+
+
+def parse_feedback(raw: bytes | str | None, limits: Settings) -> FeedbackRequest:
+    """Validate a ``/feedback`` body: ``{"text", "label", "model_version"?, "request_id"?}``.
+
+    The text has the same limits as ``/predict``'s: a text too long to classify is too
+    long to report, and is refused rather than cut.
+    """
+    obj = _parse_object(raw, limits, _FEEDBACK_HINT)
+    if "text" not in obj:
+        raise BadRequest(f'the request has no "text" field; {_FEEDBACK_HINT}')
+    text = _check_text(obj["text"], "text", limits, _FEEDBACK_HINT)
+    label = obj.get("label")
+    if label not in ("spam", "ham"):
+        got = "nothing" if label is None else json.dumps(label)[:40]
+        raise BadRequest(f'"label" must be "spam" or "ham", got {got}; {_FEEDBACK_HINT}')
+    return FeedbackRequest(
+        text=text,
+        label=label,
+        model_version=_reference(obj, "model_version"),
+        request_id=_reference(obj, "request_id"),
+    )

@@ -3,8 +3,10 @@
 A copy of the Chalice project is packaged (SAM and Terraform, offline, no credentials)
 into a temporary folder, and the function role's policy is checked statement by
 statement: no wildcard action, nothing but ``s3:GetObject`` on the stage's model prefix
-(plus the tutorial's two bucket-root pickles, read in the legacy layout) and the three
-CloudWatch Logs actions on the function's own log group.
+(plus the tutorial's two bucket-root pickles, read in the legacy layout),
+``s3:PutObject`` on exactly the pending feedback reports (``FEEDBACK_PREFIX`` + ``pending/*``:
+never the model prefix, never reviewed reports) and the three CloudWatch Logs actions on
+the function's own log group.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ pytestmark = pytest.mark.integration
 CONFIG = json.loads((API_DIR / ".chalice" / "config.json").read_text())
 STAGES = sorted(CONFIG["stages"])
 FORMATS = ("cloudformation", "terraform")
-S3_ACTIONS = {"s3:GetObject"}  # the reader never lists: GetObject (and HeadObject) only
+# the reader never lists: GetObject (and HeadObject) only; the feedback writer only creates
+S3_ACTIONS = {"s3:GetObject", "s3:PutObject"}
 LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 LEGACY_KEYS = ("spam_model.pkl", "vectorizer.pkl")
 
@@ -106,9 +109,12 @@ def _problems(policy: dict[str, Any], stage: str) -> list[str]:
     env = _stage_env(stage)
     bucket, prefix = env["MODEL_BUCKET"], env.get("MODEL_PREFIX", "models/")
     prefix = prefix.strip("/") + "/"
+    feedback = env.get("FEEDBACK_PREFIX", "feedback/").strip("/") + "/"
     function = f"{CONFIG['app_name']}-{stage}"
-    allowed_s3 = {f"arn:aws:s3:::{bucket}/{prefix}*"} | {
-        f"arn:aws:s3:::{bucket}/{key}" for key in LEGACY_KEYS
+    allowed = {
+        "s3:GetObject": {f"arn:aws:s3:::{bucket}/{prefix}*"}
+        | {f"arn:aws:s3:::{bucket}/{key}" for key in LEGACY_KEYS},
+        "s3:PutObject": {f"arn:aws:s3:::{bucket}/{feedback}pending/*"},
     }
     allowed_logs = {
         f"arn:aws:logs:*:*:log-group:/aws/lambda/{function}",
@@ -133,10 +139,11 @@ def _problems(policy: dict[str, Any], stage: str) -> list[str]:
         if len(kinds) != 1:
             problems.append(f"{sid}: mixes services {sorted(kinds)}")
             continue
-        allowed = allowed_s3 if kinds == {"s3"} else allowed_logs
-        for resource in resources:
-            if resource not in allowed:
-                problems.append(f"{sid}: resource {resource!r} is outside {sorted(allowed)}")
+        for action in actions:
+            where = allowed.get(action, allowed_logs)
+            for resource in resources:
+                if resource not in where:
+                    problems.append(f"{sid}: {action} on {resource!r} is outside {sorted(where)}")
     granted = {a for s in policy["Statement"] for a in _listify(s.get("Action", []))}
     if granted != S3_ACTIONS | LOG_ACTIONS:
         problems.append(f"actions granted {sorted(granted)}, expected exactly the needed ones")
@@ -169,7 +176,14 @@ def test_the_packaged_role_grants_exactly_what_the_function_needs(packaged, stag
         ({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}, "outside"),
         ({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::other/models/*"}, "outside"),
         ({"Action": "s3:GetObject", "Resource": "*"}, "outside"),
-        ({"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/models/*"}, "not needed"),
+        ({"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/models/*"}, "outside"),
+        ({"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/feedback/*"}, "outside"),
+        ({"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/feedback/accepted/*"}, "outside"),
+        ({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/feedback/pending/*"}, "outside"),
+        (
+            {"Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/feedback/pending/*"},
+            "not needed",
+        ),
         ({"Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b"}, "not needed"),
         ({"Action": "logs:PutLogEvents", "Resource": "*"}, "outside"),
         ({"NotAction": "iam:*", "Resource": "*"}, "NotAction"),
@@ -190,6 +204,11 @@ def test_the_checker_catches_what_it_must(monkeypatch, statement, words) -> None
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
                 "Resource": ["arn:aws:s3:::b/models/*"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": ["arn:aws:s3:::b/feedback/pending/*"],
             },
             {
                 "Effect": "Allow",

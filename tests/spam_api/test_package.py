@@ -61,7 +61,7 @@ def test_runtime_requirements_are_empty() -> None:
 
 
 @pytest.mark.parametrize("stage", ["local", "dev", "prod"])
-def test_policies_grant_exactly_get_object_on_the_registry_and_logs(stage: str) -> None:
+def test_policies_grant_exactly_the_registry_pending_feedback_and_logs(stage: str) -> None:
     bucket = stage_env(stage)["MODEL_BUCKET"]
     prefix = stage_env(stage)["MODEL_PREFIX"]
     allowed_s3 = {
@@ -77,6 +77,9 @@ def test_policies_grant_exactly_get_object_on_the_registry_and_logs(stage: str) 
         resources = {resources} if isinstance(resources, str) else set(resources)
         if actions == {"s3:GetObject"}:
             assert resources <= allowed_s3, resources
+        elif actions == {"s3:PutObject"}:  # the feedback writer creates pending reports only
+            feedback = stage_env(stage).get("FEEDBACK_PREFIX", "feedback/")
+            assert resources == {f"arn:aws:s3:::{bucket}/{feedback}pending/*"}, resources
         else:
             assert actions == LOG_ACTIONS, actions
             assert all(f":log-group:/aws/lambda/{function}" in r for r in resources), resources
