@@ -243,6 +243,21 @@ def test_a_conditional_put_with_a_body_passes_the_verifier(
     assert stored["Body"].read() == body
 
 
+def test_the_feedback_writers_put_passes_the_verifier(s3rver, s3rver_client, s3rver_bucket) -> None:
+    """HttpS3Client.put_object itself, as POST /feedback calls it: right secret, wrong one."""
+    from chalicelib.feedback import FeedbackUnavailableError, FeedbackWriter
+
+    report = FeedbackWriter(_http_client(s3rver), s3rver_bucket, "feedback/").store(
+        "WIN a prize £1000", "spam", verdict=None
+    )
+    key = f"feedback/pending/{report.id[:4]}/{report.id[4:6]}/{report.id[6:8]}/{report.id}.json"
+    stored = s3rver_client.get_object(Bucket=s3rver_bucket, Key=key)["Body"].read()
+    assert stored == report.to_json()
+    wrong = FeedbackWriter(_http_client(s3rver, secret="wrong"), s3rver_bucket, "feedback/")
+    with pytest.raises(FeedbackUnavailableError, match="SignatureDoesNotMatch"):
+        wrong.store("WIN a prize", "spam", verdict=None)
+
+
 def test_what_s3rver_does_not_check(s3rver, s3rver_client, s3rver_bucket) -> None:
     """The verifier's blind spots, pinned so that no one reads more into the tests above.
 
