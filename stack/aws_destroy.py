@@ -16,25 +16,22 @@ object version, and only when deploy created it.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from stack.aws import AwsContext, DeployError, client_error_code, make_context, preflight
+from stack.aws import AwsContext, DeployError, client_error_code, preflight
 from stack.aws_buckets import delete_bucket_and_contents
 from stack.aws_chalice import ChaliceCli
+from stack.aws_cli import add_stage_arguments, context_from, exit_code
 from stack.aws_state import DeployState, state_path
 
 __all__ = ["HELP", "DestroyResult", "add_arguments", "destroy", "run"]
 
 HELP = "remove a deployed stage from AWS (keeps the model bucket unless asked)"
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PROJECT_DIR = REPO_ROOT / "spam_api"
 
 
 @dataclass
@@ -163,39 +160,21 @@ def _delete_bucket(ctx: AwsContext, name: str, out: Callable[[str], None]) -> No
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``destroy`` subcommand's options."""
-    parser.add_argument("--stage", default="dev", help="Chalice stage to remove (default dev)")
-    parser.add_argument("--region", help="AWS region (default: the one deploy recorded)")
-    parser.add_argument("--profile", help="AWS profile to use (default: AWS_PROFILE)")
+    add_stage_arguments(parser, verb="remove", region="the one deploy recorded")
     parser.add_argument(
         "--delete-model-bucket",
         action="store_true",
         help="also delete the model bucket and every model in it (irreversible)",
-    )
-    parser.add_argument(
-        "--project-dir", type=Path, default=DEFAULT_PROJECT_DIR, help=argparse.SUPPRESS
-    )
-    parser.add_argument("--endpoint-url", help="AWS endpoint (an emulator such as moto)")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print every AWS call instead of making it"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """``python -m stack destroy``: 0 on success, 2 with a message on a known failure."""
     project_dir = args.project_dir.resolve()
-    try:
+
+    def destroy_stage() -> None:
         recorded = DeployState.load(state_path(project_dir, args.stage), args.stage).region
-        ctx = make_context(
-            region=args.region or recorded or None,
-            endpoint_url=args.endpoint_url,
-            profile=args.profile,
-            dry_run=args.dry_run,
-        )
+        ctx = context_from(args, region=recorded or None)
         destroy(ctx, project_dir, args.stage, delete_model_bucket=args.delete_model_bucket)
-    except DeployError as exc:
-        print(f"destroy failed: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"destroy failed on an AWS call: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_code("destroy", destroy_stage)

@@ -66,9 +66,7 @@ class DeployState:
     def save(self, path: Path) -> None:
         """Write atomically (a crash never leaves half a file that destroy cannot read)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        _write_json(path, asdict(self), sort_keys=True)
 
 
 def state_path(project_dir: Path, stage: str) -> Path:
@@ -78,6 +76,13 @@ def state_path(project_dir: Path, stage: str) -> Path:
 
 def _config_path(project_dir: Path) -> Path:
     return project_dir / ".chalice" / "config.json"
+
+
+def _write_json(path: Path, data: Any, *, sort_keys: bool = False) -> None:
+    """Write through a temporary file and a rename, so a crash never leaves half a file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
+    os.replace(tmp, path)
 
 
 def load_config(project_dir: Path, stage: str) -> dict[str, Any]:
@@ -107,10 +112,7 @@ def set_stage_environment(project_dir: Path, stage: str, values: dict[str, str])
     if all(env.get(k) == v for k, v in values.items()):
         return False
     env.update(values)
-    path = _config_path(project_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp, path)
+    _write_json(_config_path(project_dir), config)
     return True
 
 
@@ -144,9 +146,7 @@ def point_policy_at_bucket(project_dir: Path, stage: str, bucket: str) -> Path |
             changed = True
     if not changed:
         return None
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(policy, indent=2) + "\n")
-    os.replace(tmp, path)
+    _write_json(path, policy)
     return path
 
 
@@ -167,30 +167,26 @@ def drop_stale_layers(project_dir: Path, stage: str, layer_name: str, ours: str)
     ]
     if stale:
         config["stages"][stage]["layers"] = [arn for arn in layers if arn not in stale]
-        path = _config_path(project_dir)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        os.replace(tmp, path)
+        _write_json(_config_path(project_dir), config)
     return stale
+
+
+def _recorded_rest_api(project_dir: Path, stage: str, key: str) -> str | None:
+    """``key`` of the REST API Chalice recorded for ``stage`` after a deploy, if any."""
+    path = project_dir / ".chalice" / "deployed" / f"{stage}.json"
+    if not path.exists():
+        return None
+    for resource in json.loads(path.read_text()).get("resources", []):
+        if resource.get("resource_type") == "rest_api" and resource.get(key):
+            return str(resource[key])
+    return None
 
 
 def chalice_api_url(project_dir: Path, stage: str) -> str | None:
     """The REST API URL Chalice recorded for ``stage`` after a deploy, if any."""
-    path = project_dir / ".chalice" / "deployed" / f"{stage}.json"
-    if not path.exists():
-        return None
-    for resource in json.loads(path.read_text()).get("resources", []):
-        if resource.get("resource_type") == "rest_api" and resource.get("rest_api_url"):
-            return str(resource["rest_api_url"])
-    return None
+    return _recorded_rest_api(project_dir, stage, "rest_api_url")
 
 
 def chalice_rest_api_id(project_dir: Path, stage: str) -> str | None:
     """The REST API id Chalice recorded for ``stage`` after a deploy, if any."""
-    path = project_dir / ".chalice" / "deployed" / f"{stage}.json"
-    if not path.exists():
-        return None
-    for resource in json.loads(path.read_text()).get("resources", []):
-        if resource.get("resource_type") == "rest_api" and resource.get("rest_api_id"):
-            return str(resource["rest_api_id"])
-    return None
+    return _recorded_rest_api(project_dir, stage, "rest_api_id")

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from chalicelib.registry_format import current_key
 
 from stack.aws import (
@@ -44,7 +44,6 @@ from stack.aws import (
     DeployError,
     Identity,
     client_error_code,
-    make_context,
     preflight,
 )
 from stack.aws_buckets import (
@@ -55,6 +54,7 @@ from stack.aws_buckets import (
     website_url,
 )
 from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable
+from stack.aws_cli import DEFAULT_PROJECT_DIR, add_stage_arguments, context_from, exit_code
 from stack.aws_state import (
     DeployState,
     chalice_rest_api_id,
@@ -83,7 +83,6 @@ __all__ = [
 HELP = "deploy a stage to AWS (model bucket, model, layer, API, optional page)"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PROJECT_DIR = REPO_ROOT / "spam_api"
 DEFAULT_STATIC_DIR = REPO_ROOT / "static"
 DEFAULT_PREFIX = "models/"
 #: CloudWatch Logs retention for the function's log group (a cost guard: logs are billed
@@ -574,9 +573,7 @@ def _report(result: DeployResult, out: Callable[[str], None]) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``deploy`` subcommand's options."""
-    parser.add_argument("--stage", default="dev", help="Chalice stage to deploy (default dev)")
-    parser.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
-    parser.add_argument("--profile", help="AWS profile to use (default: AWS_PROFILE)")
+    add_stage_arguments(parser, verb="deploy", region="AWS_REGION / profile")
     parser.add_argument(
         "--bucket", help="model bucket (default spam-classifier-<account>-<region>)"
     )
@@ -618,28 +615,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"API burst size (default {DEFAULT_THROTTLE_BURST})",
     )
     parser.add_argument(
-        "--project-dir", type=Path, default=DEFAULT_PROJECT_DIR, help=argparse.SUPPRESS
-    )
-    parser.add_argument(
         "--static-dir", type=Path, default=DEFAULT_STATIC_DIR, help=argparse.SUPPRESS
-    )
-    parser.add_argument(
-        "--endpoint-url", help="AWS endpoint (an emulator such as moto); default: real AWS"
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print every AWS call instead of making it"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """``python -m stack deploy``: 0 on success, 2 with a message on a known failure."""
-    try:
-        ctx = make_context(
-            region=args.region,
-            endpoint_url=args.endpoint_url,
-            profile=args.profile,
-            dry_run=args.dry_run,
-        )
+
+    def deploy_stage() -> None:
         opts = DeployOptions(
             stage=args.stage,
             project_dir=args.project_dir.resolve(),
@@ -659,11 +642,6 @@ def run(args: argparse.Namespace) -> int:
             throttle_rate=args.throttle_rate,
             throttle_burst=args.throttle_burst,
         )
-        deploy(opts, ctx)
-    except DeployError as exc:
-        print(f"deploy failed: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"deploy failed on an AWS call: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        deploy(opts, context_from(args))
+
+    return exit_code("deploy", deploy_stage)

@@ -271,20 +271,24 @@ def test_deploy_dry_run_on_moto_creates_nothing(s3_endpoint, project, names) -> 
     assert not state_path(project, "prod").exists()
 
 
-def test_deploy_cli_on_moto_skipping_model_and_api(s3_endpoint, project, layer_zip, names) -> None:
-    """The command a person types, as a subprocess, against moto."""
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "stack", "deploy", "--stage", "prod"),
-            *("--region", "us-east-1", "--endpoint-url", s3_endpoint),
-            *("--bucket", names["bucket"], "--project-dir", str(project)),
-            *("--layer-zip", str(layer_zip), "--skip-model", "--skip-api"),
-        ],
+def _stack_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m stack ARGS`` as a person types it, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "stack", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+    )
+
+
+def test_deploy_cli_on_moto_skipping_model_and_api(s3_endpoint, project, layer_zip, names) -> None:
+    """The command a person types, as a subprocess, against moto."""
+    result = _stack_cli(
+        *("deploy", "--stage", "prod", "--region", "us-east-1", "--endpoint-url", s3_endpoint),
+        *("--bucket", names["bucket"], "--project-dir", str(project)),
+        *("--layer-zip", str(layer_zip), "--skip-model", "--skip-api"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "model bucket  created" in result.stdout
@@ -298,16 +302,9 @@ def test_deploy_cli_on_moto_skipping_model_and_api(s3_endpoint, project, layer_z
     state = DeployState.load(state_path(project, "prod"), "prod")
     assert state.layer_version_arns == layers
 
-    undo = subprocess.run(
-        [
-            *(sys.executable, "-m", "stack", "destroy", "--stage", "prod"),
-            *("--endpoint-url", s3_endpoint, "--project-dir", str(project)),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    undo = _stack_cli(
+        *("destroy", "--stage", "prod", "--endpoint-url", s3_endpoint),
+        *("--project-dir", str(project)),
     )
     assert undo.returncode == 0, undo.stdout + undo.stderr
     assert f"removed {layers[0]}" in undo.stdout

@@ -1,0 +1,64 @@
+"""The options and exit codes ``python -m stack deploy`` and ``destroy`` share.
+
+Both act on one stage of the Chalice project, reach AWS the same way (region, profile,
+an emulator's endpoint, a dry run) and report failures alike: a :class:`DeployError`
+says what to do (exit 2), a failed AWS call is shown as it came (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stack.aws import AwsContext, DeployError, make_context
+
+__all__ = ["DEFAULT_PROJECT_DIR", "add_stage_arguments", "context_from", "exit_code"]
+
+DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "spam_api"
+
+
+def add_stage_arguments(parser: argparse.ArgumentParser, *, verb: str, region: str) -> None:
+    """``--stage``, ``--region``, ``--profile``, ``--endpoint-url``, ``--dry-run``.
+
+    ``verb`` says what happens to the stage, ``region`` where the region comes from by
+    default; ``--project-dir`` is hidden (the tests point it at a copy).
+    """
+    parser.add_argument("--stage", default="dev", help=f"Chalice stage to {verb} (default dev)")
+    parser.add_argument("--region", help=f"AWS region (default: {region})")
+    parser.add_argument("--profile", help="AWS profile to use (default: AWS_PROFILE)")
+    parser.add_argument(
+        "--endpoint-url", help="AWS endpoint (an emulator such as moto); default: real AWS"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print every AWS call instead of making it"
+    )
+    parser.add_argument(
+        "--project-dir", type=Path, default=DEFAULT_PROJECT_DIR, help=argparse.SUPPRESS
+    )
+
+
+def context_from(args: argparse.Namespace, *, region: str | None = None) -> AwsContext:
+    """The AWS context the options ask for; ``region`` when ``--region`` is not given."""
+    return make_context(
+        region=args.region or region,
+        endpoint_url=args.endpoint_url,
+        profile=args.profile,
+        dry_run=args.dry_run,
+    )
+
+
+def exit_code(command: str, action: Callable[[], object]) -> int:
+    """Run ``action``: 0, or its failure on stderr and 2 (``DeployError``) or 1 (AWS call)."""
+    try:
+        action()
+    except DeployError as exc:
+        print(f"{command} failed: {exc}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        print(f"{command} failed on an AWS call: {exc}", file=sys.stderr)
+        return 1
+    return 0
