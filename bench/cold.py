@@ -66,13 +66,11 @@ def _sample(spec: SandboxSpec, env: dict[str, str]) -> dict[str, float]:
 
 def measure(ctx: BenchContext, our_layer: Path, tutorial_layer: Path, deployment: Path) -> dict:
     """Run every variant; returns the samples (ms) per variant."""
-    from bench.package import unzip_task
-
     build = ctx.settings.build_dir
     opt_ours = layers.extract_read_only(our_layer, build / "opt-ours")
     opt_tut = layers.extract_read_only(tutorial_layer, build / "opt-tutorial")
     runtime = runtime_sdk_dir(build / "runtime")  # /var/runtime's boto3 stack
-    task_ours = unzip_task(deployment, build / "task-ours")
+    task_ours = layers.unzip_task(deployment, build / "task-ours")
     task_tut = build / "task-tutorial"
     if task_tut.exists():
         shutil.rmtree(task_tut)

@@ -250,10 +250,7 @@ def joblib_dumps(obj: Any) -> bytes:
 
 
 def read_sms(path: Path) -> list[tuple[str, str]]:
-    """``(label, text)`` pairs of the SMS Spam Collection (``label<TAB>text`` lines)."""
-    pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if "\t" in line:
-            label, text = line.split("\t", 1)
-            pairs.append((label.strip().lower(), text))
-    return pairs
+    """``(label, text)`` pairs of the SMS Spam Collection, read by the trainer's loader."""
+    from trainer.data import load_sms_collection
+
+    return [(message.label, message.text) for message in load_sms_collection(path)]

@@ -7,7 +7,7 @@ whole. Both are cached under ``build/``, because a fresh machine downloads the w
 a build and the bench must fit in 10 minutes.
 
 For cold starts a layer is unzipped into a folder standing for Lambda's ``/opt`` and made
-read-only, as Lambda mounts it.
+read-only, as Lambda mounts it; the deployment.zip into one standing for ``/var/task``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ __all__ = [
     "ensure_our_layer",
     "ensure_tutorial_layer",
     "extract_read_only",
+    "unzip_task",
     "zip_sizes",
 ]
 
@@ -119,6 +120,12 @@ def extract_read_only(zip_path: Path, dest: Path) -> Path:
     make_read_only(unpack_layer(zip_path, dest))
     stamp_path.write_text(stamp)
     return dest
+
+
+def unzip_task(zip_path: Path, dest: Path) -> Path:
+    """Unzip deployment.zip into a fresh folder standing for /var/task."""
+    _rmtree(dest)
+    return unpack_layer(zip_path, dest)
 
 
 def _rmtree(path: Path) -> None:

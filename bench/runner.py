@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import batch as batch_step
-from bench import chalice_config, cost, layers, package, sizes, training
+from bench import chalice_config, cost, layers, sizes, training
 from bench import cold as cold_step
 from bench import http_load as http_step
 from bench import quality as quality_step
@@ -30,6 +31,7 @@ from bench import warm as warm_step
 from bench.context import BenchContext
 from bench.settings import BenchSettings
 from bench.table import Row, not_measured, render_json, render_markdown, write_results
+from vendor_build.smoke import chalice_package
 
 __all__ = ["STEPS", "RunOutcome", "machine_description", "run"]
 
@@ -76,14 +78,15 @@ def _layers(ctx: BenchContext) -> tuple[layers.LayerInfo, layers.LayerInfo]:
     )
 
 
-def _deployment(ctx: BenchContext) -> Any:
-    s = ctx.settings
-    return ctx.cached(
-        "deployment",
-        lambda: package.chalice_package(
-            s.api_dir, s.build_dir / "package", ctx.stage, ctx.log_dir / "package.log"
-        ),
-    )
+def _deployment(ctx: BenchContext) -> Path:
+    """The deployment.zip Lambda would run (``chalice package``, as the smoke test makes it)."""
+    out_dir = ctx.settings.build_dir / "package"
+
+    def package() -> Path:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return chalice_package(ctx.settings.api_dir, out_dir, stage=ctx.stage).deployment_zip
+
+    return ctx.cached("deployment", package)
 
 
 def _sizes(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:

@@ -71,6 +71,7 @@ def chalice_package(
         env=env,
         capture_output=True,
         text=True,
+        timeout=300,
         check=False,
     )
     if done.returncode != 0:

@@ -3,7 +3,6 @@ in an isolated interpreter with a model the trainer made."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900
 
 
 def read_sms(path: Path, limit: int) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
-    with open(path, encoding="utf-8", newline="") as handle:
-        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(row) >= 2:
-                labels.append(row[0].strip())
-                texts.append("\t".join(row[1:]))
-    return texts[:limit], labels[:limit]
+    """The first ``limit`` texts and labels of the SMS collection, by the trainer's loader."""
+    from trainer.data import load_sms_collection
+
+    messages = load_sms_collection(path)[:limit]
+    return [m.text for m in messages], [m.label for m in messages]
 
 
 def test_the_layer_fits_every_limit(built_layer: BuildResult) -> None:
