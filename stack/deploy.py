@@ -66,6 +66,7 @@ from stack.aws_state import (
     state_path,
 )
 from stack.handoff import curl_line, page_config_js
+from stack.local import REPO_ROOT, STATIC_DIR
 from stack.processes import run_streaming
 
 __all__ = [
@@ -82,8 +83,6 @@ __all__ = [
 
 HELP = "deploy a stage to AWS (model bucket, model, layer, API, optional page)"
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STATIC_DIR = REPO_ROOT / "static"
 DEFAULT_PREFIX = "models/"
 #: CloudWatch Logs retention for the function's log group (a cost guard: logs are billed
 #: per GB stored, forever by default). Set here, not in config.json: Chalice 1.34's
@@ -115,7 +114,7 @@ class DeployOptions:
     skip_layer: bool = False
     skip_api: bool = False
     static_bucket: str | None = None
-    static_dir: Path = DEFAULT_STATIC_DIR
+    static_dir: Path = STATIC_DIR
     cors_origin: str | None = None
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     throttle_rate: float = DEFAULT_THROTTLE_RATE
@@ -615,7 +614,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"API burst size (default {DEFAULT_THROTTLE_BURST})",
     )
     parser.add_argument(
-        "--static-dir", type=Path, default=DEFAULT_STATIC_DIR, help=argparse.SUPPRESS
+        "--static-dir", type=Path, default=STATIC_DIR, help=argparse.SUPPRESS
     )
 
 
