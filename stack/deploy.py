@@ -613,9 +613,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_THROTTLE_BURST,
         help=f"API burst size (default {DEFAULT_THROTTLE_BURST})",
     )
-    parser.add_argument(
-        "--static-dir", type=Path, default=STATIC_DIR, help=argparse.SUPPRESS
-    )
+    parser.add_argument("--static-dir", type=Path, default=STATIC_DIR, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
