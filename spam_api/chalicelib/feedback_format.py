@@ -41,10 +41,12 @@ __all__ = [
     "FeedbackFormatError",
     "Report",
     "Verdict",
+    "decision_time_text",
     "new_report",
     "new_report_id",
     "parse_report",
     "parse_report_key",
+    "parse_time",
     "report_key",
     "state_prefix",
     "utc_now_text",
@@ -102,6 +104,11 @@ class Report:
     corrected_request_id: str | None = None
     decision: Decision | None = None
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def state(self) -> str:
+        """Where this report belongs: ``pending`` until decided, then its decision's state."""
+        return self.decision.state if self.decision is not None else "pending"
 
     @property
     def disagreed(self) -> bool:
@@ -212,6 +219,8 @@ def _validated(report: Report) -> Report:
         or not all(isinstance(v, str) and v for v in (decision.by, decision.at))
     ):
         raise FeedbackFormatError(f"decision is malformed: {decision!r}")
+    if decision is not None:
+        parse_time(decision.at)  # decisions are ordered by it (a change of mind)
     return report
 
 
@@ -253,3 +262,30 @@ def _no_constant(constant: str) -> Any:
 def utc_now_text(now: datetime) -> str:
     """``now`` as the store writes times: ISO 8601, UTC, whole seconds."""
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def decision_time_text(now: datetime) -> str:
+    """``now`` as a decision's ``at``: ISO 8601, UTC, to the microsecond.
+
+    Finer than ``utc_now_text`` because the later of two decisions on one report stands,
+    and a person can change their mind within a second.
+
+    >>> decision_time_text(datetime(2026, 11, 26, 10, 15, 0, 5, tzinfo=UTC))
+    '2026-11-26T10:15:00.000005Z'
+    """
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """A stored time (``utc_now_text`` or ``decision_time_text``) as an aware UTC datetime.
+
+    >>> parse_time("2026-11-26T10:15:00Z") < parse_time("2026-11-26T10:15:00.000001Z")
+    True
+    """
+    try:
+        parsed = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise FeedbackFormatError(f"not a time with a zone (ISO 8601): {text!r}")
+    return parsed.astimezone(UTC)
