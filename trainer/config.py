@@ -5,6 +5,7 @@ variable             default                                        meaning
 ===================  =============================================  ===========================
 MODEL_BUCKET         (none: required to publish, list, roll back)   registry bucket
 MODEL_PREFIX         ``models/``                                    registry key prefix
+FEEDBACK_PREFIX      ``feedback/``                                  reports' prefix (same bucket)
 SPAM_DATA            (none: download the SMS collection)            ``--data`` specs, shell-split
 SPAM_DATA_HOME       ``~/.cache/spam-classifier``                   download cache folder
 SPAM_DATA_URL        UCI's SMS Spam Collection zip                  where the download comes from
@@ -19,6 +20,8 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from chalicelib.feedback_format import DEFAULT_FEEDBACK_PREFIX
 
 __all__ = ["DEFAULT_DATA_URL", "DEFAULT_PREFIX", "SMS_SHA256", "TrainerEnv", "read_env"]
 
@@ -38,6 +41,7 @@ class TrainerEnv:
     data: tuple[str, ...]
     data_home: Path
     data_url: str
+    feedback_prefix: str = DEFAULT_FEEDBACK_PREFIX
 
 
 def read_env(environ: Mapping[str, str] | None = None) -> TrainerEnv:
@@ -54,4 +58,5 @@ def read_env(environ: Mapping[str, str] | None = None) -> TrainerEnv:
         data=tuple(shlex.split(get("SPAM_DATA") or "")),
         data_home=Path(get("SPAM_DATA_HOME") or DEFAULT_DATA_HOME).expanduser(),
         data_url=get("SPAM_DATA_URL") or DEFAULT_DATA_URL,
+        feedback_prefix=get("FEEDBACK_PREFIX") or DEFAULT_FEEDBACK_PREFIX,
     )
