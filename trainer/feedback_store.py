@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,6 +31,7 @@ from chalicelib.feedback_format import (
     Decision,
     FeedbackFormatError,
     Report,
+    decision_time_text,
     parse_report,
     parse_report_key,
     parse_time,
@@ -43,11 +45,15 @@ from trainer.errors import TrainerError
 __all__ = [
     "FeedbackStoreError",
     "MalformedReportError",
+    "ObjectVersion",
     "ReportNotFoundError",
     "Resolution",
+    "decide",
+    "erase_versions",
     "list_copies",
     "load_accepted",
     "remove_leftovers",
+    "report_versions",
     "resolve",
     "standing_state",
 ]
@@ -78,6 +84,15 @@ class Resolution:
     @property
     def state(self) -> str:
         return self.report.state
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One stored version (or delete marker) of a report's key, as erasing needs it."""
+
+    key: str
+    version_id: str
+    is_delete_marker: bool
 
 
 def standing_state(decisions: Mapping[str, Decision]) -> str:
@@ -236,3 +251,72 @@ def load_accepted(s3: Any, bucket: str, prefix: str) -> list[Report]:
         if resolution.state == "accepted":
             accepted.append(resolution.report)
     return accepted
+
+
+def decide(
+    s3: Any, bucket: str, prefix: str, resolution: Resolution, state: str, *, by: str, now: datetime
+) -> Report | None:
+    """Move the standing copy of a report to ``state`` with a person's decision.
+
+    Returns the decided report, or ``None`` when it already stands in ``state`` (nothing is
+    written: deciding again is a no-op). The decided copy is written before the source is
+    deleted, so an interruption leaves two copies that :func:`resolve` reads as this
+    decision. A change of mind is dated after the decision it overrides even if this
+    machine's clock is behind, so the rule cannot undo it.
+    """
+    if resolution.state == state:
+        return None
+    previous = resolution.report.decision
+    at = now if previous is None else max(now, parse_time(previous.at) + timedelta(microseconds=1))
+    report = resolution.report.decided(state, by=by, at=decision_time_text(at))
+    destination = report_key(prefix, state, report.id)
+    try:
+        s3.put_object(
+            Bucket=bucket, Key=destination, Body=report.to_json(), ContentType="application/json"
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error("write", bucket, destination, exc) from exc
+    try:
+        s3.delete_object(Bucket=bucket, Key=resolution.key)
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error("delete", bucket, resolution.key, exc) from exc
+    return report
+
+
+def report_versions(s3: Any, bucket: str, prefix: str, report_id: str) -> list[ObjectVersion]:
+    """Every stored version and delete marker of report ``report_id``, in every state.
+
+    The production bucket is versioned, so deleting a key only hides it: erasing a report
+    means deleting each of these. Malformed copies are found too (nothing is parsed).
+    """
+    found: list[ObjectVersion] = []
+    for state in STATES:
+        key = report_key(prefix, state, validate_report_id(report_id))
+        try:
+            pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+            for page in pages:
+                for kind, marker in (("Versions", False), ("DeleteMarkers", True)):
+                    found.extend(
+                        ObjectVersion(
+                            key=key, version_id=item["VersionId"], is_delete_marker=marker
+                        )
+                        for item in page.get(kind, [])
+                        if item["Key"] == key  # the prefix also matches longer keys
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise _s3_error("list the versions of", bucket, key, exc) from exc
+    return found
+
+
+def erase_versions(s3: Any, bucket: str, versions: Iterable[ObjectVersion]) -> int:
+    """Delete each version for good (a person asked to be forgotten); returns how many."""
+    count = 0
+    for version in versions:
+        try:
+            s3.delete_object(Bucket=bucket, Key=version.key, VersionId=version.version_id)
+        except (ClientError, BotoCoreError) as exc:
+            raise _s3_error(
+                f"delete version {version.version_id} of", bucket, version.key, exc
+            ) from exc
+        count += 1
+    return count

@@ -1,18 +1,31 @@
 """trainer.feedback_store against moto over HTTP: loading accepted reports, the two-places
-rule, and the store's refusal of anything that is not a report where it lies."""
+rule, moves (idempotent, a change of mind, killed half-way), erasing every version, and the
+store's refusal of anything that is not a report where it lies."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from chalicelib.feedback_format import Decision, Report, Verdict, new_report, report_key
+from chalicelib.feedback_format import (
+    Decision,
+    Report,
+    Verdict,
+    new_report,
+    parse_report,
+    report_key,
+)
 
 from trainer.feedback_store import (
     MalformedReportError,
     ReportNotFoundError,
+    decide,
+    erase_versions,
     load_accepted,
+    remove_leftovers,
+    report_versions,
     resolve,
     standing_state,
 )
@@ -153,3 +166,148 @@ def test_resolve_reads_the_standing_copy_and_names_the_leftovers(s3_client, buck
 def test_resolve_of_an_unknown_id_says_so(s3_client, bucket) -> None:
     with pytest.raises(ReportNotFoundError, match=f"no report {IDS[0]}"):
         resolve(s3_client, bucket, PREFIX, IDS[0])
+
+
+class Killed(BaseException):
+    """The process dying mid-move: nothing in the store catches it."""
+
+
+class KilledBeforeDelete:
+    """An S3 client whose process dies between a move's write and its delete."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def delete_object(self, **kwargs: Any) -> None:
+        raise Killed
+
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def stored(s3: Any, bucket: str, state: str, report_id: str) -> Report:
+    body = s3.get_object(Bucket=bucket, Key=report_key(PREFIX, state, report_id))["Body"]
+    return parse_report(body.read())
+
+
+def keys(s3: Any, bucket: str) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=PREFIX)
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def test_decide_writes_the_decided_copy_and_deletes_the_source(s3_client, bucket) -> None:
+    report = make_report(IDS[0])
+    put(s3_client, bucket, "pending", report)
+    resolution = resolve(s3_client, bucket, PREFIX, report.id)
+
+    moved = decide(s3_client, bucket, PREFIX, resolution, "accepted", by="ann", now=NOW)
+
+    assert moved == report.decided("accepted", by="ann", at="2026-11-28T12:00:00.123456Z")
+    assert keys(s3_client, bucket) == [report_key(PREFIX, "accepted", report.id)]
+    assert stored(s3_client, bucket, "accepted", report.id) == moved
+
+
+def test_deciding_again_is_a_no_op_that_writes_nothing(s3_client, bucket) -> None:
+    report = decided(make_report(IDS[0]), "accepted")
+    key = put(s3_client, bucket, "accepted", report)
+    etag = s3_client.head_object(Bucket=bucket, Key=key)["ETag"]
+    resolution = resolve(s3_client, bucket, PREFIX, report.id)
+
+    assert decide(s3_client, bucket, PREFIX, resolution, "accepted", by="bob", now=NOW) is None
+    assert s3_client.head_object(Bucket=bucket, Key=key)["ETag"] == etag
+    assert stored(s3_client, bucket, "accepted", report.id).decision.by == report.decision.by
+
+
+def test_a_change_of_mind_is_dated_after_the_decision_it_overrides(s3_client, bucket) -> None:
+    # accepted "in the future" by a reviewer whose clock runs ahead of this one
+    report = decided(make_report(IDS[0]), "accepted", at="2026-11-28T13:00:00Z")
+    put(s3_client, bucket, "accepted", report)
+    resolution = resolve(s3_client, bucket, PREFIX, report.id)
+
+    moved = decide(s3_client, bucket, PREFIX, resolution, "rejected", by="bob", now=NOW)
+
+    assert moved is not None and moved.decision == Decision(
+        "rejected", by="bob", at="2026-11-28T13:00:00.000001Z"
+    )
+    assert keys(s3_client, bucket) == [report_key(PREFIX, "rejected", report.id)]
+
+
+def test_an_accept_killed_before_its_delete_leaves_two_copies_that_read_as_accepted(
+    s3_client, bucket
+) -> None:
+    report = make_report(IDS[0])
+    pending = put(s3_client, bucket, "pending", report)
+    resolution = resolve(s3_client, bucket, PREFIX, report.id)
+
+    with pytest.raises(Killed):
+        decide(
+            KilledBeforeDelete(s3_client), bucket, PREFIX, resolution, "accepted", by="ann", now=NOW
+        )
+
+    accepted = report_key(PREFIX, "accepted", report.id)
+    assert keys(s3_client, bucket) == [accepted, pending]
+    again = resolve(s3_client, bucket, PREFIX, report.id)
+    assert (again.state, again.key, again.leftovers) == ("accepted", accepted, (pending,))
+    assert [r.id for r in load_accepted(s3_client, bucket, PREFIX)] == [report.id]
+    assert remove_leftovers(s3_client, bucket, again) == (pending,)
+    assert keys(s3_client, bucket) == [accepted]
+
+
+def test_a_change_of_mind_killed_before_its_delete_reads_as_the_new_decision(
+    s3_client, bucket
+) -> None:
+    report = decided(make_report(IDS[0]), "accepted", at="2026-11-28T11:00:00Z")
+    put(s3_client, bucket, "accepted", report)
+    resolution = resolve(s3_client, bucket, PREFIX, report.id)
+    with pytest.raises(Killed):
+        decide(
+            KilledBeforeDelete(s3_client), bucket, PREFIX, resolution, "rejected", by="bob", now=NOW
+        )
+
+    again = resolve(s3_client, bucket, PREFIX, report.id)
+
+    assert again.state == "rejected" and again.report.decision.by == "bob"
+    assert load_accepted(s3_client, bucket, PREFIX) == []
+
+
+def test_erasing_a_report_deletes_every_version_and_marker_in_every_state(
+    s3_client, bucket
+) -> None:
+    s3_client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    report, other = make_report(IDS[0]), make_report(IDS[1])
+    put(s3_client, bucket, "pending", report)
+    put(s3_client, bucket, "pending", report)  # a second version of the same key
+    put(s3_client, bucket, "pending", other)
+    longer = report_key(PREFIX, "pending", report.id) + ".bak"  # shares the key as a prefix
+    s3_client.put_object(Bucket=bucket, Key=longer, Body=b"not a report")
+    moved = decide(
+        s3_client,
+        bucket,
+        PREFIX,
+        resolve(s3_client, bucket, PREFIX, report.id),
+        "accepted",
+        by="ann",
+        now=NOW,
+    )
+    assert moved is not None
+
+    versions = report_versions(s3_client, bucket, PREFIX, report.id)
+
+    # pending: two versions and the move's delete marker; accepted: one version
+    assert sorted((v.key.split("/")[1], v.is_delete_marker) for v in versions) == [
+        ("accepted", False),
+        ("pending", False),
+        ("pending", False),
+        ("pending", True),
+    ]
+    assert erase_versions(s3_client, bucket, versions) == 4
+    assert report_versions(s3_client, bucket, PREFIX, report.id) == []
+    left = s3_client.list_object_versions(Bucket=bucket, Prefix=PREFIX)
+    assert {item["Key"] for item in left.get("Versions", [])} == {
+        report_key(PREFIX, "pending", other.id),
+        longer,
+    }
+    assert "DeleteMarkers" not in left
