@@ -29,8 +29,10 @@ __all__ = [
     "BucketState",
     "check_bucket",
     "delete_bucket_and_contents",
+    "ensure_feedback_expiry",
     "ensure_model_bucket",
     "ensure_page_bucket",
+    "feedback_expiry_rules",
     "upload_page",
     "website_url",
 ]
@@ -201,6 +203,55 @@ def ensure_model_bucket(
     if created and require_tls:
         s3.put_bucket_policy(Bucket=name, Policy=_deny_insecure_transport(name))
     return created
+
+
+#: Lifecycle rule ids this deploy owns; rules with other ids are the bucket owner's, kept.
+FEEDBACK_RULE_IDS = {
+    "pending": "expire-unreviewed-feedback",
+    "rejected": "expire-rejected-feedback",
+}
+
+
+def feedback_expiry_rules(prefix: str, days: int) -> list[dict[str, Any]]:
+    """Expire unreviewed and rejected reports after ``days``, and every old version of them.
+
+    The bucket is versioned: a report that is moved (accepted) or deleted stays as a
+    noncurrent version unless that version expires too, so those go a day after they
+    stop being current. Accepted reports are training data and are kept.
+    """
+    return [
+        {
+            "ID": rule_id,
+            "Filter": {"Prefix": f"{prefix}{state}/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": days},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        }
+        for state, rule_id in FEEDBACK_RULE_IDS.items()
+    ]
+
+
+def ensure_feedback_expiry(
+    s3: Any, name: str, *, prefix: str, days: int, out: Callable[[str], None] = print
+) -> bool:
+    """Put the feedback expiry rules into the bucket's lifecycle; True when they changed.
+
+    Other rules are kept as they are; ours are replaced only when they differ.
+    """
+    current = _read_setting(
+        s3, "get_bucket_lifecycle_configuration", name, {"NoSuchLifecycleConfiguration"}
+    )
+    rules = list((current or {}).get("Rules", []))
+    ours = feedback_expiry_rules(prefix, days)
+    kept = [rule for rule in rules if rule.get("ID") not in FEEDBACK_RULE_IDS.values()]
+    have = [rule for rule in rules if rule.get("ID") in FEEDBACK_RULE_IDS.values()]
+    if sorted(have, key=lambda r: r["ID"]) == sorted(ours, key=lambda r: r["ID"]):
+        return False
+    out(f"expiring unreviewed feedback under s3://{name}/{prefix} after {days} days")
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name, LifecycleConfiguration={"Rules": [*kept, *ours]}
+    )
+    return True
 
 
 def ensure_page_bucket(

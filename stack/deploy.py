@@ -38,6 +38,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from chalicelib.registry_format import current_key
+from chalicelib.settings import Settings, SettingsError, load_settings
 
 from stack.aws import (
     AwsContext,
@@ -48,6 +49,7 @@ from stack.aws import (
 )
 from stack.aws_buckets import (
     check_bucket,
+    ensure_feedback_expiry,
     ensure_model_bucket,
     ensure_page_bucket,
     upload_page,
@@ -92,6 +94,10 @@ DEFAULT_LOG_RETENTION_DAYS = 30
 #: Chalice's config cannot express. 429s beyond it, before Lambda is invoked.
 DEFAULT_THROTTLE_RATE = 50.0
 DEFAULT_THROTTLE_BURST = 100
+#: POST /feedback's own method throttle, under the stage's: each report is an object in S3
+#: that a person must review, so a flood costs storage and attention, not just requests.
+DEFAULT_FEEDBACK_THROTTLE_RATE = 5.0
+DEFAULT_FEEDBACK_THROTTLE_BURST = 10
 #: Lambda keeps at least this much of the account's concurrency unreserved.
 _MIN_UNRESERVED = 10
 #: vendor_build's layer name; every stage publishes versions of it, destroy deletes its own.
@@ -119,6 +125,8 @@ class DeployOptions:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     throttle_rate: float = DEFAULT_THROTTLE_RATE
     throttle_burst: int = DEFAULT_THROTTLE_BURST
+    feedback_throttle_rate: float = DEFAULT_FEEDBACK_THROTTLE_RATE
+    feedback_throttle_burst: int = DEFAULT_FEEDBACK_THROTTLE_BURST
 
 
 @dataclass
@@ -406,8 +414,39 @@ def _log_group_step(
     return f"{name}, {opts.log_retention_days} days"
 
 
+def stage_api_settings(project_dir: Path, stage: str) -> Settings:
+    """The settings the stage's function will run with (config.json's, read as the API reads)."""
+    config = load_config(project_dir, stage)
+    env = {
+        **config.get("environment_variables", {}),
+        **config["stages"][stage].get("environment_variables", {}),
+    }
+    try:
+        return load_settings(env)
+    except SettingsError as exc:
+        raise DeployError(f"stage {stage!r} in config.json: {exc}") from exc
+
+
+def _feedback_expiry_step(
+    ctx: AwsContext, opts: DeployOptions, bucket: str, out: Callable[[str], None]
+) -> str:
+    """Unreviewed and rejected reports expire after FEEDBACK_RETENTION_DAYS, old versions too."""
+    settings = stage_api_settings(opts.project_dir, opts.stage)
+    changed = ensure_feedback_expiry(
+        ctx.client("s3"),
+        bucket,
+        prefix=settings.feedback_prefix,
+        days=settings.feedback_retention_days,
+        out=out,
+    )
+    return f"{settings.feedback_retention_days} days" + ("" if changed else " (already set)")
+
+
 def _throttle_step(ctx: AwsContext, opts: DeployOptions) -> str:
-    """Throttle every method of the stage (``*/*``); idempotent, survives redeploys."""
+    """Throttle every method of the stage (``*/*``), and POST /feedback below that.
+
+    Idempotent, and survives redeploys (method settings live on the stage).
+    """
     if opts.throttle_rate <= 0:
         return "off (--throttle-rate 0)"
     api_id = "<rest-api-id>" if ctx.dry_run else chalice_rest_api_id(opts.project_dir, opts.stage)
@@ -417,23 +456,27 @@ def _throttle_step(ctx: AwsContext, opts: DeployOptions) -> str:
     stage_name = config["stages"][opts.stage].get(
         "api_gateway_stage", config.get("api_gateway_stage", "api")
     )
+    limits = [("*/*", opts.throttle_rate, opts.throttle_burst)]
+    feedback_on = stage_api_settings(opts.project_dir, opts.stage).feedback_enabled
+    if feedback_on and opts.feedback_throttle_rate > 0:
+        # a method path escapes its slashes as ~1: /feedback POST is ~1feedback/POST
+        limits.append(
+            ("~1feedback/POST", opts.feedback_throttle_rate, opts.feedback_throttle_burst)
+        )
     ctx.client("apigateway").update_stage(
         restApiId=api_id,
         stageName=stage_name,
         patchOperations=[
-            {
-                "op": "replace",
-                "path": "/*/*/throttling/rateLimit",
-                "value": str(opts.throttle_rate),
-            },
-            {
-                "op": "replace",
-                "path": "/*/*/throttling/burstLimit",
-                "value": str(opts.throttle_burst),
-            },
+            {"op": "replace", "path": f"/{method}/throttling/{name}", "value": str(value)}
+            for method, rate, burst in limits
+            for name, value in (("rateLimit", rate), ("burstLimit", burst))
         ],
     )
-    return f"{opts.throttle_rate:g} requests/s, burst {opts.throttle_burst}"
+    said = f"{opts.throttle_rate:g} requests/s, burst {opts.throttle_burst}"
+    if len(limits) > 1:
+        rate, burst = opts.feedback_throttle_rate, opts.feedback_throttle_burst
+        said += f"; POST /feedback {rate:g}/s, burst {burst}"
+    return said
 
 
 def _stage_settings_step(
@@ -514,6 +557,7 @@ def deploy(
     state.model_bucket, state.model_prefix = bucket, opts.prefix
     state.model_bucket_created = state.model_bucket_created or created
     save()
+    result.steps["feedback expiry"] = _feedback_expiry_step(ctx, opts, bucket, out)
 
     _stage_settings_step(ctx, opts, bucket, page_bucket, out)
     result.steps["model"] = _model_step(ctx, opts, tools, bucket, out)
@@ -613,6 +657,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_THROTTLE_BURST,
         help=f"API burst size (default {DEFAULT_THROTTLE_BURST})",
     )
+    parser.add_argument(
+        "--feedback-throttle-rate",
+        type=float,
+        default=DEFAULT_FEEDBACK_THROTTLE_RATE,
+        help="POST /feedback requests per second before 429, under the stage's (default "
+        f"{DEFAULT_FEEDBACK_THROTTLE_RATE:g}; 0: only the stage's)",
+    )
+    parser.add_argument(
+        "--feedback-throttle-burst",
+        type=int,
+        default=DEFAULT_FEEDBACK_THROTTLE_BURST,
+        help=f"POST /feedback burst size (default {DEFAULT_FEEDBACK_THROTTLE_BURST})",
+    )
     parser.add_argument("--static-dir", type=Path, default=STATIC_DIR, help=argparse.SUPPRESS)
 
 
@@ -638,6 +695,8 @@ def run(args: argparse.Namespace) -> int:
             log_retention_days=args.log_retention_days,
             throttle_rate=args.throttle_rate,
             throttle_burst=args.throttle_burst,
+            feedback_throttle_rate=args.feedback_throttle_rate,
+            feedback_throttle_burst=args.feedback_throttle_burst,
         )
         deploy(opts, context_from(args))
 

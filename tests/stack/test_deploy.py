@@ -299,6 +299,9 @@ def test_deploy_dry_run_prints_every_call_and_makes_none(project) -> None:
         "s3.put_public_access_block(",
         "s3.put_bucket_encryption(",
         "s3.put_bucket_policy(Bucket='spam-classifier-<account-id>-eu-west-1', Policy=",
+        "s3.put_bucket_lifecycle_configuration(Bucket='spam-classifier-<account-id>-eu-west-1'",
+        "'Filter': {'Prefix': 'feedback/pending/'}",
+        "'path': '/~1feedback/POST/throttling/rateLimit', 'value': '5.0'",
         "s3.head_object(Bucket='spam-classifier-<account-id>-eu-west-1', "
         "Key='models/current.json')",
         "would train",

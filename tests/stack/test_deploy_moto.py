@@ -210,6 +210,17 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
     settings = aws["apigateway"].get_stage(restApiId=api_id, stageName="api")["methodSettings"]
     assert settings["*/*"]["throttlingRateLimit"] == 50.0
     assert settings["*/*"]["throttlingBurstLimit"] == 100
+    # and POST /feedback below it: reports cost storage and a reviewer's attention
+    assert settings["~1feedback/POST"]["throttlingRateLimit"] == 5.0
+    assert settings["~1feedback/POST"]["throttlingBurstLimit"] == 10
+    # unreviewed and rejected reports expire, and so do their old versions
+    lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    by_prefix = {rule["Filter"]["Prefix"]: rule for rule in lifecycle}
+    assert set(by_prefix) == {"feedback/pending/", "feedback/rejected/"}
+    for rule in by_prefix.values():
+        assert rule["Status"] == "Enabled" and rule["Expiration"] == {"Days": 30}
+        assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
+    assert first.steps["feedback expiry"] == "30 days"
     # the page bucket: website, public read, config.js naming the API
     assert first.page_url == page_origin
     s3.get_bucket_website(Bucket=names["page"])
@@ -225,6 +236,7 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
     buckets_before = len(s3.list_buckets()["Buckets"])
     second = deploy(opts, ctx, tools=tools, out=lines.append)
     assert second.steps["model bucket"] == "reused"
+    assert second.steps["feedback expiry"] == "30 days (already set)"
     assert second.steps["model"] == "exists"
     assert second.steps["layer"] == "exists"
     assert second.layer_arn == arn
@@ -309,3 +321,31 @@ def test_deploy_cli_on_moto_skipping_model_and_api(s3_endpoint, project, layer_z
     assert undo.returncode == 0, undo.stdout + undo.stderr
     assert f"removed {layers[0]}" in undo.stdout
     assert f"kept    s3://{names['bucket']}" in undo.stdout
+
+
+def test_feedback_expiry_keeps_the_owners_rules_and_changes_only_when_it_must(
+    s3_client, bucket
+) -> None:
+    from stack.aws_buckets import ensure_feedback_expiry
+
+    owner = {
+        "ID": "owner-archive",
+        "Filter": {"Prefix": "logs/"},
+        "Status": "Enabled",
+        "Expiration": {"Days": 365},
+    }
+    s3_client.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [owner]}
+    )
+    said: list[str] = []
+    assert ensure_feedback_expiry(s3_client, bucket, prefix="fb/", days=7, out=said.append)
+    assert not ensure_feedback_expiry(s3_client, bucket, prefix="fb/", days=7, out=said.append)
+    assert ensure_feedback_expiry(s3_client, bucket, prefix="fb/", days=14, out=said.append)
+    rules = {
+        r["ID"]: r for r in s3_client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    }
+    assert rules["owner-archive"]["Filter"] == {"Prefix": "logs/"}
+    assert rules["expire-unreviewed-feedback"]["Filter"] == {"Prefix": "fb/pending/"}
+    assert rules["expire-unreviewed-feedback"]["Expiration"] == {"Days": 14}
+    assert rules["expire-rejected-feedback"]["Filter"] == {"Prefix": "fb/rejected/"}
+    assert len(rules) == 3 and len(said) == 2
