@@ -138,7 +138,7 @@ def validate_report_id(report_id: str) -> str:
     ...
     chalicelib.feedback_format.FeedbackFormatError: not a report id: '../etc/passwd'
     """
-    if not isinstance(report_id, str) or not _ID_RE.match(report_id):
+    if not isinstance(report_id, str) or not _ID_RE.fullmatch(report_id):
         raise FeedbackFormatError(f"not a report id: {report_id!r}")
     return report_id
 
@@ -164,7 +164,7 @@ def parse_report_key(prefix: str, key: str) -> tuple[str, str]:
     ('accepted', '20261126T101500Z-0123456789abcdef')
     """
     rest = key[len(prefix) :] if key.startswith(prefix) else None
-    found = _KEY_RE.match(rest) if rest is not None else None
+    found = _KEY_RE.fullmatch(rest) if rest is not None else None
     if found is None:
         raise FeedbackFormatError(f"not a report key under {prefix!r}: {key!r}")
     return found["state"], validate_report_id(found["id"])
