@@ -1,4 +1,5 @@
-"""``python -m trainer``: train, evaluate and publish; list and roll back versions.
+"""``python -m trainer``: train, evaluate and publish; list and roll back versions; review
+people's reports (``feedback``, in ``trainer.review``).
 
 Exit codes: 0 success; 1 an error (bad data, download, registry, S3), with one
 ``error: ...`` line on stderr; 2 bad usage (argparse); 3 the model is below
@@ -20,6 +21,7 @@ from chalicelib.registry_format import Manifest, RegistryError
 
 from trainer.config import TrainerEnv, read_env
 from trainer.errors import QualityGateError, TrainerError
+from trainer.review import add_feedback_parser, feedback_usage_error, run_feedback
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_QUALITY", "EXIT_USAGE", "build_parser", "main"]
 
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = sub.add_parser("rollback", help="point current.json at an earlier version")
     rollback.add_argument("version")
     _add_registry_args(rollback)
+
+    add_feedback_parser(sub, _add_registry_args)
     return parser
 
 
@@ -261,11 +265,18 @@ def _cmd_rollback(args: argparse.Namespace, env: TrainerEnv) -> int:
     return EXIT_OK
 
 
+def _cmd_feedback(args: argparse.Namespace, env: TrainerEnv) -> int:
+    s3, bucket, model_prefix = _registry(args, env)
+    run_feedback(args, s3, bucket, model_prefix, env)
+    return EXIT_OK
+
+
 _COMMANDS = {
     "train": _cmd_train,
     "publish": _cmd_publish,
     "versions": _cmd_versions,
     "rollback": _cmd_rollback,
+    "feedback": _cmd_feedback,
 }
 
 
@@ -275,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train" and args.legacy_keys and not args.publish:
         parser.error("--legacy-keys needs --publish")
+    if args.command == "feedback" and (problem := feedback_usage_error(args)):
+        parser.error(problem)
     try:
         return _COMMANDS[args.command](args, read_env())
     except QualityGateError as exc:

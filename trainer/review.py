@@ -1,0 +1,396 @@
+"""``python -m trainer feedback ...``: a person reviews the reports people sent the API.
+
+``list`` and ``show`` read; ``accept`` and ``reject`` move reports out of ``pending/``
+(only accepted ones ever reach training); ``delete`` erases a report and every old
+version of it, for a person who asks. Every command reads a report through
+``trainer.feedback_store.resolve`` and removes the copies an interrupted move left
+behind, saying so. Report texts are untrusted, so control and format characters are
+shown escaped: a report cannot drive the reviewer's terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib.feedback_format import (
+    LABELS,
+    STATES,
+    FeedbackFormatError,
+    Report,
+    validate_report_id,
+)
+from chalicelib.registry_format import normalize_prefix
+
+from trainer.config import TrainerEnv
+from trainer.errors import TrainerError
+from trainer.feedback_store import (
+    Resolution,
+    decide,
+    erase_versions,
+    list_copies,
+    remove_leftovers,
+    report_versions,
+    resolve,
+)
+
+__all__ = ["add_feedback_parser", "feedback_usage_error", "run_feedback"]
+
+_TEXT_WIDTH = 48
+_STS_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class _Store:
+    s3: Any
+    bucket: str
+    prefix: str
+
+
+def _report_id(text: str) -> str:
+    try:
+        return validate_report_id(text)
+    except FeedbackFormatError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_feedback_parser(
+    sub: Any, add_registry_args: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Add ``feedback`` and its actions to the trainer's subcommands."""
+    feedback = sub.add_parser(
+        "feedback", help="review people's reports: list, show, accept, reject, delete"
+    )
+    actions = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+
+    def store_args(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--feedback-prefix",
+            metavar="PREFIX",
+            help="the reports' key prefix in the bucket (default: $FEEDBACK_PREFIX or feedback/)",
+        )
+        add_registry_args(parser)
+
+    def filter_args(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--label", choices=LABELS, help="only reports with this label")
+        parser.add_argument(
+            "--disagreed", action="store_true", help="only reports the model disagreed with"
+        )
+
+    listing = actions.add_parser("list", help="reports in one state, as a table with counts")
+    listing.add_argument(
+        "--state", choices=STATES, default="pending", help="which reports (default: pending)"
+    )
+    filter_args(listing)
+    listing.add_argument("--json", action="store_true", help="print JSON, not a table")
+    store_args(listing)
+
+    show = actions.add_parser("show", help="one report in full, wherever it is")
+    show.add_argument("id", type=_report_id, metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    store_args(show)
+
+    for state, verb in (("accepted", "accept"), ("rejected", "reject")):
+        decision = actions.add_parser(
+            verb, help=f"move reports to {state}/ (a change of mind is allowed)"
+        )
+        decision.add_argument("ids", nargs="*", type=_report_id, metavar="ID")
+        decision.add_argument(
+            "--all", action="store_true", help=f"{verb} every pending report (with the filters)"
+        )
+        filter_args(decision)
+        decision.add_argument(
+            "--by",
+            metavar="WHO",
+            help="who decides (default: your AWS identity's ARN, else your user name)",
+        )
+        decision.set_defaults(decision_state=state)
+        store_args(decision)
+
+    delete = actions.add_parser(
+        "delete", help="erase reports in every state, old object versions included"
+    )
+    delete.add_argument("ids", nargs="+", type=_report_id, metavar="ID")
+    store_args(delete)
+
+
+def feedback_usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with a ``feedback`` command line that argparse cannot see, if anything."""
+    if args.feedback_command not in ("accept", "reject"):
+        return None
+    if args.all and args.ids:
+        return "give report ids or --all, not both"
+    if not args.all and not args.ids:
+        return "give report ids, or --all for every pending report"
+    if not args.all and (args.label or args.disagreed):
+        return "--label and --disagreed choose among pending reports: they need --all"
+    if args.by is not None and not args.by.strip():
+        return "--by must name someone"
+    return None
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _feedback_prefix(args: argparse.Namespace, env: TrainerEnv, model_prefix: str) -> str:
+    raw = args.feedback_prefix if args.feedback_prefix is not None else env.feedback_prefix
+    prefix, model = normalize_prefix(raw), normalize_prefix(model_prefix)
+    if not prefix or any(part in {".", ".."} for part in prefix.rstrip("/").split("/")):
+        raise TrainerError(f"the feedback prefix must be a folder such as feedback/, got {raw!r}")
+    if prefix.startswith(model) or model.startswith(prefix):
+        raise TrainerError(
+            f"the feedback prefix {prefix!r} must lie outside the model prefix {model!r} "
+            f"(and not contain it), as the API requires"
+        )
+    return prefix
+
+
+def _visible(text: str, *, one_line: bool) -> str:
+    """``text`` with control and format characters escaped (newlines kept unless one_line)."""
+    shown = []
+    for char in text:
+        if char in "\n\t" and not one_line:
+            shown.append(char)
+        elif char in "\n\t\r" and one_line:
+            shown.append(" ")
+        elif unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}:
+            shown.append(f"\\u{ord(char):04x}")
+        else:
+            shown.append(char)
+    return "".join(shown)
+
+
+def _cut(text: str, width: int = _TEXT_WIDTH) -> str:
+    flat = " ".join(_visible(text, one_line=True).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _verdict(report: Report) -> str:
+    if report.verdict is None:
+        return "-"
+    return f"{report.verdict.classification} {report.verdict.spam_probability:.2f}"
+
+
+def _resolve(store: _Store, report_id: str, copies: dict[str, str] | None = None) -> Resolution:
+    """The standing copy of a report, after removing the copies that do not stand."""
+    resolution = resolve(store.s3, store.bucket, store.prefix, report_id, copies)
+    for key in remove_leftovers(store.s3, store.bucket, resolution):
+        _note(
+            f"note: removed s3://{store.bucket}/{key}, a copy left by an interrupted move: "
+            f"report {report_id} is {resolution.state}"
+        )
+    return resolution
+
+
+def _standing_in(store: _Store, state: str) -> list[Resolution]:
+    """Every report whose standing copy is in ``state``, oldest id first.
+
+    Reports with copies in two places are resolved too, whatever their state, so a
+    listing also tidies what interrupted moves left.
+    """
+    found = []
+    for report_id, copies in sorted(list_copies(store.s3, store.bucket, store.prefix).items()):
+        if state in copies or len(copies) > 1:
+            resolution = _resolve(store, report_id, copies)
+            if resolution.state == state:
+                found.append(resolution)
+    return found
+
+
+def _matches(report: Report, args: argparse.Namespace) -> bool:
+    return (args.label is None or report.label == args.label) and (
+        not args.disagreed or report.disagreed
+    )
+
+
+def _filters(args: argparse.Namespace) -> str:
+    named = ([f"--label {args.label}"] if args.label else []) + (
+        ["--disagreed"] if args.disagreed else []
+    )
+    return f" matching {' '.join(named)}" if named else ""
+
+
+def _counts(reports: Iterable[Report]) -> dict[str, int]:
+    reports = list(reports)
+    counts = {"total": len(reports)}
+    counts.update({label: sum(r.label == label for r in reports) for label in LABELS})
+    counts["disagreed"] = sum(r.disagreed for r in reports)
+    return counts
+
+
+def _as_dict(resolution: Resolution) -> dict[str, Any]:
+    report = resolution.report
+    return {
+        **asdict(report),
+        "state": report.state,
+        "key": resolution.key,
+        "disagreed": report.disagreed,
+    }
+
+
+def _short_by(by: str) -> str:
+    return by.rsplit("/", 1)[-1]
+
+
+def _cmd_list(store: _Store, args: argparse.Namespace) -> None:
+    everything = _standing_in(store, args.state)
+    shown = [r for r in everything if _matches(r.report, args)]
+    counts = _counts(r.report for r in everything)
+    if args.json:
+        out = {
+            "state": args.state,
+            "counts": counts,
+            "shown": len(shown),
+            "reports": [_as_dict(r) for r in shown],
+        }
+        print(json.dumps(out, indent=2, sort_keys=True))
+        return
+    print(
+        f"{counts['total']} {args.state} report(s): {counts['spam']} spam, {counts['ham']} ham; "
+        f"the model disagreed with {counts['disagreed']}"
+    )
+    if len(shown) != len(everything):
+        print(f"showing {len(shown)}{_filters(args)}")
+    if not shown:
+        return
+    decided = args.state != "pending"
+    header = f"{'id':<33}  {'received':<16}  {'label':<5}  {'model':<9} !"
+    print(header + ("  decided (by)                " if decided else "  ") + "text")
+    for resolution in shown:
+        report = resolution.report
+        row = (
+            f"{report.id:<33}  {_cut(report.received_at[:16].replace('T', ' '), 16):<16}  "
+            f"{report.label:<5}  {_verdict(report):<9} {'!' if report.disagreed else ' '}"
+        )
+        if decided and report.decision is not None:
+            when = _cut(report.decision.at[:16].replace("T", " "), 16)
+            row += f"  {when} ({_cut(_short_by(report.decision.by), 10)})".ljust(30)
+        print(f"{row}  {_cut(report.text)}")
+
+
+def _cmd_show(store: _Store, args: argparse.Namespace) -> None:
+    resolution = _resolve(store, args.id)
+    report = resolution.report
+    if args.json:
+        print(json.dumps(_as_dict(resolution), indent=2, sort_keys=True))
+        return
+    verdict = report.verdict
+    fields = [
+        ("id", report.id),
+        ("state", report.state),
+        ("key", f"s3://{store.bucket}/{resolution.key}"),
+        ("received at", report.received_at),
+        ("label", report.label),
+        (
+            "model verdict",
+            f"{verdict.classification} (spam probability {verdict.spam_probability:.4f}, "
+            f"model {verdict.model_version})"
+            if verdict
+            else "-",
+        ),
+        ("model disagreed", "yes" if report.disagreed else "no"),
+        ("corrected version", report.corrected_version or "-"),
+        ("corrected request", report.corrected_request_id or "-"),
+        (
+            "decision",
+            f"{report.decision.state} by {report.decision.by} at {report.decision.at}"
+            if report.decision
+            else "-",
+        ),
+        ("schema version", str(report.schema_version)),
+        ("text length", f"{len(report.text)} characters"),
+    ]
+    for name, value in fields:
+        print(f"{name + ':':<19}{_visible(value, one_line=True)}")
+    print("text:")
+    print(_visible(report.text, one_line=False))
+
+
+def _caller_identity(endpoint_url: str | None) -> str:
+    """The caller's AWS ARN (STS GetCallerIdentity), else the OS user name, with a note."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=_STS_TIMEOUT_SECONDS,
+        read_timeout=_STS_TIMEOUT_SECONDS,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
+    try:
+        sts = boto3.client("sts", endpoint_url=endpoint_url or None, config=config)
+        return str(sts.get_caller_identity()["Arn"])
+    except (ClientError, BotoCoreError) as exc:
+        reason = exc
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError) as exc:  # no login name and no passwd entry
+        raise TrainerError(f"cannot tell who decides (STS: {reason}): pass --by") from exc
+    _note(f"note: STS could not say who you are ({reason}); recording the decision as by {user!r}")
+    return user
+
+
+def _cmd_decide(store: _Store, args: argparse.Namespace) -> None:
+    state, verb = args.decision_state, args.feedback_command
+    if args.all:
+        targets = [r for r in _standing_in(store, "pending") if _matches(r.report, args)]
+        if not targets:
+            print(f"no pending reports{_filters(args)}: nothing to {verb}")
+            return
+    else:
+        targets = [_resolve(store, report_id) for report_id in dict.fromkeys(args.ids)]
+    needed = any(r.state != state for r in targets)
+    by = args.by.strip() if args.by else (_caller_identity(args.endpoint_url) if needed else "")
+    now = datetime.now(UTC)
+    moved = 0
+    for resolution in targets:
+        report_id, previous = resolution.report.id, resolution.report.decision
+        if decide(store.s3, store.bucket, store.prefix, resolution, state, by=by, now=now) is None:
+            done = f" (by {previous.by} at {previous.at})" if previous else ""
+            done = _visible(done, one_line=True)
+            print(f"{report_id}: already {state}{done}; nothing to do")
+            continue
+        moved += 1
+        change = "" if previous is None else f" (was {previous.state}: a change of mind)"
+        print(f"{report_id}: {state}{change}")
+    decided_by = f", decided by {by}" if moved else ""
+    _note(f"{verb}: {moved} moved to {state}/{decided_by}; {len(targets) - moved} already there")
+
+
+def _cmd_delete(store: _Store, args: argparse.Namespace) -> None:
+    ids = list(dict.fromkeys(args.ids))
+    versions = {rid: report_versions(store.s3, store.bucket, store.prefix, rid) for rid in ids}
+    unknown = [rid for rid, found in versions.items() if not found]
+    if unknown:
+        raise TrainerError(
+            f"no report {', '.join(unknown)} in any state (nothing was deleted); "
+            f"check the id, or it was already deleted"
+        )
+    for report_id, found in versions.items():
+        count = erase_versions(store.s3, store.bucket, found)
+        print(f"{report_id}: deleted ({count} object version(s), delete markers included)")
+
+
+_ACTIONS: dict[str, Callable[[_Store, argparse.Namespace], None]] = {
+    "list": _cmd_list,
+    "show": _cmd_show,
+    "accept": _cmd_decide,
+    "reject": _cmd_decide,
+    "delete": _cmd_delete,
+}
+
+
+def run_feedback(
+    args: argparse.Namespace, s3: Any, bucket: str, model_prefix: str, env: TrainerEnv
+) -> None:
+    """Run one ``feedback`` action on ``s3://bucket/<feedback prefix>``; errors raise."""
+    store = _Store(s3=s3, bucket=bucket, prefix=_feedback_prefix(args, env, model_prefix))
+    _ACTIONS[args.feedback_command](store, args)
