@@ -7,6 +7,15 @@ on that medium's rows only (once per setting of the grid) and the gate on all ro
 (once per gate setting); every held-out row gets every expert's logit and the gate's
 medium probabilities, so any mixture of the settings can be scored out of fold.
 
+A *pooled* medium (``trainer.feedback``'s reports) is one with too few messages for an
+expert of its own: its expert learns from every row, its own rows weighted so that
+together they weigh as much as all the others (:func:`expert_rows`). A few hundred reports
+then count as much as thousands of corpus messages, and every report weighs less as
+more arrive, so a growing source moves its expert smoothly; the corpus's experts never
+see the reports. Its threshold comes from the rule on all the rows it learned from
+(pooled and per large source), because a 0.2 % quantile cannot be read off a few hundred
+ham of its own (``trainer.thresholds``).
+
 Selection, all on out-of-fold scores of the training part:
 
 1. per medium, the expert setting with the best MCC on that medium's messages at its
@@ -14,8 +23,9 @@ Selection, all on out-of-fold scores of the training part:
    pooled and per large source);
 2. each expert's logit is shifted so its own threshold maps onto 0.5;
 3. the gate setting (regularisation x sharpness) whose mixture has the best out-of-fold
-   MCC at its threshold, the usual rule applied to the mixture's scores (pooled and per
-   source), so the ham-blocked limit holds for the published model, misroutes included;
+   MCC at its threshold, the usual rule applied to the mixture's scores (pooled over the
+   corpus media and per large source, :func:`mixture_threshold`), so the ham-blocked
+   limit holds for the published model, misroutes included;
    that threshold is the published one (about 0.5: above it where a misrouted ham needs it).
 """
 
@@ -42,8 +52,10 @@ __all__ = [
     "ExpertsCV",
     "ExpertsSelection",
     "cross_validate_experts",
+    "expert_rows",
     "fit_experts",
     "logit",
+    "mixture_threshold",
     "select_experts",
 ]
 
@@ -72,6 +84,7 @@ class ExpertsCV:
     logits: dict[str, np.ndarray]
     gate: np.ndarray
     cpu_seconds: float
+    pooled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,26 @@ def logit(p: float) -> float:
     return float(np.log(p) - np.log1p(-p))
 
 
+def expert_rows(
+    name: str, media: np.ndarray, pooled: Sequence[str] = ()
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows medium ``name``'s expert is fitted on, and their sample weights.
+
+    A medium's own rows, unweighted; for a pooled medium every row, its own rows weighted
+    so that they weigh as much as the rest together (never less than 1 each).
+
+    >>> rows, w = expert_rows("feedback", np.array(["sms"] * 6 + ["feedback"] * 2), ["feedback"])
+    >>> rows.tolist(), w.tolist()
+    ([0, 1, 2, 3, 4, 5, 6, 7], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0, 3.0])
+    """
+    own = media == name
+    if name not in pooled:
+        return np.flatnonzero(own), None
+    n_own, n_other = int(np.sum(own)), int(np.sum(~own))
+    weights = np.where(own, max(1.0, n_other / max(n_own, 1)), 1.0)
+    return np.arange(media.size), weights
+
+
 def _gate(params: Mapping[str, Any]) -> Any:
     return make_classifier({"C": params["C"], "class_weight": None})
 
@@ -104,6 +137,7 @@ def _fold(
     test: np.ndarray,
     grid: Sequence[Mapping[str, Any]],
     gate_grid: Sequence[Mapping[str, Any]],
+    pooled: Sequence[str],
 ) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
     started = time.process_time()
     vectorizer = make_vectorizer()  # fitted on this fold's training rows of every medium
@@ -112,10 +146,12 @@ def _fold(
     y_train, media_train = y[train], media[train]
     logits = {}
     for name in names:
-        rows = np.flatnonzero(media_train == name)
+        rows, weights = expert_rows(name, media_train, pooled)
         logits[name] = np.vstack(
             [
-                make_classifier(p).fit(x_train[rows], y_train[rows]).decision_function(x_test)
+                make_classifier(p)
+                .fit(x_train[rows], y_train[rows], sample_weight=weights)
+                .decision_function(x_test)
                 for p in grid
             ]
         )
@@ -136,8 +172,12 @@ def cross_validate_experts(
     folds: int = 5,
     seed: int = 42,
     n_jobs: int = 2,
+    pooled: Sequence[str] = (),
 ) -> ExpertsCV:
-    """Out-of-fold expert logits and gate probabilities; folds stratified by label x medium."""
+    """Out-of-fold expert logits and gate probabilities; folds stratified by label x medium.
+
+    ``pooled`` names the media whose expert learns from every row (:func:`expert_rows`).
+    """
     array = np.asarray(list(texts), dtype=object)
     labels = np.asarray(y, dtype=int)
     kinds = np.asarray(list(media), dtype=object)
@@ -145,7 +185,7 @@ def cross_validate_experts(
     strata = np.array([f"{a}|{b}" for a, b in zip(labels, kinds, strict=True)])
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(array, strata))
     per_fold = Parallel(n_jobs=n_jobs)(
-        delayed(_fold)(array, labels, kinds, names, train, test, grid, gate_grid)
+        delayed(_fold)(array, labels, kinds, names, train, test, grid, gate_grid, tuple(pooled))
         for train, test in splits
     )
     logits = {n: np.zeros((len(grid), labels.size)) for n in names}
@@ -161,7 +201,33 @@ def cross_validate_experts(
         logits=logits,
         gate=gate,
         cpu_seconds=float(sum(seconds for *_, seconds in per_fold)),
+        pooled=tuple(n for n in pooled if n in names),
     )
+
+
+def mixture_threshold(
+    scores: np.ndarray,
+    y: np.ndarray,
+    sources: np.ndarray,
+    corpus: np.ndarray,
+    max_ham_blocked: float,
+) -> tuple[float, dict[str, float]]:
+    """The published mixture's threshold: the rule on the corpus rows, and large sources.
+
+    Pooled over the rows of the corpus media (so misrouted corpus ham count) and per
+    source with enough ham, pooled media included. A pooled medium's few ham are not in
+    the pooled limit again: its expert's own threshold already spent their share of the
+    limit, and counting them twice would leave them none, which is the climbing
+    highest-ham threshold of ``trainer.thresholds`` by another road.
+    """
+    threshold, per_source = strictest_threshold(
+        scores[corpus], y[corpus], sources[corpus], max_ham_blocked
+    )
+    if not np.all(corpus):
+        _, everyone = strictest_threshold(scores, y, sources, max_ham_blocked)
+        per_source = {**everyone, **per_source}
+        threshold = max([threshold, *per_source.values()])
+    return threshold, per_source
 
 
 def select_experts(
@@ -176,11 +242,15 @@ def select_experts(
     params_by_medium, thresholds, tables, chosen = {}, {}, {}, {}
     for name in cv.media:
         rows = media == name
+        # a pooled expert learned from every row: its threshold is the rule on all of them
+        basis = np.ones_like(rows) if name in cv.pooled else rows
         table, best, best_key = [], 0, (-2.0, -1.0)
         for index, setting in enumerate(cv.grid):
-            scores = sigmoid(cv.logits[name][index, rows])
-            cut, per_source = strictest_threshold(scores, y[rows], sources[rows], max_ham_blocked)
-            report = classification_report(y[rows], scores, cut)
+            scores = sigmoid(cv.logits[name][index])
+            cut, per_source = strictest_threshold(
+                scores[basis], y[basis], sources[basis], max_ham_blocked
+            )
+            report = classification_report(y[rows], scores[rows], cut)
             table.append({"params": dict(setting), **brief(report)})
             if len(per_source) > 1:
                 table[-1]["source_thresholds"] = per_source
@@ -192,6 +262,7 @@ def select_experts(
         chosen[name] = best
 
     truth = np.array([cv.media.index(m) for m in media])
+    corpus = ~np.isin(media, cv.pooled)
     offsets = np.array([logit(thresholds[n]) for n in cv.media])
     experts = sigmoid(np.column_stack([cv.logits[n][chosen[n]] for n in cv.media]) - offsets)
     gate_rows: list[dict[str, Any]] = []
@@ -205,7 +276,7 @@ def select_experts(
         }
         for value in sharpness:
             oof = np.sum(sharpen(proba, value) * experts, axis=1)
-            cut, _ = strictest_threshold(oof, y, sources, max_ham_blocked)
+            cut, _ = mixture_threshold(oof, y, sources, corpus, max_ham_blocked)
             report = classification_report(y, oof, cut)
             params = {**setting, "sharpness": value}
             gate_rows.append({"params": params, **quality, **brief(report)})
@@ -214,7 +285,7 @@ def select_experts(
                 gate_key, gate_best, gate_oof = key, len(gate_rows) - 1, oof
 
     gate_params = dict(gate_rows[gate_best]["params"])
-    threshold, per_source_cut = strictest_threshold(gate_oof, y, sources, max_ham_blocked)
+    threshold, per_source_cut = mixture_threshold(gate_oof, y, sources, corpus, max_ham_blocked)
     mixture = classification_report(y, gate_oof, threshold)
     metrics = {
         "selected": {
@@ -245,13 +316,15 @@ def fit_experts(
     y: np.ndarray,
     media: np.ndarray,
     selection: ExpertsSelection,
+    pooled: Sequence[str] = (),
 ) -> MediumExperts:
     """Fit the gate and the experts on ``features`` (of the whole training part)."""
     names = tuple(sorted(selection.params))
     experts = []
     for name in names:
-        rows = np.flatnonzero(media == name)
-        experts.append(make_classifier(selection.params[name]).fit(features[rows], y[rows]))
+        rows, weights = expert_rows(name, media, pooled)
+        expert = make_classifier(selection.params[name])
+        experts.append(expert.fit(features[rows], y[rows], sample_weight=weights))
     gate = _gate(selection.gate_params).fit(features, media)
     offsets = [logit(selection.thresholds[n]) for n in names]
     return MediumExperts(names, gate, experts, offsets, selection.gate_params["sharpness"])

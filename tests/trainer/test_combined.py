@@ -35,7 +35,10 @@ def _stratified(messages: list[Message], n: int) -> list[Message]:
 
 
 ONE_SETTING = ({"C": 30.0, "class_weight": None},)
+# 0.4 %: a source needs 250 ham to be held to it on its own (1 blocked allowed), which
+# both 500-message subsamples have; at 0.2 % it would take 500 (trainer.thresholds)
 OPTIONS = TrainOptions(
+    max_ham_blocked=0.004,
     folds=3,
     n_jobs=1,
     grid=ONE_SETTING,
@@ -72,13 +75,13 @@ def test_combined_training_reports_each_source(combined) -> None:
 
 
 def test_threshold_keeps_each_large_source_within_the_limit_out_of_fold(combined) -> None:
-    """Both sources have >= MIN_SOURCE_HAM training ham, so each gets its own threshold."""
+    """Both sources have enough training ham to show the limit, so each gets its own."""
     result = combined
     selected = result.metrics["cv"]["selected"]
     assert set(selected["source_thresholds"]) == {"SMSSpamCollection", "spamassassin"}
     assert result.threshold >= max(selected["source_thresholds"].values())
     for name, report in selected["per_source"].items():
-        assert report["ham_blocked"] <= 0.002, name
+        assert report["ham_blocked"] <= OPTIONS.max_ham_blocked, name
 
 
 def test_several_media_train_a_gated_mixture_of_experts(combined) -> None:
@@ -93,7 +96,7 @@ def test_several_media_train_a_gated_mixture_of_experts(combined) -> None:
         assert 0.0 < info["threshold"] < 1.0
         report = result.metrics["cv"]["experts"][name]["selected"]
         assert report["threshold"] == info["threshold"]
-        assert report["ham_blocked"] <= 0.002, name
+        assert report["ham_blocked"] <= OPTIONS.max_ham_blocked, name
     gate = result.metrics["model"]["gate"]
     assert gate["accuracy_oof"] > 0.95 and gate["accuracy_holdout"] > 0.95
     assert summarize(result.metrics)["media"] == pytest.approx(
