@@ -62,6 +62,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def _folds(text: str) -> int:
     value = int(text)
     if value < 2:
@@ -115,6 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--publish", action="store_true", help="publish to the S3 registry")
     train.add_argument("--json", action="store_true", help="print metrics.json, not a table")
+    train.add_argument(
+        "--feedback",
+        action="store_true",
+        help="also train on the accepted reports under --feedback-prefix in the bucket",
+    )
+    train.add_argument(
+        "--feedback-prefix",
+        metavar="PREFIX",
+        help="the reports' key prefix in the bucket (default: $FEEDBACK_PREFIX or feedback/)",
+    )
+    train.add_argument(
+        "--repeats",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="also evaluate over N seeds (mean and std); the published model is unchanged",
+    )
     _add_publish_args(train)
     _add_registry_args(train)
 
@@ -184,6 +208,19 @@ def _data_specs(args: argparse.Namespace, env: TrainerEnv) -> list[str]:
     return [str(fetch_sms_collection(env.data_home, env.data_url))]
 
 
+def _accepted_reports(
+    args: argparse.Namespace, env: TrainerEnv, registry: tuple[Any, str, str]
+) -> list[Any]:
+    from trainer.feedback_store import load_accepted
+    from trainer.review import _feedback_prefix  # the review commands' prefix rules
+
+    s3, bucket, model_prefix = registry
+    prefix = _feedback_prefix(args, env, model_prefix)
+    reports = load_accepted(s3, bucket, prefix)
+    _say(f"{len(reports)} accepted report(s) from s3://{bucket}/{prefix}")
+    return reports
+
+
 def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
     from trainer.artifacts import build_bundle, write_bundle
     from trainer.data import load_sources
@@ -191,15 +228,22 @@ def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
     from trainer.train import TrainOptions, summarize, train
 
     # fail on a missing bucket before a minute of training
-    registry = _registry(args, env) if args.publish else None
+    registry = _registry(args, env) if args.publish or args.feedback else None
     started = time.perf_counter()
     specs = _data_specs(args, env)
     messages = load_sources(specs, args.label_column, args.text_column, args.encoding)
+    reports = _accepted_reports(args, env, registry) if registry and args.feedback else []
     _say(f"loaded {len(messages)} messages from {len(specs)} source(s); training...")
     options = TrainOptions(
         max_ham_blocked=args.max_ham_blocked, seed=args.seed, folds=args.folds, n_jobs=args.n_jobs
     )
-    result = train(messages, options)
+    result = train(messages, options, reports)
+    if args.repeats > 1:
+        from trainer.repeats import repeat_protocol
+
+        _say(f"repeating the evaluation over {args.repeats} seeds...")
+        repeats = repeat_protocol(messages, options, result.metrics, args.repeats, reports)
+        result.metrics["repeats"] = repeats
     summary = summarize(result.metrics)
     bundle = build_bundle(
         result.vectorizer, result.classifier, result.threshold, result.metrics, summary
@@ -213,7 +257,7 @@ def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
         write_plot(result.holdout, result.threshold, args.out / PLOT_NAME)
         _say(f"wrote the model, metrics.json and {PLOT_NAME} to {args.out}")
     _check_quality(summary, args.min_mcc)
-    if registry is not None:
+    if registry is not None and args.publish:
         _publish(registry, bundle, args.legacy_keys)
     _say(f"done in {time.perf_counter() - started:.1f} s")
     return EXIT_OK

@@ -11,7 +11,7 @@ import numpy as np
 from trainer.evaluate import confusion, format_table
 from trainer.train import HoldoutScores
 
-__all__ = ["PLOT_NAME", "render_report", "write_plot"]
+__all__ = ["PLOT_NAME", "render_repeats", "render_report", "write_plot"]
 
 PLOT_NAME = "metrics.png"
 
@@ -47,6 +47,36 @@ def render_report(metrics: Mapping[str, Any]) -> str:
         f"\nholdout confusion: {c['tp']} spam caught, {c['fn']} spam missed, "
         f"{c['fp']} ham blocked, {c['tn']} ham passed"
     )
+    feedback = metrics["data"].get("feedback")
+    if feedback:
+        lines.append(
+            f"feedback: {feedback['reports']} accepted reports, {feedback['used']} used "
+            f"({len(feedback['trained_on'])} trained on, {len(feedback['held_out'])} held out), "
+            f"{feedback['overruled']} overruled a corpus label, {feedback['already_in_corpus']} "
+            f"already in the corpus; digest {feedback['digest'][:16]}"
+        )
+    if "repeats" in metrics:
+        lines += ["", render_repeats(metrics["repeats"])]
+    return "\n".join(lines)
+
+
+def render_repeats(repeats: Mapping[str, Any]) -> str:
+    """Mean ± standard deviation of the holdout figures over the repeated seeds."""
+    keys = (("accuracy", "accuracy"), ("precision", "spam prec"), ("recall", "spam recall"))
+    keys += (("mcc", "MCC"), ("ham_blocked", "ham blocked"))
+    rows = {"model (holdout)": repeats["holdout"]}
+    rows.update({f"  {name}": r for name, r in repeats["holdout_per_source"].items()})
+    width = max(len(name) for name in rows)
+    header = " " * width + "".join(f"  {title:>17}" for _, title in keys)
+    seeds = repeats["seeds"]
+    lines = [f"over {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), mean ± std:", header]
+    for name, figures in rows.items():
+        cells = []
+        for key, _ in keys:
+            mean, std = figures[key]["mean"], figures[key]["std"]
+            scale, unit = (100, "%") if key == "ham_blocked" else (1, "")
+            cells.append(f"  {f'{scale * mean:.4f}{unit} ± {scale * std:.4f}':>17}")
+        lines.append(f"{name:<{width}}" + "".join(cells))
     return "\n".join(lines)
 
 

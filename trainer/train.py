@@ -21,6 +21,11 @@ steps 2 and 3 fit a mixture of per-medium experts instead (:mod:`trainer.experts
 shared vectorizer, one expert per medium with its own CV-chosen setting and out-of-fold
 threshold, and a gate that predicts the medium; the CV scores that mixture, so the
 published threshold meets the same limit for it. With one medium nothing changes.
+
+Accepted feedback reports (``feedback=``) join as the source and medium ``feedback``
+(:mod:`trainer.feedback`): split, reported and thresholded like any source; with
+enough of each label they get an expert of their own that learns from every row, the
+reports weighted to count as much as the corpus (:func:`trainer.experts.expert_rows`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 import numpy as np
 import sklearn
 from chalicelib.experts import MediumExperts
+from chalicelib.feedback_format import Report
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -49,9 +55,10 @@ from trainer.experts import (
     fit_experts,
     select_experts,
 )
+from trainer.feedback import FEEDBACK_MEDIUM, FeedbackMerge, merge_feedback, report_id
 from trainer.model import LABELS, PARAM_GRID, cross_validate_grid, fit_model, make_vectorizer
 from trainer.protocol import HOLDOUT_FRACTION, SEED, deduplicate, holdout_split
-from trainer.thresholds import MIN_SOURCE_HAM, strictest_threshold
+from trainer.thresholds import min_source_ham, strictest_threshold
 
 __all__ = ["HoldoutScores", "TrainOptions", "TrainingResult", "summarize", "train"]
 
@@ -76,6 +83,7 @@ class TrainOptions:
     expert_grid: Sequence[Mapping[str, Any]] = EXPERT_GRID
     gate_grid: Sequence[Mapping[str, Any]] = GATE_GRID
     gate_sharpness: Sequence[float] = GATE_SHARPNESS
+    pooled_media: Sequence[str] = (FEEDBACK_MEDIUM,)
 
 
 @dataclass(frozen=True)
@@ -222,6 +230,7 @@ def _fit_experts(
         options.folds,
         options.seed,
         options.n_jobs,
+        pooled=options.pooled_media,
     )
     selection = select_experts(
         cv, y_train, sources, media, options.max_ham_blocked, options.gate_sharpness
@@ -230,7 +239,7 @@ def _fit_experts(
     t0 = time.perf_counter()
     vectorizer = make_vectorizer()
     features = vectorizer.fit_transform(texts.tolist())
-    classifier = fit_experts(features, y_train, media, selection)
+    classifier = fit_experts(features, y_train, media, selection, options.pooled_media)
     return _Fitted(
         vectorizer=vectorizer,
         classifier=classifier,
@@ -281,11 +290,29 @@ def _report_media(
     }
 
 
-def train(messages: Sequence[Message], options: TrainOptions | None = None) -> TrainingResult:
-    """Run the protocol in the module docstring on ``messages``; no I/O."""
+def _feedback_record(
+    merge: FeedbackMerge, kept: Sequence[Message], train_idx: np.ndarray, test_idx: np.ndarray
+) -> dict[str, Any]:
+    """``data.feedback``: the counts, the digest, and which reports trained the model."""
+
+    def ids(index: np.ndarray) -> list[str]:
+        return sorted(i for i in (report_id(kept[j]) for j in index) if i is not None)
+
+    return {**merge.as_dict(), "trained_on": ids(train_idx), "held_out": ids(test_idx)}
+
+
+def train(
+    messages: Sequence[Message],
+    options: TrainOptions | None = None,
+    feedback: Sequence[Report] = (),
+) -> TrainingResult:
+    """Run the protocol in the module docstring on ``messages`` and accepted reports; no I/O."""
     options = options or TrainOptions()
     started, cpu_started = time.perf_counter(), time.process_time()
     check_dataset(messages)
+    merge = None
+    if feedback:
+        messages, merge = merge_feedback(messages, feedback)
     kept, dedup = deduplicate(messages)
     check_dataset(kept)
     _check_size(kept, options)
@@ -323,7 +350,10 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
             "stratify": "label, each source split on its own",
             "cv_folds": options.folds,
             "selection": "best out-of-fold MCC at the threshold meeting max_ham_blocked",
-            "threshold_scope": f"pooled and every source with >= {MIN_SOURCE_HAM} ham",
+            "threshold_scope": (
+                f"pooled and every source with >= {min_source_ham(options.max_ham_blocked)} "
+                "ham (enough to allow one blocked)"
+            ),
             "max_ham_blocked": options.max_ham_blocked,
             "threshold_rule": "spam when P(spam) >= threshold",
         },
@@ -347,6 +377,8 @@ def train(messages: Sequence[Message], options: TrainOptions | None = None) -> T
         "cv": fitted.cv,
         "holdout": holdout,
     }
+    if merge is not None:
+        metrics["data"]["feedback"] = _feedback_record(merge, kept, train_idx, test_idx)
     if isinstance(classifier, MediumExperts):
         _report_media(metrics, classifier, fitted, features_test, media[test_idx])
     if several:
@@ -395,4 +427,10 @@ def summarize(metrics: Mapping[str, Any]) -> dict[str, Any]:
     if media:  # a mixture of experts: each medium's own threshold (before the common scale)
         summary["media"] = {name: round(float(m["threshold"]), 6) for name, m in media.items()}
         summary["gate_accuracy"] = round(float(metrics["model"]["gate"]["accuracy_holdout"]), 6)
+    feedback = metrics["data"].get("feedback")
+    if feedback:  # which reports trained it: a count and the digest of the reports given
+        summary["feedback"] = {
+            "trained_on": len(feedback["trained_on"]),
+            "digest": feedback["digest"],
+        }
     return summary

@@ -1,0 +1,183 @@
+"""Training on accepted reports (issue #14): merged with the corpus, a source of their own,
+recorded in metrics.json and the manifest, and `train --feedback` against moto."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from chalicelib.experts import MediumExperts
+from chalicelib.feedback_format import Report, new_report, report_key
+
+from trainer.cli import EXIT_OK, main
+from trainer.data import Message
+from trainer.experts import expert_rows
+from trainer.feedback import FEEDBACK_SOURCE, feedback_digest, merge_feedback
+from trainer.model import make_classifier
+from trainer.protocol import deduplicate, holdout_split
+from trainer.train import TrainOptions, summarize, train
+
+ONE = ({"C": 30.0, "class_weight": None},)
+FAST = TrainOptions(
+    folds=3,
+    n_jobs=1,
+    grid=ONE,
+    expert_grid=ONE,
+    gate_grid=({"C": 10.0},),
+    gate_sharpness=(1.0,),
+    baseline=False,
+)
+PLACE_SPAM = ["crypto", "giveaway", "wallet", "bonus", "airdrop", "token", "invest", "double"]
+PLACE_HAM = ["thread", "reply", "agree", "article", "great", "point", "source", "comment"]
+
+
+def _report(n: int, text: str, label: str) -> Report:
+    return new_report(
+        text, label, report_id=f"20261126T101500Z-{n:016x}", received_at="2026-11-26T10:15:00Z"
+    )
+
+
+def _corpus(synthetic_rows, n: int = 240) -> list[Message]:
+    return [
+        Message(text, label, "sms.txt", f"sms.txt:{i}")
+        for i, (label, text) in enumerate(synthetic_rows(n))
+    ]
+
+
+def _place_reports(n: int, seed: int = 3, start: int = 1) -> list[Report]:
+    """Reports from a place whose words the corpus never used."""
+    rng = random.Random(seed)
+    reports = []
+    for i in range(n):
+        label = "spam" if i % 3 == 0 else "ham"
+        words = PLACE_SPAM if label == "spam" else PLACE_HAM
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 9))) + f" p{i}"
+        reports.append(_report(start + i, text, label))
+    return reports
+
+
+def test_a_report_contradicting_the_corpus_wins_and_is_counted() -> None:
+    corpus = [
+        Message("Lunch at noon?", "ham", "c", "c:1"),
+        Message("lunch at NOON?", "ham", "c", "c:2"),  # a duplicate in the corpus
+        Message("WIN a prize", "spam", "c", "c:3"),
+        Message("see you", "ham", "c", "c:4"),
+    ]
+    reports = [
+        _report(1, "Lunch at  noon?", "spam"),  # contradicts two corpus copies
+        _report(2, "win a PRIZE", "spam"),  # agrees: adds nothing
+        _report(3, "new text", "ham"),
+        _report(4, "New  text", "ham"),  # a repeated report
+        _report(5, "both", "spam"),
+        _report(6, "BOTH", "ham"),  # reports that disagree with each other
+    ]
+    merged, info = merge_feedback(corpus, reports)
+    assert [(m.source, m.text, m.label) for m in merged] == [
+        ("c", "WIN a prize", "spam"),
+        ("c", "see you", "ham"),
+        (FEEDBACK_SOURCE, "Lunch at  noon?", "spam"),
+        (FEEDBACK_SOURCE, "new text", "ham"),
+    ]
+    assert (info.overruled, info.already_in_corpus, info.duplicates, info.conflicting) == (
+        1,
+        1,
+        1,
+        2,
+    )
+    assert info.used == (reports[0].id, reports[2].id)
+    assert info.reports == 6 and info.digest == feedback_digest(reports)
+
+
+def test_the_digest_names_the_set_of_reports() -> None:
+    a, b = _report(1, "x", "spam"), _report(2, "y", "ham")
+    assert feedback_digest([a, b]) == feedback_digest([b, a])
+    assert feedback_digest([a, b]) != feedback_digest([a])
+    relabelled = Report(**{**a.__dict__, "label": "ham"})
+    assert feedback_digest([relabelled, b]) != feedback_digest([a, b])
+
+
+def test_reports_are_a_source_of_their_own_reported_and_recorded(synthetic_rows) -> None:
+    corpus = _corpus(synthetic_rows)
+    reports = _place_reports(90)
+    reports.append(_report(500, corpus[0].text, "spam" if corpus[0].label == "ham" else "ham"))
+    result = train(corpus, FAST, reports)
+    m = result.metrics
+    assert set(m["holdout_per_source"]) == {"sms.txt", FEEDBACK_SOURCE}
+    assert m["data"]["sources"][FEEDBACK_SOURCE]["spam"] + m["data"]["sources"][FEEDBACK_SOURCE][
+        "ham"
+    ] == len(reports)
+    record = m["data"]["feedback"]
+    assert record["overruled"] == 1 and record["digest"] == feedback_digest(reports)
+    trained, held = set(record["trained_on"]), set(record["held_out"])
+    assert not trained & held and trained | held == {r.id for r in reports}
+    assert len(held) == m["holdout_per_source"][FEEDBACK_SOURCE]["n"]
+    assert summarize(m)["feedback"] == {"trained_on": len(trained), "digest": record["digest"]}
+    # enough of each label: an expert of their own, routed to by the gate
+    assert isinstance(result.classifier, MediumExperts)
+    assert result.classifier.media == ("feedback", "sms")
+    texts = [r.text for r in _place_reports(30, seed=9, start=1000)]
+    assert np.all(result.classifier.route(result.vectorizer.transform(texts)) == 0)
+
+
+def test_the_corpus_expert_learns_from_the_corpus_alone(synthetic_rows) -> None:
+    """The sms expert is a fit on the corpus's training rows only; the reports' expert is not."""
+    corpus = _corpus(synthetic_rows)
+    reports = _place_reports(90)
+    result = train(corpus, FAST, reports)
+    merged, _ = merge_feedback(corpus, reports)
+    kept, _ = deduplicate(merged)
+    train_idx, _ = holdout_split([m.label for m in kept], [m.source for m in kept])
+    rows = [kept[i] for i in train_idx]
+    sms_rows = [m for m in rows if m.source == "sms.txt"]
+    y = np.array([m.label == "spam" for m in sms_rows], dtype=int)
+    alone = make_classifier(ONE[0]).fit(result.vectorizer.transform([m.text for m in sms_rows]), y)
+    experts = dict(zip(result.classifier.media, result.classifier.experts, strict=True))
+    assert np.allclose(experts["sms"].coef_, alone.coef_)
+    assert not np.allclose(experts["feedback"].coef_, alone.coef_)
+    media = np.array([m.medium for m in rows])
+    fitted_on, weights = expert_rows("feedback", media, ["feedback"])
+    assert fitted_on.size == len(rows)  # every training row, not only the reports
+    reports_weight = weights[media == "feedback"].sum()
+    assert reports_weight == pytest.approx(np.sum(media != "feedback"))
+
+
+@pytest.fixture
+def _clean_env(monkeypatch, tmp_path) -> None:
+    for name in ("MODEL_BUCKET", "MODEL_PREFIX", "SPAM_DATA", "FEEDBACK_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPAM_DATA_HOME", str(tmp_path / "data-home"))
+
+
+@pytest.mark.usefixtures("_clean_env")
+def test_train_feedback_reads_accepted_reports_from_the_bucket_and_the_manifest_names_them(
+    small_sms, s3_client, s3_endpoint, bucket, capsys
+) -> None:
+    reports = _place_reports(60)
+    for r in reports:
+        accepted = r.decided("accepted", by="ann", at="2026-11-27T09:00:00Z")
+        s3_client.put_object(
+            Bucket=bucket, Key=report_key("fb/", "accepted", r.id), Body=accepted.to_json()
+        )
+    pending = _report(999, "never reviewed text", "spam")
+    s3_client.put_object(
+        Bucket=bucket, Key=report_key("fb/", "pending", pending.id), Body=pending.to_json()
+    )
+    argv = ["train", "--data", str(small_sms), "--feedback", "--feedback-prefix", "fb/"]
+    registry = ["--bucket", bucket, "--endpoint-url", s3_endpoint, "--prefix", "models/"]
+    code = main([*argv, "--publish", "--folds", "3", "--n-jobs", "1", *registry])
+    assert code == EXIT_OK
+    out, err = capsys.readouterr()
+    assert "60 accepted report(s)" in err and "feedback" in out
+    current = json.loads(
+        s3_client.get_object(Bucket=bucket, Key="models/current.json")["Body"].read()
+    )
+    stored = [r.decided("accepted", by="ann", at="2026-11-27T09:00:00Z") for r in reports]
+    assert current["metrics"]["feedback"]["digest"] == feedback_digest(stored)
+    metrics_key = current["artifacts"]["metrics"]["key"]
+    metrics = json.loads(s3_client.get_object(Bucket=bucket, Key=metrics_key)["Body"].read())
+    record = metrics["data"]["feedback"]
+    assert current["metrics"]["feedback"]["trained_on"] == len(record["trained_on"])
+    assert set(record["trained_on"]) | set(record["held_out"]) == {r.id for r in reports}
+    assert pending.id not in record["trained_on"]
