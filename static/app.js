@@ -27,6 +27,11 @@
   const announce = el("announce");
   const apiUrlLabel = el("api-url");
   const apiHealth = el("api-health");
+  const feedbackBox = el("feedback");
+  const feedbackStatus = el("feedback-status");
+  const feedbackRef = el("feedback-ref");
+  const feedbackId = el("feedback-id");
+  const reportButtons = { spam: el("report-spam"), ham: el("report-ham") };
 
   /** The API base URL: `?api=` wins over config.js; only http(s) URLs are accepted. */
   function resolveApiBase() {
@@ -43,6 +48,12 @@
 
   const apiBase = resolveApiBase();
   let inFlight = false;
+  /** The verdict a report would correct: {text, verdict, modelVersion, requestId, state}. */
+  let shown = null;
+  let retryTimer = null;
+  /** What POST /feedback accepts as model_version and request_id (the API's own pattern). */
+  const REFERENCE_RE = /^[0-9A-Za-z][0-9A-Za-z._:-]{0,127}$/;
+  const DEFAULT_RETRY_SECONDS = 5;
 
   /** A failure we can describe to a person; `kind` lets tests and styles tell them apart. */
   class ApiProblem extends Error {
@@ -152,6 +163,7 @@
     form.setAttribute("aria-busy", on ? "true" : "false");
     busy.hidden = !on;
     result.classList.toggle("stale", on); // an older verdict stays visible, dimmed
+    if (on) lockReport(); // a verdict being replaced cannot be reported any more
     // A disabled button drops keyboard focus; give it back when the answer is in.
     if (!on && (hadFocus || document.activeElement === document.body)) button.focus();
   }
@@ -217,7 +229,7 @@
     return `${(Math.round(p * 1000) / 10).toFixed(1)}%`;
   }
 
-  function showResult(body, sentText) {
+  function showResult(body, sentText, requestId) {
     const label = String(body.classification || "").toUpperCase();
     const isSpam = label === "SPAM";
     verdict.textContent = isSpam ? "SPAM" : label === "HAM" ? "HAM" : label || "unknown";
@@ -252,8 +264,180 @@
     explanation.hidden = marked === 0;
 
     modelVersion.textContent = body.model_version ? String(body.model_version) : "unknown";
+    resetReport({
+      text: sentText,
+      verdict: isSpam ? "spam" : "ham",
+      modelVersion: body.model_version ? String(body.model_version) : "",
+      requestId: requestId || "",
+    });
     result.hidden = false;
     announce.textContent = `${verdict.textContent}. ${probabilityText.textContent}.`;
+  }
+
+  // ---- Reporting a wrong verdict (POST /feedback) ------------------------------------
+  //
+  // Only the button that corrects the verdict is shown ("It's not spam" under SPAM). One
+  // report per verdict: the button is locked from the click on, and only a failure that
+  // stored nothing (503 or 429, after the API's Retry-After; another 5xx or a network
+  // error, at once) unlocks it again; a 4xx (route turned off, text refused) does not.
+  // It is locked with aria-disabled rather than `disabled`, so keyboard focus stays on it
+  // while the outcome is announced by the polite status region below it.
+
+  /** A new verdict: the button that corrects it, ready; any earlier outcome cleared. */
+  function resetReport(context) {
+    clearTimeout(retryTimer);
+    shown = { ...context, state: "ready" };
+    const correcting = context.verdict === "spam" ? "ham" : "spam";
+    for (const [label, btn] of Object.entries(reportButtons)) btn.hidden = label !== correcting;
+    setReportEnabled(true);
+    setFeedbackStatus("", "");
+    feedbackRef.hidden = true;
+    feedbackId.textContent = "";
+    feedbackBox.dataset.state = "ready";
+  }
+
+  /** No report while a new analysis runs: the verdict on screen is about to be replaced. */
+  function lockReport() {
+    clearTimeout(retryTimer);
+    if (shown) shown.state = "replaced";
+    shown = null;
+    setReportEnabled(false);
+  }
+
+  function setReportEnabled(on) {
+    for (const btn of Object.values(reportButtons)) {
+      if (on) btn.removeAttribute("aria-disabled");
+      else btn.setAttribute("aria-disabled", "true");
+    }
+  }
+
+  function setFeedbackStatus(outcome, text) {
+    feedbackStatus.textContent = text;
+    if (outcome) feedbackStatus.dataset.outcome = outcome;
+    else delete feedbackStatus.dataset.outcome;
+  }
+
+  /** Whole seconds from a Retry-After header (seconds or an HTTP date), else the default. */
+  function retrySeconds(response) {
+    const raw = (response.headers.get("Retry-After") || "").trim();
+    let seconds = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isFinite(seconds) && raw) seconds = (Date.parse(raw) - Date.now()) / 1000;
+    if (!Number.isFinite(seconds) || seconds < 1) seconds = DEFAULT_RETRY_SECONDS;
+    return Math.min(Math.ceil(seconds), 300);
+  }
+
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+  /** What happened to a report, in words: {outcome, text, retryIn (seconds) or null, id}. */
+  function describeReport(response, body, label) {
+    const said = apiMessage(body);
+    const status = response.status;
+    if (response.ok) {
+      const days = Number(body && body.retention_days);
+      const kept =
+        Number.isInteger(days) && days > 0
+          ? `kept for review for up to ${plural(days, "day")}`
+          : "kept for review for a limited time";
+      return {
+        outcome: "stored",
+        text:
+          `Stored for review: thank you. Your report that this message is ` +
+          `${label === "spam" ? "spam" : "not spam"} was saved; a person checks it before any ` +
+          `model learns from it. The message is ${kept}.`,
+        retryIn: null,
+        id: body && typeof body.id === "string" ? body.id : "",
+      };
+    }
+    if (status === 403 && body && body.Code === "FeedbackDisabledError") {
+      return {
+        outcome: "disabled",
+        text:
+          "Not stored: reporting is turned off on this deployment, so nothing was sent " +
+          "for review.",
+        retryIn: null,
+      };
+    }
+    if (status === 503 || status === 429) {
+      const seconds = retrySeconds(response);
+      const why =
+        status === 503
+          ? "the API could not store the report just now (HTTP 503)"
+          : "the API is taking too many reports right now (HTTP 429)";
+      return {
+        outcome: "not-stored",
+        text:
+          `Not stored: ${why}, so nothing was kept. ` +
+          `You can send it again in ${plural(seconds, "second")}.`,
+        retryIn: seconds,
+      };
+    }
+    if (status >= 400 && status < 500) {
+      const reason = said ? said.replace(/([^.!?])$/, "$1.") : "no reason given.";
+      return {
+        outcome: "not-stored",
+        text: `Not stored: the API refused the report (HTTP ${status}): ${reason}`,
+        retryIn: null,
+      };
+    }
+    return {
+      outcome: "not-stored",
+      text:
+        `Not stored: the API failed (HTTP ${status}). ${said || "It did not say why."} ` +
+        "You can try again.",
+      retryIn: 0,
+    };
+  }
+
+  async function sendReport(label) {
+    const report = shown;
+    if (!report || report.state !== "ready" || inFlight) return; // one report per verdict
+    report.state = "sending";
+    clearTimeout(retryTimer);
+    setReportEnabled(false);
+    feedbackBox.dataset.state = "sending";
+    setFeedbackStatus("sending", "Sending your report…");
+
+    const payload = { text: report.text, label };
+    if (REFERENCE_RE.test(report.modelVersion)) payload.model_version = report.modelVersion;
+    if (REFERENCE_RE.test(report.requestId)) payload.request_id = report.requestId;
+    let told;
+    try {
+      const { response, body } = await callApi("/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(payload),
+      });
+      told = describeReport(response, body, label);
+    } catch (err) {
+      const network =
+        err instanceof ApiProblem && err.kind === "timeout"
+          ? `the API at ${apiBase} did not answer within ${Math.round(TIMEOUT_MS / 1000)} seconds`
+          : `could not reach the API at ${apiBase} (a network error, or the API is down)`;
+      told = {
+        outcome: "not-stored",
+        text: `Not stored: ${network}. You can try again.`,
+        retryIn: 0,
+      };
+      if (!(err instanceof ApiProblem)) console.error(err);
+    }
+    if (report !== shown) return; // a new analysis replaced this verdict meanwhile
+
+    report.state = told.outcome === "stored" ? "stored" : "closed";
+    feedbackBox.dataset.state = told.outcome;
+    setFeedbackStatus(told.outcome === "stored" ? "stored" : "not-stored", told.text);
+    if (told.id) {
+      feedbackId.textContent = told.id;
+      feedbackRef.hidden = false;
+    }
+    if (told.retryIn !== null) {
+      // Nothing was stored: the same verdict may be reported again once the API allows it.
+      retryTimer = setTimeout(() => {
+        if (report !== shown) return;
+        report.state = "ready";
+        feedbackBox.dataset.state = "retry";
+        setReportEnabled(true);
+      }, told.retryIn * 1000);
+    }
   }
 
   async function analyze() {
@@ -286,7 +470,7 @@
       if (!body || typeof body !== "object" || !body.classification) {
         throw new ApiProblem("server", "The API answered, but not with a classification.");
       }
-      showResult(body, text);
+      showResult(body, text, response.headers.get("X-Request-Id"));
       setHealth(`ready, model ${body.model_version || "unknown"}`);
     } catch (err) {
       result.hidden = true;
@@ -352,6 +536,9 @@
     }
   });
   textarea.addEventListener("input", updateCount);
+  for (const [label, btn] of Object.entries(reportButtons)) {
+    btn.addEventListener("click", () => sendReport(label));
+  }
   for (const example of document.querySelectorAll("button.example")) {
     example.addEventListener("click", () => {
       textarea.value = example.dataset.text || "";
