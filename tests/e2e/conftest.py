@@ -7,14 +7,21 @@ POST), exactly as in production. The page is pointed at the API with ``?api=``.
 
 When Chromium or Playwright is missing the tests skip locally, but fail under CI: CI
 installs Chromium itself (``.ci/run``), so a missing browser there is a broken build.
+
+Accessibility is checked with axe-core (the ``axe`` fixture), pinned by
+``tests/e2e/axe/package-lock.json`` and installed from it with ``npm ci`` into
+``build/axe-core`` (gitignored) the first time a test needs it; like Chromium, it skips
+locally when it cannot be had (no npm) and fails under CI.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +47,10 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(os.environ.get("E2E_ARTIFACTS_DIR", REPO_ROOT / "test-artifacts" / "e2e"))
 DESKTOP = {"width": 1100, "height": 900}
+AXE_PACKAGE = Path(__file__).resolve().parent / "axe"
+AXE_DIR = REPO_ROOT / "build" / "axe-core"
+#: The rule sets of WCAG 2.0 and 2.1, levels A and AA.
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 def _unavailable(reason: str) -> None:
@@ -85,6 +96,19 @@ class LocalStack:
     def predict(self, text: str, **extra: Any) -> requests.Response:
         """``POST /predict`` straight to the API, to compare the page with the API's answer."""
         return requests.post(f"{self.api.url}/predict", json={"text": text, **extra}, timeout=30)
+
+    def feedback_reports(self) -> dict[str, dict[str, Any]]:
+        """Every report stored under ``<FEEDBACK_PREFIX>pending/``, by key, as parsed JSON."""
+        prefix = self.settings.environment.get("FEEDBACK_PREFIX", "feedback/") + "pending/"
+        s3 = _s3_client(self.s3.url)
+        reports = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.settings.bucket, Prefix=prefix
+        ):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=self.settings.bucket, Key=item["Key"])["Body"]
+                reports[item["Key"]] = json.loads(body.read())
+        return reports
 
 
 def _s3_client(endpoint: str) -> Any:
@@ -147,6 +171,63 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's ``axe.min.js``, installed from ``tests/e2e/axe``'s lockfile on first use."""
+    lock = (AXE_PACKAGE / "package-lock.json").read_bytes()
+    stamp = AXE_DIR / ".installed"
+    script = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+    if not (script.exists() and stamp.exists() and stamp.read_bytes() == lock):
+        npm = shutil.which("npm")
+        if npm is None:
+            _unavailable("npm not found, needed to install axe-core (apt-get install -y npm)")
+        AXE_DIR.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(AXE_PACKAGE / name, AXE_DIR / name)
+        done = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=AXE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0 or not script.exists():
+            _unavailable(f"npm ci of axe-core failed in {AXE_DIR}:\n{done.stdout}{done.stderr}")
+        stamp.write_bytes(lock)
+    return script.read_text(encoding="utf-8")
+
+
+def describe_violations(violations: list[dict[str, Any]]) -> str:
+    """axe's violations as one readable line each: rule, impact, what it wants, where."""
+    return "\n".join(
+        f"{v['id']} ({v.get('impact')}): {v['help']} at "
+        + ", ".join(" ".join(node["target"]) for node in v["nodes"])
+        for v in violations
+    )
+
+
+@pytest.fixture
+def axe(axe_source: str) -> Callable[[Any], list[dict[str, Any]]]:
+    """``axe(page)``: the WCAG 2.1 A and AA violations axe-core finds in the page as it is.
+
+    The script goes in through Playwright's evaluate (DevTools), which the page's CSP
+    (script-src 'self') does not govern: the page itself is checked with its real CSP.
+    """
+
+    def run(page: Any) -> list[dict[str, Any]]:
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(axe_source)
+        return page.evaluate(
+            """async (tags) => (await window.axe.run(document, {
+                runOnly: {type: "tag", values: tags}, resultTypes: ["violations"],
+            })).violations""",
+            WCAG_21_AA,
+        )
+
+    return run
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh browser context and page; any alert() or uncaught page error fails the test."""
@@ -184,6 +265,39 @@ def local_stack(
             static_server(log_dir=logs) as web,
         ):
             yield LocalStack(s3=s3, api=api, web=web, settings=settings)
+
+
+@pytest.fixture
+def api_with_feedback_off(local_stack: LocalStack, tmp_path: Path) -> Iterator[Service]:
+    """A second ``chalice local`` on the module's S3 with ``FEEDBACK_ENABLED=false``.
+
+    The ``local`` stage does not set FEEDBACK_ENABLED, so the process's own value stands.
+    """
+    with chalice_local(
+        local_stack.s3.url, stage="local", env={"FEEDBACK_ENABLED": "false"}, log_dir=tmp_path
+    ) as api:
+        yield api
+
+
+@pytest.fixture
+def stack_with_own_s3(tmp_path: Path, model_dirs: list[Path]) -> Iterator[tuple[Service, Service]]:
+    """``(s3, api)``: a moto server of its own (a test may stop it) and an API serving a model.
+
+    Stop the S3 server with ``stack.processes.stop_process_group(s3.process)``: the API
+    keeps serving the model it loaded, and every write to S3 fails.
+    """
+    settings = local_stage_settings("local")
+    with moto_server(log_dir=tmp_path) as s3:
+        _s3_client(s3.url).create_bucket(Bucket=settings.bucket)
+        publish_model_folder(
+            model_dirs[0],
+            s3_endpoint=s3.url,
+            bucket=settings.bucket,
+            prefix=settings.prefix,
+            out=sys.stdout,
+        )
+        with chalice_local(s3.url, stage="local", log_dir=tmp_path) as api:
+            yield s3, api
 
 
 @pytest.fixture
