@@ -131,7 +131,7 @@ def _select(
         threshold, per_source = _threshold(candidate.oof_scores, y, sources, max_ham_blocked)
         report = classification_report(y, candidate.oof_scores, threshold)
         row = {"params": dict(candidate.params), **brief(report)}
-        if len(per_source) > 1:
+        if len(set(sources.tolist())) > 1:  # every source reported, limited or not
             row["source_thresholds"] = per_source
             row["per_source"] = {
                 name: brief(r)
