@@ -78,4 +78,9 @@ def model() -> dict[str, Any]:
     return service.model_info()
 
 
+@route("/openapi.json", methods=["GET"])
+def openapi() -> dict[str, Any]:
+    return service.openapi_document()
+
+
 warm_start()  # in Lambda: load during the cold start; under the chalice CLI: on first request

@@ -548,6 +548,11 @@
   }
 
   apiUrlLabel.textContent = apiBase || "(not configured)";
+  if (apiBase) {
+    const contract = el("api-contract");
+    contract.href = apiBase + "/openapi.json";
+    contract.hidden = false;
+  }
   updateCount();
   checkHealth();
 })();

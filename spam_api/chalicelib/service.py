@@ -8,6 +8,7 @@ written for the client; details only go to the log.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,10 +16,12 @@ from chalicelib import errors
 from chalicelib.feedback_format import Verdict
 from chalicelib.holder import Failure, HolderState, ModelUnavailableError
 from chalicelib.model import LiveModel
+from chalicelib.openapi import build_document
 from chalicelib.runtime import Runtime, get_runtime
+from chalicelib.settings import Settings, get_settings
 from chalicelib.validation import parse_batch, parse_feedback, parse_predict
 
-__all__ = ["feedback", "health", "model_info", "predict", "predict_batch"]
+__all__ = ["feedback", "health", "model_info", "openapi_document", "predict", "predict_batch"]
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -185,3 +188,16 @@ def model_info() -> dict[str, Any]:
         "failure": _failure(state.failure),
         "runtime": {"sklearn_version": runtime.holder.reader.runtime_sklearn_version},
     }
+
+
+def openapi_document() -> dict[str, Any]:
+    """``GET /openapi.json``: the API's OpenAPI 3.1 document, for the settings it runs with.
+
+    Built on the first request, not at import: it costs the cold start nothing.
+    """
+    return _document(get_settings())
+
+
+@functools.lru_cache(maxsize=4)
+def _document(settings: Settings) -> dict[str, Any]:
+    return build_document(settings)

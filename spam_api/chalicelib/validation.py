@@ -27,8 +27,19 @@ __all__ = ["FeedbackRequest", "PredictRequest", "parse_batch", "parse_feedback",
 _PREDICT_HINT = 'send {"text": "the message to classify"}'
 _BATCH_HINT = 'send {"texts": ["first message", "second message"]}'
 _FEEDBACK_HINT = 'send {"text": "the message", "label": "spam"} (or "ham")'
+#: The characters Python's ``str.isspace`` calls white space, written out: ``\s`` means
+#: other sets in other regex engines (JSON Schema validators follow ECMA or Rust), so the
+#: document and this parser could disagree on what is blank.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: A text is blank unless it has a character this finds; ``chalicelib.openapi`` publishes
+#: the same pattern (a class of literal characters every engine reads alike).
+NON_BLANK_PATTERN = f"[^{WHITESPACE}]"
 #: What a client may say it is correcting: a model version or a request id, as we send them.
-_REFERENCE_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,127}$")
+REFERENCE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,127}$"
+_NON_BLANK = re.compile(NON_BLANK_PATTERN)
+_REFERENCE_RE = re.compile(REFERENCE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -68,9 +79,7 @@ def _parse_object(raw: bytes | str | None, limits: Settings, hint: str) -> dict[
 
 def _explain_flag(obj: dict[str, Any], hint: str) -> bool:
     explain = obj.get("explain", False)
-    if explain is None:
-        return False
-    if not isinstance(explain, bool):
+    if not isinstance(explain, bool):  # null too: the README promises 400 for a non-boolean
         raise BadRequest(f'"explain" must be true or false; {hint}')
     return explain
 
@@ -79,7 +88,7 @@ def _check_text(value: Any, name: str, limits: Settings, hint: str) -> str:
     if not isinstance(value, str):
         kind = "null" if value is None else type(value).__name__.replace("dict", "object")
         raise BadRequest(f'"{name}" must be a string, got {kind}; {hint}')
-    if not value.strip():
+    if not _NON_BLANK.search(value):
         raise BadRequest(f'"{name}" is blank; {hint}')
     if len(value) > limits.max_text_chars:
         raise PayloadTooLarge(

@@ -275,3 +275,16 @@ def test_page_loads_with_no_api_configured_and_says_so(
     message = _error_text(page)
     _shot(page, artifacts_dir, "13-no-api-configured")
     assert "No valid API URL" in message
+
+
+def test_the_footer_links_to_the_apis_openapi_document(
+    page: Any, local_stack: LocalStack, artifacts_dir: Path
+) -> None:
+    _open(page, local_stack)
+    link = page.get_by_role("link", name="The API's contract (OpenAPI 3.1)")
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href == local_stack.api.url + "/openapi.json"
+    document = page.request.get(href).json()
+    assert document["openapi"] == "3.1.0" and "/predict" in document["paths"]
+    _shot(page, artifacts_dir, "30-footer-contract-link")
