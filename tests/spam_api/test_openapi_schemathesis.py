@@ -58,6 +58,8 @@ def schemathesis(base_url: str, tmp_path: Path, *extra: str) -> tuple[int, str, 
         "--seed",
         SEED,
         "--no-color",
+        "--generation-database",
+        ":memory:",  # each run from its seed alone, and nothing left in the work tree
         "--workers",
         "1",
         "--request-timeout",
