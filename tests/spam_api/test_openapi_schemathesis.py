@@ -70,7 +70,9 @@ def schemathesis(base_url: str, tmp_path: Path, *extra: str) -> tuple[int, str, 
         str(report),
         *extra,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(  # in tmp_path: its crash cache stays out of the work tree
+        command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
+    )
     output = done.stdout + done.stderr
     print(_squeeze(output)[-4000:])  # shown with -s or on failure
     return done.returncode, output, _cases_per_operation(report)
