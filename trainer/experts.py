@@ -9,10 +9,11 @@ medium probabilities, so any mixture of the settings can be scored out of fold.
 
 A *pooled* medium (``trainer.feedback``'s reports) is one with too few messages for an
 expert of its own: its expert learns from every row, its own rows weighted so that
-together they weigh as much as all the others (:func:`expert_rows`). A few hundred reports
-then count as much as thousands of corpus messages, and every report weighs less as
-more arrive, so a growing source moves its expert smoothly; the corpus's experts never
-see the reports. Its threshold comes from the rule on all the rows it learned from
+together they weigh a share of what all the others weigh (:func:`expert_rows`; CV picks
+the share from ``REPORT_WEIGHTS``, per run, on the medium's own out-of-fold MCC). A few
+hundred reports then count as much as thousands of corpus messages, and every report
+weighs less as more arrive, so a growing source moves its expert smoothly; the corpus's
+experts never see the reports. Its threshold comes from the rule on all the rows it learned from
 (pooled and per large source), because a 0.2 % quantile cannot be read off a few hundred
 ham of its own (``trainer.thresholds``).
 
@@ -49,6 +50,7 @@ __all__ = [
     "EXPERT_GRID",
     "GATE_GRID",
     "GATE_SHARPNESS",
+    "REPORT_WEIGHTS",
     "ExpertsCV",
     "ExpertsSelection",
     "cross_validate_experts",
@@ -68,18 +70,22 @@ EXPERT_GRID: tuple[dict[str, Any], ...] = (
     *PARAM_GRID,
     *({"C": 300.0, "class_weight": w} for w in (None, "balanced")),
 )
+#: A pooled medium's rows together weigh this share of the other rows (CV picks one).
+REPORT_WEIGHTS: tuple[float, ...] = (0.25, 1.0, 4.0)
 
 
 @dataclass(frozen=True)
 class ExpertsCV:
     """Out-of-fold scores of every expert setting and every gate setting.
 
-    ``logits[m][s, i]``: the logit of medium ``m``'s expert with grid setting ``s`` on row
-    ``i``; ``gate[g, i, k]``: gate setting ``g``'s probability that row ``i`` is ``media[k]``.
+    ``logits[m][s, i]``: the logit of medium ``m``'s expert with setting ``grids[m][s]`` on
+    row ``i``; ``gate[g, i, k]``: gate setting ``g``'s probability that row ``i`` is
+    ``media[k]``. A pooled medium's settings also say how much its rows weigh
+    (``report_weight``).
     """
 
     media: tuple[str, ...]
-    grid: tuple[dict[str, Any], ...]
+    grids: dict[str, tuple[dict[str, Any], ...]]
     gate_grid: tuple[dict[str, Any], ...]
     logits: dict[str, np.ndarray]
     gate: np.ndarray
@@ -105,23 +111,61 @@ def logit(p: float) -> float:
 
 
 def expert_rows(
-    name: str, media: np.ndarray, pooled: Sequence[str] = ()
+    name: str, media: np.ndarray, pooled: Sequence[str] = (), share: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows medium ``name``'s expert is fitted on, and their sample weights.
 
     A medium's own rows, unweighted; for a pooled medium every row, its own rows weighted
-    so that they weigh as much as the rest together (never less than 1 each).
+    so that together they weigh ``share`` times the rest (never less than 1 each).
 
-    >>> rows, w = expert_rows("feedback", np.array(["sms"] * 6 + ["feedback"] * 2), ["feedback"])
+    >>> media = np.array(["sms"] * 6 + ["feedback"] * 2)
+    >>> rows, w = expert_rows("feedback", media, ["feedback"])
     >>> rows.tolist(), w.tolist()
     ([0, 1, 2, 3, 4, 5, 6, 7], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0, 3.0])
+    >>> expert_rows("feedback", media, ["feedback"], share=0.25)[1].tolist()[-2:]
+    [1.0, 1.0]
     """
     own = media == name
     if name not in pooled:
         return np.flatnonzero(own), None
     n_own, n_other = int(np.sum(own)), int(np.sum(~own))
-    weights = np.where(own, max(1.0, n_other / max(n_own, 1)), 1.0)
+    weights = np.where(own, max(1.0, share * n_other / max(n_own, 1)), 1.0)
     return np.arange(media.size), weights
+
+
+def _expert_grids(
+    names: Sequence[str],
+    grid: Sequence[Mapping[str, Any]],
+    pooled: Sequence[str],
+    report_weights: Sequence[float],
+) -> dict[str, tuple[dict[str, Any], ...]]:
+    """Each medium's settings: the grid, times the report weights for a pooled medium.
+
+    A setting that already names its weight (a repeat narrowed to a run's choice) keeps
+    it; other media drop it.
+    """
+    grids = {}
+    for name in names:
+        settings: list[dict[str, Any]] = []
+        for p in grid:
+            if name not in pooled:
+                settings.append({k: v for k, v in p.items() if k != "report_weight"})
+            elif "report_weight" in p:
+                settings.append(dict(p))
+            else:
+                settings += [{**p, "report_weight": w} for w in report_weights]
+        grids[name] = tuple({repr(p): p for p in settings}.values())
+    return grids
+
+
+def _fit_expert(
+    params: Mapping[str, Any], x: Any, y: np.ndarray, name: str, media: np.ndarray, pooled: Any
+) -> Any:
+    """One expert fitted as ``params`` say (``report_weight`` is the pooled rows' share)."""
+    settings = dict(params)
+    share = settings.pop("report_weight", 1.0)
+    rows, weights = expert_rows(name, media, pooled, share)
+    return make_classifier(settings).fit(x[rows], y[rows], sample_weight=weights)
 
 
 def _gate(params: Mapping[str, Any]) -> Any:
@@ -135,7 +179,7 @@ def _fold(
     names: tuple[str, ...],
     train: np.ndarray,
     test: np.ndarray,
-    grid: Sequence[Mapping[str, Any]],
+    grids: Mapping[str, Sequence[Mapping[str, Any]]],
     gate_grid: Sequence[Mapping[str, Any]],
     pooled: Sequence[str],
 ) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
@@ -146,13 +190,12 @@ def _fold(
     y_train, media_train = y[train], media[train]
     logits = {}
     for name in names:
-        rows, weights = expert_rows(name, media_train, pooled)
         logits[name] = np.vstack(
             [
-                make_classifier(p)
-                .fit(x_train[rows], y_train[rows], sample_weight=weights)
-                .decision_function(x_test)
-                for p in grid
+                _fit_expert(p, x_train, y_train, name, media_train, pooled).decision_function(
+                    x_test
+                )
+                for p in grids[name]
             ]
         )
     gates = []
@@ -173,10 +216,12 @@ def cross_validate_experts(
     seed: int = 42,
     n_jobs: int = 2,
     pooled: Sequence[str] = (),
+    report_weights: Sequence[float] = REPORT_WEIGHTS,
 ) -> ExpertsCV:
     """Out-of-fold expert logits and gate probabilities; folds stratified by label x medium.
 
-    ``pooled`` names the media whose expert learns from every row (:func:`expert_rows`).
+    ``pooled`` names the media whose expert learns from every row (:func:`expert_rows`),
+    each setting of ``grid`` tried with each of ``report_weights``.
     """
     array = np.asarray(list(texts), dtype=object)
     labels = np.asarray(y, dtype=int)
@@ -184,11 +229,13 @@ def cross_validate_experts(
     names = tuple(sorted(set(kinds.tolist())))
     strata = np.array([f"{a}|{b}" for a, b in zip(labels, kinds, strict=True)])
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(array, strata))
+    pooled = tuple(n for n in pooled if n in names)
+    grids = _expert_grids(names, grid, pooled, report_weights)
     per_fold = Parallel(n_jobs=n_jobs)(
-        delayed(_fold)(array, labels, kinds, names, train, test, grid, gate_grid, tuple(pooled))
+        delayed(_fold)(array, labels, kinds, names, train, test, grids, gate_grid, pooled)
         for train, test in splits
     )
-    logits = {n: np.zeros((len(grid), labels.size)) for n in names}
+    logits = {n: np.zeros((len(grids[n]), labels.size)) for n in names}
     gate = np.zeros((len(gate_grid), labels.size, len(names)))
     for (_, test), (fold_logits, fold_gate, _) in zip(splits, per_fold, strict=True):
         for name in names:
@@ -196,12 +243,12 @@ def cross_validate_experts(
         gate[:, test, :] = fold_gate
     return ExpertsCV(
         media=names,
-        grid=tuple(dict(p) for p in grid),
+        grids=grids,
         gate_grid=tuple(dict(p) for p in gate_grid),
         logits=logits,
         gate=gate,
         cpu_seconds=float(sum(seconds for *_, seconds in per_fold)),
-        pooled=tuple(n for n in pooled if n in names),
+        pooled=pooled,
     )
 
 
@@ -245,7 +292,7 @@ def select_experts(
         # a pooled expert learned from every row: its threshold is the rule on all of them
         basis = np.ones_like(rows) if name in cv.pooled else rows
         table, best, best_key = [], 0, (-2.0, -1.0)
-        for index, setting in enumerate(cv.grid):
+        for index, setting in enumerate(cv.grids[name]):
             scores = sigmoid(cv.logits[name][index])
             cut, per_source = strictest_threshold(
                 scores[basis], y[basis], sources[basis], max_ham_blocked
@@ -257,7 +304,8 @@ def select_experts(
             key = selection_key(report)
             if key > best_key:
                 best, best_key = index, key
-        params_by_medium[name], thresholds[name] = dict(cv.grid[best]), table[best]["threshold"]
+        params_by_medium[name] = dict(cv.grids[name][best])
+        thresholds[name] = table[best]["threshold"]
         tables[name] = {"selected": table[best], "candidates": table}
         chosen[name] = best
 
@@ -322,9 +370,7 @@ def fit_experts(
     names = tuple(sorted(selection.params))
     experts = []
     for name in names:
-        rows, weights = expert_rows(name, media, pooled)
-        expert = make_classifier(selection.params[name])
-        experts.append(expert.fit(features[rows], y[rows], sample_weight=weights))
+        experts.append(_fit_expert(selection.params[name], features, y, name, media, pooled))
     gate = _gate(selection.gate_params).fit(features, media)
     offsets = [logit(selection.thresholds[n]) for n in names]
     return MediumExperts(names, gate, experts, offsets, selection.gate_params["sharpness"])

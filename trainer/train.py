@@ -51,6 +51,7 @@ from trainer.experts import (
     EXPERT_GRID,
     GATE_GRID,
     GATE_SHARPNESS,
+    REPORT_WEIGHTS,
     cross_validate_experts,
     fit_experts,
     select_experts,
@@ -84,6 +85,7 @@ class TrainOptions:
     gate_grid: Sequence[Mapping[str, Any]] = GATE_GRID
     gate_sharpness: Sequence[float] = GATE_SHARPNESS
     pooled_media: Sequence[str] = (FEEDBACK_MEDIUM,)
+    report_weights: Sequence[float] = REPORT_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,7 @@ def _fit_experts(
         options.seed,
         options.n_jobs,
         pooled=options.pooled_media,
+        report_weights=options.report_weights,
     )
     selection = select_experts(
         cv, y_train, sources, media, options.max_ham_blocked, options.gate_sharpness

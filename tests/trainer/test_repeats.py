@@ -9,6 +9,7 @@ import pytest
 
 from trainer.cli import EXIT_OK, main
 from trainer.data import load_sources
+from trainer.experts import _expert_grids
 from trainer.repeats import FIGURES, narrowed_options, repeat_protocol
 from trainer.train import TrainOptions, train
 
@@ -58,3 +59,24 @@ def test_a_narrowed_run_on_the_published_seed_gives_the_published_figures(small_
     assert again.metrics["holdout"] == full.metrics["holdout"]
     with pytest.raises(ValueError, match="at least 1"):
         repeat_protocol(messages, options, full.metrics, 0)
+
+
+def test_a_narrowed_mixture_keeps_each_experts_choice_and_the_reports_weight() -> None:
+    metrics = {
+        "model": {
+            "params": {
+                "experts": {
+                    "sms": {"C": 10.0, "class_weight": None},
+                    "feedback": {"C": 30.0, "class_weight": None, "report_weight": 4.0},
+                },
+                "gate": {"C": 100.0, "sharpness": 4.0},
+            }
+        }
+    }
+    narrow = narrowed_options(TrainOptions(), metrics)
+    assert narrow.gate_grid == ({"C": 100.0},) and narrow.gate_sharpness == (4.0,)
+    grids = _expert_grids(("feedback", "sms"), narrow.expert_grid, ("feedback",), (1.0, 0.25))
+    assert grids["sms"] == ({"C": 10.0, "class_weight": None}, {"C": 30.0, "class_weight": None})
+    assert {"C": 30.0, "class_weight": None, "report_weight": 4.0} in grids["feedback"]
+    assert all("report_weight" in p for p in grids["feedback"])
+    assert len(grids["feedback"]) == 3  # sms's setting, tried at each report weight

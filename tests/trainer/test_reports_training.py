@@ -13,7 +13,7 @@ from chalicelib.feedback_format import Report, new_report, report_key
 
 from trainer.cli import EXIT_OK, main
 from trainer.data import Message
-from trainer.experts import expert_rows
+from trainer.experts import REPORT_WEIGHTS, expert_rows
 from trainer.feedback import FEEDBACK_SOURCE, feedback_digest, merge_feedback
 from trainer.model import make_classifier
 from trainer.protocol import deduplicate, holdout_split
@@ -114,8 +114,14 @@ def test_reports_are_a_source_of_their_own_reported_and_recorded(synthetic_rows)
     assert not trained & held and trained | held == {r.id for r in reports}
     assert len(held) == m["holdout_per_source"][FEEDBACK_SOURCE]["n"]
     assert summarize(m)["feedback"] == {"trained_on": len(trained), "digest": record["digest"]}
-    # enough of each label: an expert of their own, routed to by the gate
+    # enough of each label: an expert of their own, routed to by the gate, whose reports'
+    # weight CV chose (the corpus expert has no such setting)
     assert isinstance(result.classifier, MediumExperts)
+    candidates = m["cv"]["experts"]["feedback"]["candidates"]
+    assert [c["params"]["report_weight"] for c in candidates] == list(REPORT_WEIGHTS)
+    chosen = m["model"]["media"]["feedback"]["params"]
+    assert chosen in [c["params"] for c in candidates]
+    assert "report_weight" not in m["model"]["media"]["sms"]["params"]
     assert result.classifier.media == ("feedback", "sms")
     texts = [r.text for r in _place_reports(30, seed=9, start=1000)]
     assert np.all(result.classifier.route(result.vectorizer.transform(texts)) == 0)
@@ -137,10 +143,12 @@ def test_the_corpus_expert_learns_from_the_corpus_alone(synthetic_rows) -> None:
     assert np.allclose(experts["sms"].coef_, alone.coef_)
     assert not np.allclose(experts["feedback"].coef_, alone.coef_)
     media = np.array([m.medium for m in rows])
-    fitted_on, weights = expert_rows("feedback", media, ["feedback"])
+    share = result.metrics["model"]["media"]["feedback"]["params"]["report_weight"]
+    fitted_on, weights = expert_rows("feedback", media, ["feedback"], share)
     assert fitted_on.size == len(rows)  # every training row, not only the reports
     reports_weight = weights[media == "feedback"].sum()
-    assert reports_weight == pytest.approx(np.sum(media != "feedback"))
+    n_reports, n_corpus = np.sum(media == "feedback"), np.sum(media != "feedback")
+    assert reports_weight == pytest.approx(max(share * n_corpus, n_reports))  # at least 1 each
 
 
 @pytest.fixture
