@@ -386,8 +386,8 @@ def test_an_ipv6_endpoint_is_bracketed_in_host_and_signature(monkeypatch) -> Non
         client, "_send", lambda *args: sent.append(args) or (200, {"content-length": "0"}, b"")
     )
     client.get_object(Bucket="bkt", Key="k")
-    ((scheme, host, port, method, path, headers),) = sent
-    assert (scheme, method) == ("http", "GET")
+    ((scheme, host, port, method, path, headers, body),) = sent
+    assert (scheme, method, body) == ("http", "GET", b"")  # a GET sends no body
     assert (host, port, path, headers["Host"]) == ("::1", 9000, "/bkt/k", "[::1]:9000")
     expected = sign_v4(
         "GET",
@@ -432,7 +432,7 @@ def test_a_bucket_in_another_region_is_followed_once(monkeypatch) -> None:
     client = HttpS3Client(_aws(region="us-east-1"), Settings())
     sent: list[tuple[str, str]] = []
 
-    def fake_send(scheme, host, port, method, path, headers):
+    def fake_send(scheme, host, port, method, path, headers, body=b""):
         sent.append((host, headers["authorization"].split("/")[2]))
         if "eu-central-1" in host:
             return 200, {"etag": '"e"', "content-length": "2"}, b"ok"
