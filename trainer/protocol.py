@@ -7,7 +7,7 @@
    teach nothing and score as an error either way); the count is reported.
 2. A stratified holdout (20 % by default, fixed seed) is set aside, each source on its own
    (stratified by label), so every source keeps its share of spam and ham on both sides
-   and its holdout does not change when other sources join the run.
+   and its holdout does not change when other sources join the run, however small.
 3. Everything else (model selection, threshold) uses only the training part.
 """
 
@@ -77,29 +77,27 @@ def holdout_split(
     Every source gets its own stratified-by-label split with the same seed, so a source's
     holdout is the same messages whichever other sources are trained with it: the SMS
     figures of an SMS-only run and of an SMS + email run are measured on one holdout.
-    Falls back to one split of everything, stratified by label, when some label x source
-    stratum has fewer than two messages (it cannot be split).
+    A source with a label seen only once (a few reports, say) is split without
+    stratifying, and a single message goes to training, so no other source's split moves.
 
     >>> train, test = holdout_split(["spam", "ham"] * 10, ["a"] * 20)
     >>> len(train), len(test), sorted(set(train) | set(test)) == list(range(20))
     (16, 4, True)
     """
-    strata = [f"{label}|{source}" for label, source in zip(labels, sources, strict=True)]
-    if min(Counter(strata).values()) < 2:
-        index = np.arange(len(strata))
-        train, test = train_test_split(
-            index, test_size=test_size, random_state=seed, stratify=list(labels)
-        )
-        return np.sort(train), np.sort(test)
     names = np.asarray(sources, dtype=object)
     label_array = np.asarray(labels, dtype=object)
+    if names.size != label_array.size:
+        raise ValueError(f"{label_array.size} labels but {names.size} sources")
     parts = []
-    for name in dict.fromkeys(sources):
+    for name in dict.fromkeys(names.tolist()):
         index = np.flatnonzero(names == name)
+        if index.size < 2:
+            parts.append((index, index[:0]))
+            continue
+        counts = Counter(label_array[index].tolist())
+        stratify = label_array[index] if min(counts.values()) >= 2 else None
         parts.append(
-            train_test_split(
-                index, test_size=test_size, random_state=seed, stratify=label_array[index]
-            )
+            train_test_split(index, test_size=test_size, random_state=seed, stratify=stratify)
         )
     train = np.concatenate([part[0] for part in parts])
     test = np.concatenate([part[1] for part in parts])

@@ -206,12 +206,22 @@ def _fit_single(
 
 
 def _experts_apply(media: np.ndarray, y: np.ndarray, options: TrainOptions) -> bool:
-    """Several media, each with enough spam and ham for an expert of its own."""
+    """Several media, each with enough spam and ham for an expert of its own.
+
+    A pooled medium (reports) needs only enough messages for the gate to learn its look:
+    its expert learns both labels from every row, so a few reports of one label still
+    get an expert of their own, and the corpus's experts stay untouched by them.
+    """
     names = set(media.tolist())
     need = _min_per_class(options)
-    return len(names) > 1 and all(
-        min(np.sum((media == n) & (y == 1)), np.sum((media == n) & (y == 0))) >= need for n in names
-    )
+
+    def enough(name: str) -> bool:
+        rows = media == name
+        if name in options.pooled_media:
+            return int(np.sum(rows)) >= need
+        return min(np.sum(rows & (y == 1)), np.sum(rows & (y == 0))) >= need
+
+    return len(names) > 1 and all(enough(n) for n in names)
 
 
 def _fit_experts(

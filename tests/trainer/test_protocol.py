@@ -85,11 +85,17 @@ def test_a_sources_holdout_does_not_depend_on_the_other_sources() -> None:
         assert sms_test == alone.tolist()
 
 
-def test_split_falls_back_to_label_strata_for_a_tiny_source() -> None:
+def test_a_tiny_source_does_not_move_the_other_sources_split() -> None:
+    """A source with a label seen once (a few reports) is split without stratifying."""
     labels, sources = _labels_sources(20, 80)
-    labels, sources = [*labels, "spam"], [*sources, "tiny"]
-    train, test = holdout_split(labels, sources)
-    assert len(train) + len(test) == 101
+    _, alone = holdout_split(labels, sources)
+    for extra in (["spam"], ["spam", "ham", "ham", "ham", "ham"]):
+        more_labels, more_sources = [*labels, *extra], [*sources, *["tiny"] * len(extra)]
+        train, test = holdout_split(more_labels, more_sources)
+        assert len(train) + len(test) == 100 + len(extra)
+        assert [i for i in test if i < 100] == alone.tolist()
+    train, test = holdout_split([*labels, "spam"], [*sources, "tiny"])
+    assert 100 in train  # a single message is trained on
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -189,3 +189,21 @@ def test_train_feedback_reads_accepted_reports_from_the_bucket_and_the_manifest_
     assert current["metrics"]["feedback"]["trained_on"] == len(record["trained_on"])
     assert set(record["trained_on"]) | set(record["held_out"]) == {r.id for r in reports}
     assert pending.id not in record["trained_on"]
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class in y has only 1 members")
+@pytest.mark.filterwarnings("ignore:A single label was found")  # the reports' holdout: ham
+def test_reports_of_one_label_still_get_an_expert_and_leave_the_corpus_as_it_was(
+    synthetic_rows,
+) -> None:
+    """Its expert learns spam from the corpus; the corpus's holdout and expert do not move."""
+    corpus = _corpus(synthetic_rows)
+    alone = train(corpus, FAST)
+    ham_only = [r for r in _place_reports(60) if r.label == "ham"][:15]
+    ham_only.append(_place_reports(3, seed=5, start=900)[0])  # one spam report
+    result = train(corpus, FAST, ham_only)
+    assert isinstance(result.classifier, MediumExperts)
+    assert result.metrics["data"]["sources"][FEEDBACK_SOURCE] == {"spam": 1, "ham": 15}
+    sms = result.metrics["holdout_per_source"]["sms.txt"]
+    assert sms["n"] == alone.metrics["holdout"]["n"]
+    assert sms["confusion"] == alone.metrics["holdout"]["confusion"]
