@@ -49,6 +49,14 @@ def _predict(client, text: str = SPAM):
     )
 
 
+def _swaps_in(client, runtime, clock, version: str) -> None:
+    """At the next due check ``version`` is served, and ``/health`` is back to ok."""
+    clock.advance(runtime.settings.model_refresh_seconds + 1)
+    status, body = _predict(client)
+    assert status == 200 and body["model_version"] == version
+    assert _get(client, "/health")[1]["status"] == "ok"
+
+
 def _truncated_pickle(models, s3, bucket):
     bundle = models[1].bundle
     return replace(bundle, model_pkl=bundle.model_pkl[: len(bundle.model_pkl) // 2])
@@ -238,10 +246,7 @@ def test_a_broken_new_version_never_replaces_the_working_one(
     print(f"\nfault {fault}: {len(statuses)} responses, all 200 from {good.version}; {kind}")
 
     # fixed by publishing a good version: swaps in, health back to ok
-    fixed = publish_model(models[2])
-    clock.advance(runtime.settings.model_refresh_seconds + 1)
-    assert _predict(client)[1]["model_version"] == fixed.version
-    assert _get(client, "/health")[1]["status"] == "ok"
+    _swaps_in(client, runtime, clock, publish_model(models[2]).version)
 
 
 @pytest.mark.parametrize("fault", ["truncated-pickle", "hash-mismatch", "current-not-json"])
@@ -317,6 +322,11 @@ def s3_kind(request) -> str:
     return request.param
 
 
+#: The longest one request may pay for a failing registry check through the proxy:
+#: attempts x (connect + read timeouts), plus backoff and slack.
+CHECK_BOUND = 2 * (1.0 + 1.0) + 2.0
+
+
 def _proxied_client(make_client, proxy, s3_kind, **settings):
     values = {
         "s3_client": s3_kind,
@@ -328,6 +338,16 @@ def _proxied_client(make_client, proxy, s3_kind, **settings):
     }
     s3 = make_s3_client(Settings(model_bucket="unused", **values))
     return make_client(s3=s3, **values)
+
+
+@pytest.fixture
+def serving(make_client, models, publish_model, proxy, s3_kind):
+    """S3 up behind the proxy and the first model live: ``(runtime, client, manifest)``."""
+    first = publish_model(models[0])
+    proxy.start()
+    runtime, client = _proxied_client(make_client, proxy, s3_kind)
+    assert _predict(client)[1]["model_version"] == first.version
+    return runtime, client, first
 
 
 def _timed(call):
@@ -368,12 +388,9 @@ def test_s3_down_at_cold_start_is_503_with_cors_then_recovers_without_restart(
 
 
 def test_s3_slow_or_gone_while_serving_keeps_the_live_model(
-    make_client, models, publish_model, proxy, clock, s3_kind
+    serving, models, publish_model, proxy, clock
 ) -> None:
-    first = publish_model(models[0])
-    proxy.start()
-    runtime, client = _proxied_client(make_client, proxy, s3_kind)
-    assert _predict(client)[1]["model_version"] == first.version
+    runtime, client, _ = serving
 
     # slow but within the read timeout: the new version still arrives
     second = publish_model(models[1])
@@ -389,8 +406,7 @@ def test_s3_slow_or_gone_while_serving_keeps_the_live_model(
     clock.advance(runtime.settings.model_refresh_seconds + 1)
     (status, body), slow = _timed(lambda: _predict(client))
     assert status == 200 and body["model_version"] == second.version
-    bound = 2 * (1.0 + 1.0) + 2.0  # attempts x (connect + read) + backoff and slack
-    assert 1.0 <= slow < bound, slow
+    assert 1.0 <= slow < CHECK_BOUND, slow
     (status, body), served = _timed(lambda: _predict(client))  # not due: no S3 call at all
     assert status == 200 and served < 1.0
     health = _get(client, "/health")[1]
@@ -402,7 +418,7 @@ def test_s3_slow_or_gone_while_serving_keeps_the_live_model(
     clock.advance(runtime.settings.model_refresh_seconds + 1)
     (status, body), took = _timed(lambda: _predict(client))
     assert status == 200 and body["model_version"] == second.version
-    assert took < bound
+    assert took < CHECK_BOUND
 
     # back: the pending version swaps in
     proxy.delay = 0.0
@@ -412,18 +428,15 @@ def test_s3_slow_or_gone_while_serving_keeps_the_live_model(
     assert _get(client, "/health")[1]["status"] == "ok"
     print(
         f"\nS3 slow: the request that ran the failing check took {slow:.2f}s "
-        f"(bound {bound:.1f}s), S3 gone: {took:.2f}s; live model kept"
+        f"(bound {CHECK_BOUND:.1f}s), S3 gone: {took:.2f}s; live model kept"
     )
 
 
 def test_a_download_cut_short_is_a_transient_failure_not_a_refusal(
-    make_client, models, publish_model, proxy, clock, s3_kind
+    serving, models, publish_model, proxy, clock
 ) -> None:
     """A dropped connection mid-artifact must be retried later, not remembered as corrupt."""
-    first = publish_model(models[0])
-    proxy.start()
-    runtime, client = _proxied_client(make_client, proxy, s3_kind)
-    assert _predict(client)[1]["model_version"] == first.version
+    runtime, client, first = serving
 
     second = publish_model(models[1])
     proxy.cut_after = 8_000  # current.json gets through; the pickles do not
@@ -436,19 +449,14 @@ def test_a_download_cut_short_is_a_transient_failure_not_a_refusal(
         assert health["failure"]["kind"] == "registry_unavailable", health
 
     proxy.cut_after = None  # the network heals: the same version is fetched again
-    clock.advance(runtime.settings.model_refresh_seconds + 1)
-    assert _predict(client)[1]["model_version"] == second.version
-    assert _get(client, "/health")[1]["status"] == "ok"
+    _swaps_in(client, runtime, clock, second.version)
 
 
 def test_while_a_check_hangs_on_s3_other_requests_are_served_at_once(
-    make_client, models, publish_model, proxy, clock, s3_kind
+    serving, models, publish_model, proxy, clock
 ) -> None:
     """One request pays for a stuck registry check (bounded); the others do not wait for it."""
-    first = publish_model(models[0])
-    proxy.start()
-    runtime, client = _proxied_client(make_client, proxy, s3_kind)
-    assert _predict(client)[1]["model_version"] == first.version
+    runtime, client, first = serving
     publish_model(models[1])
     proxy.delay = 30.0  # S3 accepts connections and then says nothing
     clock.advance(runtime.settings.model_refresh_seconds + 1)
@@ -472,12 +480,12 @@ def test_while_a_check_hangs_on_s3_other_requests_are_served_at_once(
         assert status == 200 and body["model_version"] == first.version
         others.append(took)
     thread.join(timeout=30)
-    bound = 2 * (1.0 + 1.0) + 2.0
-    assert stuck["status"] == 200 and stuck["seconds"] < bound, stuck
+    assert stuck["status"] == 200 and stuck["seconds"] < CHECK_BOUND, stuck
     assert others and max(others) < 1.0, max(others)
     print(
-        f"\nS3 hanging: the checking request took {stuck['seconds']:.2f}s (bound {bound:.0f}s); "
-        f"{len(others)} others meanwhile, slowest {max(others) * 1000:.0f} ms"
+        f"\nS3 hanging: the checking request took {stuck['seconds']:.2f}s "
+        f"(bound {CHECK_BOUND:.0f}s); {len(others)} others meanwhile, "
+        f"slowest {max(others) * 1000:.0f} ms"
     )
 
 

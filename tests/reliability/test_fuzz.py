@@ -221,14 +221,17 @@ def _check_success(path: str, sent: Any, status: int, body: dict[str, Any]) -> N
 PER_EXAMPLE = 5
 
 
-@settings(FUZZ, max_examples=540)
-@given(
-    cases=st.lists(
-        st.tuples(predict_bodies(), st.integers(0, 2), content_types),
+def json_cases(bodies: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``PER_EXAMPLE`` cases of (body, ``_encode`` style, content type)."""
+    return st.lists(
+        st.tuples(bodies, st.integers(0, 2), content_types),
         min_size=PER_EXAMPLE,
         max_size=PER_EXAMPLE,
     )
-)
+
+
+@settings(FUZZ, max_examples=540)
+@given(cases=json_cases(predict_bodies()))
 def test_predict_json_bodies(fuzz_client, cases) -> None:
     for value, style, content_type in cases:
         raw = _encode(value, style)
@@ -238,13 +241,7 @@ def test_predict_json_bodies(fuzz_client, cases) -> None:
 
 
 @settings(FUZZ, max_examples=540)
-@given(
-    cases=st.lists(
-        st.tuples(batch_bodies(), st.integers(0, 2), content_types),
-        min_size=PER_EXAMPLE,
-        max_size=PER_EXAMPLE,
-    )
-)
+@given(cases=json_cases(batch_bodies()))
 def test_batch_json_bodies(fuzz_client, cases) -> None:
     for value, style, content_type in cases:
         raw = _encode(value, style)
