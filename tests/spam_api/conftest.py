@@ -21,10 +21,12 @@ import sklearn
 from chalice.test import Client
 from chalicelib.registry_format import Manifest
 from chalicelib.runtime import Runtime, build_runtime, install_runtime, reset_runtime
+from chalicelib.s3_client import make_s3_client
 from chalicelib.settings import Settings
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from stack.local import free_port
 from tests.support import FakeClock
 from trainer.registry import ModelBundle, publish
 
@@ -150,6 +152,20 @@ def legacy_pair(fitted: Fitted) -> tuple[bytes, bytes]:
     matrix = fitted.vectorizer.transform(fitted.texts)
     classifier = LogisticRegression(C=10.0, solver="liblinear").fit(matrix, numeric)
     return dumps(fitted.vectorizer), dumps(classifier)
+
+
+def unreachable_s3() -> tuple[Any, int]:
+    """The API's S3 client for a loopback port nothing listens on (S3 down), and the port.
+
+    One attempt with a 0.5 s connect timeout, so every call fails at once.
+    """
+    port = free_port()
+    settings = Settings(
+        s3_endpoint_url=f"http://127.0.0.1:{port}",
+        s3_connect_timeout_seconds=0.5,
+        s3_max_attempts=1,
+    )
+    return make_s3_client(settings), port
 
 
 def put_legacy(s3: Any, bucket: str, pair: tuple[bytes, bytes]) -> None:

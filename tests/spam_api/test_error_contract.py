@@ -13,12 +13,8 @@ import re
 from typing import Any
 
 import pytest
-from chalicelib.s3_client import make_s3_client
-from chalicelib.settings import Settings
 
-from stack.local import free_port
-
-from .conftest import body_of, post
+from .conftest import body_of, post, unreachable_s3
 
 ROUTES = (
     ("POST", "/predict", {"text": "Congratulations, you won a prize"}),
@@ -75,15 +71,8 @@ def assert_shape(path: str, body: dict) -> None:
 @pytest.fixture
 def s3_down_client(bare_client, make_runtime):
     """The app with its S3 endpoint on a port nothing listens on: S3 down at cold start."""
-    port = free_port()
-    settings = Settings(
-        s3_endpoint_url=f"http://127.0.0.1:{port}",
-        s3_connect_timeout_seconds=0.5,
-        s3_max_attempts=1,
-    )
-    make_runtime(
-        s3=make_s3_client(settings), model_bucket=SECRET_BUCKET, model_prefix=SECRET_PREFIX
-    )
+    s3, port = unreachable_s3()
+    make_runtime(s3=s3, model_bucket=SECRET_BUCKET, model_prefix=SECRET_PREFIX)
     return bare_client, port
 
 

@@ -14,18 +14,20 @@ import boto3
 import pytest
 from chalicelib import feedback as feedback_module
 from chalicelib.feedback_format import parse_report, parse_report_key, report_key
-from chalicelib.s3_client import AwsEnvironment, make_s3_client
+from chalicelib.s3_client import AwsEnvironment
 from chalicelib.s3_http import HttpS3Client
 from chalicelib.settings import Settings
 
-from stack.local import free_port
-
-from .conftest import PREFIX, body_of, post
+from .conftest import PREFIX, body_of, post, unreachable_s3
 from .test_error_contract import ERROR_KEYS, assert_error
+from .test_feedback_format import STORED_FIELDS
 
 SPAM = "WINNER!! Claim your free prize now, reply YES"
 HAM = "See you at lunch tomorrow, usual place"
 FEEDBACK = "feedback/"
+#: A report id whose key already holds another object (a collision).
+TAKEN = "20261126T101500Z-0123456789abcdef"
+SOMEONE_ELSES = b"someone else's report"
 
 
 def pending_keys(s3: Any, bucket: str) -> list[str]:
@@ -35,6 +37,13 @@ def pending_keys(s3: Any, bucket: str) -> list[str]:
 
 def stored(s3: Any, bucket: str, key: str):
     return parse_report(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def take_key(s3: Any, bucket: str) -> str:
+    """Put someone else's object where the report ``TAKEN`` would go; returns its key."""
+    key = report_key(FEEDBACK, "pending", TAKEN)
+    s3.put_object(Bucket=bucket, Key=key, Body=SOMEONE_ELSES)
+    return key
 
 
 def test_a_report_is_stored_with_the_live_verdict_and_nothing_about_the_sender(
@@ -72,17 +81,7 @@ def test_a_report_is_stored_with_the_live_verdict_and_nothing_about_the_sender(
     assert report.disagreed == (verdict["classification"] == "HAM")
     raw = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert "secret-agent" not in raw and "203.0.113.9" not in raw
-    assert set(json.loads(raw)) == {
-        "schema_version",
-        "id",
-        "text",
-        "label",
-        "received_at",
-        "verdict",
-        "corrected_version",
-        "corrected_request_id",
-        "decision",
-    }
+    assert set(json.loads(raw)) == STORED_FIELDS
 
 
 def test_without_a_model_the_report_is_still_taken(bare_client, make_runtime, s3_client, bucket):
@@ -146,13 +145,8 @@ def test_turned_off_the_route_says_so_and_stores_nothing(
 def test_s3_down_is_a_503_that_says_the_report_was_not_stored(
     bare_client, make_runtime, caplog
 ) -> None:
-    port = free_port()
-    down = Settings(
-        s3_endpoint_url=f"http://127.0.0.1:{port}",
-        s3_connect_timeout_seconds=0.5,
-        s3_max_attempts=1,
-    )
-    make_runtime(s3=make_s3_client(down), model_bucket="spam-feedback-down")
+    s3_down, port = unreachable_s3()
+    make_runtime(s3=s3_down, model_bucket="spam-feedback-down")
     response = post(bare_client, "/feedback", {"text": SPAM, "label": "spam"})
     got = assert_error(
         response, 503, "ServiceUnavailableError", names=("spam-feedback-down", str(port))
@@ -165,28 +159,24 @@ def test_a_taken_key_is_never_overwritten(
     api_client, s3_client, bucket, published, monkeypatch
 ) -> None:
     """The PUT is a conditional create: a colliding id gets a new one, the old object stays."""
-    taken = "20261126T101500Z-0123456789abcdef"
-    key = report_key(FEEDBACK, "pending", taken)
-    s3_client.put_object(Bucket=bucket, Key=key, Body=b"someone else's report")
-    ids = iter([taken, "20261126T101500Z-fedcba9876543210"])
+    key = take_key(s3_client, bucket)
+    ids = iter([TAKEN, "20261126T101500Z-fedcba9876543210"])
     monkeypatch.setattr(feedback_module, "new_report_id", lambda now: next(ids))
     response = post(api_client, "/feedback", {"text": SPAM, "label": "spam"})
     assert response.status_code == 202, response.body
     assert body_of(response)["id"] == "20261126T101500Z-fedcba9876543210"
-    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"someone else's report"
+    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == SOMEONE_ELSES
     assert len(pending_keys(s3_client, bucket)) == 2
 
 
 def test_two_taken_keys_in_a_row_are_a_503_and_nothing_is_overwritten(
     api_client, s3_client, bucket, published, monkeypatch
 ) -> None:
-    taken = "20261126T101500Z-0123456789abcdef"
-    key = report_key(FEEDBACK, "pending", taken)
-    s3_client.put_object(Bucket=bucket, Key=key, Body=b"someone else's report")
-    monkeypatch.setattr(feedback_module, "new_report_id", lambda now: taken)
+    key = take_key(s3_client, bucket)
+    monkeypatch.setattr(feedback_module, "new_report_id", lambda now: TAKEN)
     response = post(api_client, "/feedback", {"text": SPAM, "label": "spam"})
     assert_error(response, 503, "ServiceUnavailableError", names=(bucket, key))
-    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"someone else's report"
+    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == SOMEONE_ELSES
 
 
 def _http_client(s3_endpoint: str) -> HttpS3Client:

@@ -7,14 +7,12 @@ from dataclasses import replace
 
 import pytest
 from chalicelib.registry_format import current_key
-from chalicelib.s3_client import make_s3_client
-from chalicelib.settings import Settings
 from sklearn.linear_model import LogisticRegression
 
-from stack.local import free_port, moto_server
+from stack.local import moto_server
 from trainer.registry import publish, rollback
 
-from .conftest import PREFIX, body_of, make_bundle, post, put_legacy
+from .conftest import PREFIX, body_of, make_bundle, post, put_legacy, unreachable_s3
 
 TEXT = {"text": "Congratulations! You won a free cruise, reply YES to claim"}
 
@@ -198,15 +196,8 @@ def test_bad_input_is_400_even_without_a_model(bare_client, make_runtime) -> Non
 def test_s3_down_at_cold_start_is_503_then_recovers_without_restart(
     bare_client, make_runtime, clock, bundle, tmp_path
 ) -> None:
-    port = free_port()
-    settings = Settings(
-        s3_endpoint_url=f"http://127.0.0.1:{port}",
-        s3_connect_timeout_seconds=0.5,
-        s3_max_attempts=1,
-    )
-    runtime = make_runtime(
-        s3=make_s3_client(settings), model_bucket="spam-models-cold", model_retry_seconds=5
-    )
+    s3_down, port = unreachable_s3()
+    runtime = make_runtime(s3=s3_down, model_bucket="spam-models-cold", model_retry_seconds=5)
     response = post(bare_client, "/predict", TEXT)
     assert response.status_code == 503
     assert response.headers["Access-Control-Allow-Origin"] == "*"

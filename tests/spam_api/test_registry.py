@@ -21,10 +21,9 @@ from chalicelib.registry_format import (
 from chalicelib.s3_client import make_s3_client
 from chalicelib.settings import Settings
 
-from stack.local import free_port
 from trainer.registry import publish
 
-from .conftest import PREFIX, dumps, put_legacy
+from .conftest import PREFIX, dumps, put_legacy, unreachable_s3
 from .fakes import FakeS3
 
 
@@ -216,12 +215,7 @@ class TestReaderOnMoto(ReaderContract):
     def test_unreachable_endpoint_is_unavailable_quickly(self) -> None:
         import time
 
-        settings = Settings(
-            s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
-            s3_connect_timeout_seconds=0.5,
-            s3_max_attempts=1,
-        )
-        reader = RegistryReader(make_s3_client(settings), "some-bucket", PREFIX)
+        reader = RegistryReader(unreachable_s3()[0], "some-bucket", PREFIX)
         started = time.monotonic()
         with pytest.raises(RegistryUnavailableError) as caught:
             reader.fetch_pointer()

@@ -126,25 +126,26 @@ def test_batch_explain(api_client) -> None:
     assert ham["explanation"][0]["weight"] < 0
 
 
-def test_health_reports_the_live_version(api_client, published) -> None:
-    response = api_client.http.get("/health")
+def get_ok(client, path: str, published) -> dict:
+    """``GET path``: 200 with CORS, status ok and the published version live; the body."""
+    response = client.http.get(path)
     assert response.status_code == 200
     assert_cors(response)
     body = body_of(response)
     assert body["status"] == "ok"
-    assert body["ready"] is True
     assert body["model_version"] == published.version
+    return body
+
+
+def test_health_reports_the_live_version(api_client, published) -> None:
+    body = get_ok(api_client, "/health", published)
+    assert body["ready"] is True
     assert body["loaded_at"].endswith("Z")
     assert "reason" not in body
 
 
 def test_model_describes_what_is_loaded(api_client, published) -> None:
-    response = api_client.http.get("/model")
-    assert response.status_code == 200
-    assert_cors(response)
-    body = body_of(response)
-    assert body["status"] == "ok"
-    assert body["model_version"] == published.version
+    body = get_ok(api_client, "/model", published)
     model = body["model"]
     assert model["version"] == published.version
     assert model["created_at"] == published.created_at

@@ -13,8 +13,9 @@ re-implements a step of the signature.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from chalicelib import s3_http
@@ -42,19 +43,27 @@ class Example:
     query: dict[str, str] = field(default_factory=dict)
     payload_sha256: str = EMPTY_SHA256
 
+    def _request(self) -> dict[str, Any]:
+        """The request and the page's key, secret, instant and region, as the signer takes them."""
+        return {
+            "method": self.method,
+            "host": HOST,
+            "path": self.path,
+            "headers": self.headers,
+            "access_key": ACCESS_KEY,
+            "secret_key": SECRET_KEY,
+            "region": "us-east-1",
+            "now": NOW,
+            "query": self.query,
+            "payload_sha256": self.payload_sha256,
+        }
+
     def sign(self) -> dict[str, str]:
-        return sign_v4(
-            self.method,
-            HOST,
-            self.path,
-            self.headers,
-            access_key=ACCESS_KEY,
-            secret_key=SECRET_KEY,
-            region="us-east-1",
-            now=NOW,
-            query=self.query,
-            payload_sha256=self.payload_sha256,
-        )
+        return sign_v4(**self._request())
+
+    def steps(self) -> s3_http._Signing:
+        """The intermediate texts, from the very computation ``sign_v4`` returns the end of."""
+        return s3_http._sign(**self._request(), session_token=None)
 
 
 EXAMPLES = {
@@ -185,19 +194,7 @@ def test_sign_v4_reproduces_the_published_signature(name: str) -> None:
 def test_canonical_request_and_string_to_sign_are_the_published_ones(name: str) -> None:
     """The intermediate texts, from the very computation ``sign_v4`` returns the end of."""
     example = EXAMPLES[name]
-    steps = s3_http._sign(
-        example.method,
-        HOST,
-        example.path,
-        example.headers,
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-        region="us-east-1",
-        now=NOW,
-        session_token=None,
-        query=example.query,
-        payload_sha256=example.payload_sha256,
-    )
+    steps = example.steps()
     assert steps.canonical_request == example.canonical_request
     assert steps.string_to_sign == example.string_to_sign
     assert steps.signature == example.signature
@@ -215,18 +212,9 @@ def test_the_put_example_signs_its_body_hash() -> None:
 
 def test_a_conditional_put_signs_if_none_match() -> None:
     """``If-None-Match: *`` (write only if absent) is signed, so a proxy cannot drop it."""
-    plain = EXAMPLES["put-object"].sign()
-    conditional = sign_v4(
-        "PUT",
-        HOST,
-        "/test%24file.text",
-        {**EXAMPLES["put-object"].headers, "If-None-Match": "*"},
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-        region="us-east-1",
-        now=NOW,
-        payload_sha256=EXAMPLES["put-object"].payload_sha256,
-    )
+    put = EXAMPLES["put-object"]
+    plain = put.sign()
+    conditional = replace(put, headers={**put.headers, "If-None-Match": "*"}).sign()
     assert (
         "SignedHeaders=date;host;if-none-match;x-amz-content-sha256;"
         in (conditional["authorization"])
@@ -244,17 +232,5 @@ def test_a_conditional_put_signs_if_none_match() -> None:
 )
 def test_query_strings_are_encoded_as_sigv4_requires(query: dict[str, str], canonical: str) -> None:
     """Beyond the page's plain values: ``/``, spaces and reserved characters are escaped."""
-    steps = s3_http._sign(
-        "GET",
-        HOST,
-        "/",
-        {},
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-        region="us-east-1",
-        now=NOW,
-        session_token=None,
-        query=query,
-        payload_sha256=EMPTY_SHA256,
-    )
+    steps = replace(EXAMPLES["list-objects"], query=query).steps()
     assert steps.canonical_request.split("\n")[2] == canonical
