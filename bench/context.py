@@ -19,7 +19,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from bench import chalice_config
@@ -129,13 +128,10 @@ class BenchContext:
 
     @staticmethod
     def _client(endpoint: str) -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+        from stack.local import moto_s3_client
+
+        return moto_s3_client(
+            endpoint, config=Config(retries={"max_attempts": 2, "mode": "standard"})
         )
 
     def s3_env(self) -> dict[str, str]:

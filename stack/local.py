@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stack.processes import stop_process_group
 
@@ -30,6 +31,7 @@ __all__ = [
     "StartupError",
     "chalice_local",
     "free_port",
+    "moto_s3_client",
     "moto_server",
     "port_is_free",
     "static_server",
@@ -171,6 +173,23 @@ def moto_server(
         ready_path="/moto-api/",
         log_path=log_dir / f"moto-{port}.log",
         host=host,
+    )
+
+
+def moto_s3_client(endpoint: str, *, config: Any = None) -> Any:
+    """A boto3 S3 client for a moto server at ``endpoint``: us-east-1, dummy credentials.
+
+    ``config`` is an optional ``botocore.config.Config`` (retries, timeouts).
+    """
+    import boto3  # imported here so that importing stack.local stays fast
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto takes any credentials
+        config=config,
     )
 
 

@@ -16,6 +16,7 @@ locally when it cannot be had (no npm) and fails under CI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,12 +28,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 import requests
 
 from stack.demo import StageSettings, local_stage_settings, publish_model_folder
-from stack.local import REPO_ROOT, Service, chalice_local, moto_server, static_server
+from stack.local import (
+    REPO_ROOT,
+    Service,
+    chalice_local,
+    moto_s3_client,
+    moto_server,
+    static_server,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -51,6 +58,12 @@ AXE_PACKAGE = Path(__file__).resolve().parent / "axe"
 AXE_DIR = REPO_ROOT / "build" / "axe-core"
 #: The rule sets of WCAG 2.0 and 2.1, levels A and AA.
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+SPAM = (
+    "WINNER!! As a valued network customer you have been selected to receive a £900 prize "
+    "reward! To claim call 09061701461. Claim code KL341. Valid 12 hours only."
+)
+HAM = "Hey, are we still on for dinner tonight? I can pick you up around 7."
 
 
 def _unavailable(reason: str) -> None:
@@ -74,13 +87,7 @@ class LocalStack:
 
     def publish(self, model_dir: Path) -> str:
         """Publish a model folder with the trainer's CLI; returns the now live version."""
-        publish_model_folder(
-            model_dir,
-            s3_endpoint=self.s3.url,
-            bucket=self.settings.bucket,
-            prefix=self.settings.prefix,
-            out=sys.stdout,
-        )
+        _publish(model_dir, self.s3.url, self.settings)
         return self.live_version()
 
     def live_version(self) -> str:
@@ -88,7 +95,7 @@ class LocalStack:
         from trainer.registry import current_version
 
         manifest = current_version(
-            _s3_client(self.s3.url), self.settings.bucket, self.settings.prefix
+            moto_s3_client(self.s3.url), self.settings.bucket, self.settings.prefix
         )
         assert manifest is not None, "nothing published"
         return manifest.version
@@ -100,7 +107,7 @@ class LocalStack:
     def feedback_reports(self) -> dict[str, dict[str, Any]]:
         """Every report stored under ``<FEEDBACK_PREFIX>pending/``, by key, as parsed JSON."""
         prefix = self.settings.environment.get("FEEDBACK_PREFIX", "feedback/") + "pending/"
-        s3 = _s3_client(self.s3.url)
+        s3 = moto_s3_client(self.s3.url)
         reports = {}
         for page in s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.settings.bucket, Prefix=prefix
@@ -111,14 +118,26 @@ class LocalStack:
         return reports
 
 
-def _s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+def _publish(model_dir: Path, s3_endpoint: str, settings: StageSettings) -> None:
+    """Publish a model folder where ``settings`` say the API reads, with the trainer's CLI."""
+    publish_model_folder(
+        model_dir,
+        s3_endpoint=s3_endpoint,
+        bucket=settings.bucket,
+        prefix=settings.prefix,
+        out=sys.stdout,
     )
+
+
+@contextlib.contextmanager
+def _local_s3(log_dir: Path, model_dir: Path | None = None) -> Iterator[Service]:
+    """A moto server with the ``local`` stage's bucket, serving ``model_dir`` if given."""
+    settings = local_stage_settings("local")
+    with moto_server(log_dir=log_dir) as s3:
+        moto_s3_client(s3.url).create_bucket(Bucket=settings.bucket)
+        if model_dir is not None:
+            _publish(model_dir, s3.url, settings)
+        yield s3
 
 
 def quick_model(folder: Path, corpus: Path, lines: slice) -> Path:
@@ -198,6 +217,17 @@ def axe_source() -> str:
     return script.read_text(encoding="utf-8")
 
 
+def shot(page: Any, artifacts_dir: Path, name: str) -> None:
+    """Save a screenshot of the whole page as ``<artifacts_dir>/<name>.png``."""
+    page.screenshot(path=str(artifacts_dir / f"{name}.png"), full_page=True)
+
+
+def open_page(page: Any, stack: LocalStack, api_url: str | None = None) -> None:
+    """Load the page pointed at ``api_url`` (default: the stack's API), ready for input."""
+    page.goto(stack.page_url(api_url))
+    page.get_by_role("button", name="Analyze").wait_for()
+
+
 def describe_violations(violations: list[dict[str, Any]]) -> str:
     """axe's violations as one readable line each: rule, impact, what it wants, where."""
     return "\n".join(
@@ -250,21 +280,12 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """The real stack serving the first quick model, for a whole module."""
     logs = tmp_path_factory.mktemp("stack-logs")
-    settings = local_stage_settings("local")
-    with moto_server(log_dir=logs) as s3:
-        _s3_client(s3.url).create_bucket(Bucket=settings.bucket)
-        publish_model_folder(
-            model_dirs[0],
-            s3_endpoint=s3.url,
-            bucket=settings.bucket,
-            prefix=settings.prefix,
-            out=sys.stdout,
-        )
-        with (
-            chalice_local(s3.url, stage="local", log_dir=logs) as api,
-            static_server(log_dir=logs) as web,
-        ):
-            yield LocalStack(s3=s3, api=api, web=web, settings=settings)
+    with (
+        _local_s3(logs, model_dirs[0]) as s3,
+        chalice_local(s3.url, stage="local", log_dir=logs) as api,
+        static_server(log_dir=logs) as web,
+    ):
+        yield LocalStack(s3=s3, api=api, web=web, settings=local_stage_settings("local"))
 
 
 @pytest.fixture
@@ -286,25 +307,18 @@ def stack_with_own_s3(tmp_path: Path, model_dirs: list[Path]) -> Iterator[tuple[
     Stop the S3 server with ``stack.processes.stop_process_group(s3.process)``: the API
     keeps serving the model it loaded, and every write to S3 fails.
     """
-    settings = local_stage_settings("local")
-    with moto_server(log_dir=tmp_path) as s3:
-        _s3_client(s3.url).create_bucket(Bucket=settings.bucket)
-        publish_model_folder(
-            model_dirs[0],
-            s3_endpoint=s3.url,
-            bucket=settings.bucket,
-            prefix=settings.prefix,
-            out=sys.stdout,
-        )
-        with chalice_local(s3.url, stage="local", log_dir=tmp_path) as api:
-            yield s3, api
+    with (
+        _local_s3(tmp_path, model_dirs[0]) as s3,
+        chalice_local(s3.url, stage="local", log_dir=tmp_path) as api,
+    ):
+        yield s3, api
 
 
 @pytest.fixture
 def api_without_model(tmp_path: Path) -> Iterator[Service]:
     """``chalice local`` on its own, empty S3: it answers 503 until a model is published."""
-    settings = local_stage_settings("local")
-    with moto_server(log_dir=tmp_path) as s3:
-        _s3_client(s3.url).create_bucket(Bucket=settings.bucket)
-        with chalice_local(s3.url, stage="local", log_dir=tmp_path) as api:
-            yield api
+    with (
+        _local_s3(tmp_path) as s3,
+        chalice_local(s3.url, stage="local", log_dir=tmp_path) as api,
+    ):
+        yield api

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from stack.processes import stop_process_group
-from tests.e2e.conftest import describe_violations
+from tests.e2e.conftest import HAM, SPAM, describe_violations, open_page, shot
 
 if TYPE_CHECKING:
     from stack.local import Service
@@ -26,22 +26,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
-SPAM = (
-    "WINNER!! As a valued network customer you have been selected to receive a £900 prize "
-    "reward! To claim call 09061701461. Claim code KL341. Valid 12 hours only."
-)
-HAM = "Hey, are we still on for dinner tonight? I can pick you up around 7."
-
 Axe = Callable[[Any], list[dict[str, Any]]]
-
-
-def _shot(page: Any, artifacts_dir: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts_dir / f"{name}.png"), full_page=True)
-
-
-def _open(page: Any, stack: LocalStack, api_url: str | None = None) -> None:
-    page.goto(stack.page_url(api_url))
-    page.get_by_role("button", name="Analyze").wait_for()
 
 
 def _is_post(path: str) -> Callable[[Any], bool]:
@@ -84,7 +69,7 @@ def _assert_accessible(page: Any, axe: Axe) -> None:
 def test_a_wrong_spam_verdict_is_reported_once_and_stored_in_s3(
     page: Any, local_stack: LocalStack, artifacts_dir: Path, axe: Axe
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     predicted = _analyze(page, SPAM, "SPAM")
     request_id = predicted.headers["x-request-id"]
     model_version = predicted.json()["model_version"]
@@ -96,7 +81,7 @@ def test_a_wrong_spam_verdict_is_reported_once_and_stored_in_s3(
     expect(correct).to_be_enabled()
     assert page.get_by_role("button", name="It's spam", exact=True).count() == 0
     expect(page.get_by_role("status")).to_have_text("")
-    _shot(page, artifacts_dir, "20-report-offered")
+    shot(page, artifacts_dir, "20-report-offered")
     _assert_accessible(page, axe)
 
     sent = _feedback_posts(page)
@@ -140,14 +125,14 @@ def test_a_wrong_spam_verdict_is_reported_once_and_stored_in_s3(
     assert report["verdict"]["model_version"] == model_version
     assert report["verdict"]["classification"] == "SPAM"
 
-    _shot(page, artifacts_dir, "21-report-stored")
+    shot(page, artifacts_dir, "21-report-stored")
     _assert_accessible(page, axe)
 
 
 def test_a_new_analysis_resets_the_controls_even_with_a_report_in_flight(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     _analyze(page, HAM, "HAM")
     correct = _report_button(page, "It's spam")
     expect(correct).to_be_visible()
@@ -159,7 +144,7 @@ def test_a_new_analysis_resets_the_controls_even_with_a_report_in_flight(
     correct.click()
     expect(page.get_by_role("status")).to_have_text("Sending your report…")
     expect(correct).to_be_disabled()
-    _shot(page, artifacts_dir, "22-report-sending")
+    shot(page, artifacts_dir, "22-report-sending")
     correct.click(force=True)  # a second click while the first is in flight sends nothing
     page.wait_for_timeout(300)
     assert len(held) == 1
@@ -195,7 +180,7 @@ def test_s3_down_says_not_stored_and_when_to_retry_then_a_network_error(
     axe: Axe,
 ) -> None:
     s3, api = stack_with_own_s3
-    _open(page, local_stack, api.url)
+    open_page(page, local_stack, api.url)
     _analyze(page, SPAM, "SPAM")
     stop_process_group(s3.process)  # the API keeps its loaded model; S3 writes now fail
 
@@ -215,7 +200,7 @@ def test_s3_down_says_not_stored_and_when_to_retry_then_a_network_error(
     assert page.locator("#feedback-ref").is_hidden()
     expect(correct).to_be_disabled()
     assert _focused_id(page) == "report-ham"
-    _shot(page, artifacts_dir, "23-report-not-stored-503")
+    shot(page, artifacts_dir, "23-report-not-stored-503")
     _assert_accessible(page, axe)
 
     # Nothing was stored, so the same verdict may be sent again once Retry-After has passed.
@@ -225,7 +210,7 @@ def test_s3_down_says_not_stored_and_when_to_retry_then_a_network_error(
     correct.click()
     expect(status).to_contain_text(f"could not reach the API at {api.url}")
     expect(status).to_contain_text("Not stored")
-    _shot(page, artifacts_dir, "24-report-network-error")
+    shot(page, artifacts_dir, "24-report-network-error")
     expect(correct).to_be_enabled(timeout=5_000)  # a network error stored nothing either
 
 
@@ -236,7 +221,7 @@ def test_reporting_turned_off_on_the_deployment_is_said_in_words(
     artifacts_dir: Path,
 ) -> None:
     text = "Reminder: the turned-off-reporting check meets at noon by the lifts."
-    _open(page, local_stack, api_with_feedback_off.url)
+    open_page(page, local_stack, api_with_feedback_off.url)
     _analyze(page, text, "HAM")
     sent = _feedback_posts(page)
     correct = _report_button(page, "It's spam")
@@ -248,7 +233,7 @@ def test_reporting_turned_off_on_the_deployment_is_said_in_words(
     status = page.get_by_role("status")
     expect(status).to_contain_text("reporting is turned off on this deployment")
     expect(status).to_contain_text("Not stored")
-    _shot(page, artifacts_dir, "25-report-turned-off")
+    shot(page, artifacts_dir, "25-report-turned-off")
     # Retrying cannot help: the button stays locked, and a click sends nothing.
     page.wait_for_timeout(1_000)
     expect(correct).to_be_disabled()
@@ -262,7 +247,7 @@ def test_a_report_the_api_refuses_shows_the_apis_own_message(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
     limit = int(local_stack.settings.environment.get("MAX_TEXT_CHARS", "20000"))
-    _open(page, local_stack)
+    open_page(page, local_stack)
     _analyze(page, HAM, "HAM")
 
     def oversize(route: Any) -> None:  # the real API judges a body the page cannot send
@@ -278,7 +263,7 @@ def test_a_report_the_api_refuses_shows_the_apis_own_message(
     status = page.get_by_role("status")
     expect(status).to_contain_text("Not stored: the API refused the report (HTTP 413)")
     expect(status).to_contain_text(api_says)
-    _shot(page, artifacts_dir, "26-report-refused-413")
+    shot(page, artifacts_dir, "26-report-refused-413")
     page.wait_for_timeout(500)
     expect(_report_button(page, "It's spam")).to_be_disabled()  # resending cannot help
 
@@ -287,7 +272,7 @@ def test_the_accessibility_check_catches_a_broken_report_control(
     page: Any, local_stack: LocalStack, axe: Axe
 ) -> None:
     """The axe checks above can fail: a nameless, faint report button is two violations."""
-    _open(page, local_stack)
+    open_page(page, local_stack)
     _analyze(page, SPAM, "SPAM")
     _assert_accessible(page, axe)
     page.evaluate(
@@ -313,12 +298,12 @@ def test_the_report_controls_fit_a_phone_screen(
     )
     try:
         phone = context.new_page()
-        _open(phone, local_stack)
+        open_page(phone, local_stack)
         _analyze(phone, SPAM, "SPAM")
         button = _report_button(phone, "It's not spam")
         button.click()
         expect(phone.get_by_role("status")).to_contain_text("Stored for review")
-        _shot(phone, artifacts_dir, "27-report-stored-phone")
+        shot(phone, artifacts_dir, "27-report-stored-phone")
         overflow = phone.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )

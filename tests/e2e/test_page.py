@@ -17,21 +17,12 @@ import pytest
 from playwright.sync_api import expect
 
 from stack.local import free_port, static_server
+from tests.e2e.conftest import HAM, SPAM, open_page, shot
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
-
-SPAM = (
-    "WINNER!! As a valued network customer you have been selected to receive a £900 prize "
-    "reward! To claim call 09061701461. Claim code KL341. Valid 12 hours only."
-)
-HAM = "Hey, are we still on for dinner tonight? I can pick you up around 7."
-
-
-def _shot(page: Any, artifacts_dir: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts_dir / f"{name}.png"), full_page=True)
 
 
 def _analyze(page: Any, text: str) -> None:
@@ -48,20 +39,15 @@ def _error_text(page: Any) -> str:
     return page.get_by_role("alert").inner_text()
 
 
-def _open(page: Any, stack: LocalStack, api_url: str | None = None) -> None:
-    page.goto(stack.page_url(api_url))
-    page.get_by_role("button", name="Analyze").wait_for()
-
-
 def test_spam_message_shows_spam_in_red_with_probability_and_version(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     requests_seen: list[str] = []
     page.on("request", lambda request: requests_seen.append(request.url))
     _analyze(page, SPAM)
     _wait_for_result(page)
-    _shot(page, artifacts_dir, "01-spam")
+    shot(page, artifacts_dir, "01-spam")
 
     assert page.locator("#verdict").inner_text() == "SPAM"
     assert "is-spam" in (page.locator("#verdict").get_attribute("class") or "")
@@ -80,10 +66,10 @@ def test_spam_message_shows_spam_in_red_with_probability_and_version(
 def test_ham_message_shows_ham_in_green(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     _analyze(page, HAM)
     _wait_for_result(page)
-    _shot(page, artifacts_dir, "02-ham")
+    shot(page, artifacts_dir, "02-ham")
 
     assert page.locator("#verdict").inner_text() == "HAM"
     color = page.locator("#verdict").evaluate("e => getComputedStyle(e).backgroundColor")
@@ -94,11 +80,11 @@ def test_ham_message_shows_ham_in_green(
 def test_explained_words_are_highlighted_in_the_message(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     _analyze(page, SPAM)
     _wait_for_result(page)
     page.locator("#explanation").wait_for(state="visible")
-    _shot(page, artifacts_dir, "03-explain")
+    shot(page, artifacts_dir, "03-explain")
 
     marked = page.locator("#highlighted mark").all_inner_texts()
     assert marked, "no word highlighted"
@@ -110,7 +96,7 @@ def test_explained_words_are_highlighted_in_the_message(
 def test_one_click_example_and_ctrl_enter_both_analyze(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     page.get_by_role("button", name="Dinner plans").click()
     _wait_for_result(page)
     assert page.locator("#verdict").inner_text() == "HAM"
@@ -120,13 +106,13 @@ def test_one_click_example_and_ctrl_enter_both_analyze(
     # locator assertions, not wait_for_function: a string predicate is polled with eval in
     # the page, which the page's CSP (script-src 'self') refuses whenever it is not true at once
     expect(page.locator("#verdict")).to_have_text("SPAM", timeout=15_000)
-    _shot(page, artifacts_dir, "04-ctrl-enter")
+    shot(page, artifacts_dir, "04-ctrl-enter")
 
 
 def test_busy_state_and_the_button_cannot_fire_twice(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     held: list[Any] = []
     page.route(f"{local_stack.api.url}/predict", lambda route: held.append(route))
     sent: list[str] = []
@@ -137,7 +123,7 @@ def test_busy_state_and_the_button_cannot_fire_twice(
     _analyze(page, SPAM)
     expect(page.locator("#analyze")).to_be_disabled(timeout=15_000)
     assert page.locator("#busy").is_visible()
-    _shot(page, artifacts_dir, "05-busy")
+    shot(page, artifacts_dir, "05-busy")
     page.get_by_label("Message").press("Control+Enter")  # must not send a second request
     page.get_by_role("button", name="Analyze").click(force=True)
     page.wait_for_timeout(300)
@@ -154,10 +140,10 @@ def test_message_markup_is_shown_as_text_never_run(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
     hostile = 'Free prize <img src=x onerror="alert(1)"> <script>alert(2)</script> call now'
-    _open(page, local_stack)
+    open_page(page, local_stack)
     _analyze(page, hostile)
     _wait_for_result(page)
-    _shot(page, artifacts_dir, "06-markup-as-text")
+    shot(page, artifacts_dir, "06-markup-as-text")
     assert page.locator("#result img, #result script").count() == 0
     assert page.locator("#highlighted").inner_text() == hostile  # the page fixture fails on alert()
 
@@ -171,10 +157,10 @@ def test_oversized_message_shows_the_apis_413_message(
     assert direct.status_code == 413
     api_says = direct.json()["Message"]
 
-    _open(page, local_stack)
+    open_page(page, local_stack)
     _analyze(page, text)
     message = _error_text(page)
-    _shot(page, artifacts_dir, "07-too-long-413")
+    shot(page, artifacts_dir, "07-too-long-413")
     assert api_says in message
     assert "too long" in message
     assert page.locator("#result").is_hidden()
@@ -183,10 +169,10 @@ def test_oversized_message_shows_the_apis_413_message(
 def test_no_model_loaded_shows_503_in_words(
     page: Any, local_stack: LocalStack, api_without_model: Any, artifacts_dir: Path
 ) -> None:
-    _open(page, local_stack, api_without_model.url)
+    open_page(page, local_stack, api_without_model.url)
     _analyze(page, HAM)
     message = _error_text(page)
-    _shot(page, artifacts_dir, "08-no-model-503")
+    shot(page, artifacts_dir, "08-no-model-503")
     assert "no model loaded" in message
     assert "503" in message
 
@@ -197,13 +183,13 @@ def test_api_stopped_shows_unreachable_message(
     from stack.local import chalice_local
 
     with chalice_local(local_stack.s3.url, stage="local", log_dir=tmp_path) as api:
-        _open(page, local_stack, api.url)
+        open_page(page, local_stack, api.url)
         _analyze(page, HAM)
         _wait_for_result(page)
     # The API is gone now; the page is still open.
     _analyze(page, SPAM)
     message = _error_text(page)
-    _shot(page, artifacts_dir, "09-api-stopped")
+    shot(page, artifacts_dir, "09-api-stopped")
     assert f"Could not reach the API at {api.url}" in message
     assert "CORS" in message
     assert page.locator("#result").is_hidden()
@@ -216,10 +202,10 @@ def test_an_api_that_refuses_cors_is_reported(
     # Python's static server answers OPTIONS with 501 and no CORS headers: the preflight
     # fails, which JavaScript sees exactly like a server that is down.
     with static_server(free_port(), log_dir=tmp_path) as no_cors:
-        _open(page, local_stack, no_cors.url)
+        open_page(page, local_stack, no_cors.url)
         _analyze(page, HAM)
         message = _error_text(page)
-        _shot(page, artifacts_dir, "10-cors-refused")
+        shot(page, artifacts_dir, "10-cors-refused")
     assert f"Could not reach the API at {no_cors.url}" in message
 
 
@@ -232,7 +218,7 @@ def test_fits_a_phone_screen(browser: Any, local_stack: LocalStack, artifacts_di
         phone.goto(local_stack.page_url())
         _analyze(phone, SPAM)
         _wait_for_result(phone)
-        _shot(phone, artifacts_dir, "11-phone")
+        shot(phone, artifacts_dir, "11-phone")
         overflow = phone.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
@@ -244,7 +230,7 @@ def test_fits_a_phone_screen(browser: Any, local_stack: LocalStack, artifacts_di
 def test_hot_swap_shows_the_new_version_without_reloading(
     page: Any, local_stack: LocalStack, artifacts_dir: Path, model_dirs: list[Path]
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     _analyze(page, SPAM)
     _wait_for_result(page)
     before = page.locator("#model-version").inner_text()
@@ -264,7 +250,7 @@ def test_hot_swap_shows_the_new_version_without_reloading(
 
     _analyze(page, SPAM)  # same page, never reloaded
     expect(page.locator("#model-version")).to_have_text(after, timeout=15_000)
-    _shot(page, artifacts_dir, "12-hot-swapped")
+    shot(page, artifacts_dir, "12-hot-swapped")
 
 
 def test_page_loads_with_no_api_configured_and_says_so(
@@ -273,18 +259,18 @@ def test_page_loads_with_no_api_configured_and_says_so(
     page.goto(f"{local_stack.web.url}/index.html?api=javascript:alert(1)")
     _analyze(page, HAM)
     message = _error_text(page)
-    _shot(page, artifacts_dir, "13-no-api-configured")
+    shot(page, artifacts_dir, "13-no-api-configured")
     assert "No valid API URL" in message
 
 
 def test_the_footer_links_to_the_apis_openapi_document(
     page: Any, local_stack: LocalStack, artifacts_dir: Path
 ) -> None:
-    _open(page, local_stack)
+    open_page(page, local_stack)
     link = page.get_by_role("link", name="The API's contract (OpenAPI 3.1)")
     expect(link).to_be_visible()
     href = link.get_attribute("href")
     assert href == local_stack.api.url + "/openapi.json"
     document = page.request.get(href).json()
     assert document["openapi"] == "3.1.0" and "/predict" in document["paths"]
-    _shot(page, artifacts_dir, "30-footer-contract-link")
+    shot(page, artifacts_dir, "30-footer-contract-link")

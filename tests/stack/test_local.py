@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from stack.local import PortInUseError, free_port, moto_server, port_is_free
+from stack.local import PortInUseError, free_port, moto_s3_client, moto_server, port_is_free
 
 
 @pytest.mark.integration
 def test_moto_server_serves_s3_and_stops_cleanly(tmp_path) -> None:
-    import boto3
-
     with moto_server(log_dir=tmp_path) as service:
-        s3 = boto3.client("s3", endpoint_url=service.url, region_name="us-east-1")
+        s3 = moto_s3_client(service.url)
         s3.create_bucket(Bucket="stack-test")
         s3.put_object(Bucket="stack-test", Key="k", Body=b"v")
         assert s3.get_object(Bucket="stack-test", Key="k")["Body"].read() == b"v"
