@@ -146,6 +146,51 @@ def _fresh(directory: Path) -> Path:
     return directory
 
 
+@dataclass(frozen=True)
+class _Installed:
+    """A fresh ``tree`` with the pinned stack pip-installed into its ``site_packages``."""
+
+    tree: Path
+    site_packages: Path
+    requirements: list[str]
+    packages: dict[str, str]
+    install_s: float
+
+
+def _install_fresh(
+    out_dir: Path,
+    *,
+    requirements_file: Path,
+    python_version: str,
+    platform: str,
+    wheel_dir: Path,
+    compile_bytecode: bool = False,
+) -> _Installed:
+    """Empty ``out_dir/tree`` and install the pins of ``requirements_file`` into it."""
+    tree = _fresh(out_dir / "tree")
+    site_packages = site_packages_dir(tree, python_version)
+    requirements = runtime_pins(requirements_file)
+    step = time.perf_counter()
+    packages = install_packages(
+        site_packages,
+        requirements,
+        python_version=python_version,
+        platform=platform,
+        wheel_dir=wheel_dir,
+        compile_bytecode=compile_bytecode,
+    )
+    return _Installed(tree, site_packages, requirements, packages, time.perf_counter() - step)
+
+
+def _write_report(out_dir: Path, report: SizeReport, *, echo: bool) -> Path:
+    """Write ``report`` as JSON beside the zip (and print it when ``echo``)."""
+    report_path = out_dir / REPORT_NAME
+    report_path.write_text(report.to_json())
+    if echo:
+        print(format_report(report))
+    return report_path
+
+
 def _unpinned(installed: dict[str, str], requirements: list[str]) -> dict[str, str]:
     pinned = {req.split("==")[0].lower().replace("_", "-") for req in requirements}
     return {
@@ -179,21 +224,16 @@ def build_layer(
     (the zip and report are written first, so they can be inspected).
     """
     out_dir = Path(out_dir)
-    timings: dict[str, float] = {}
     started = time.perf_counter()
-    tree = _fresh(out_dir / "tree")
-    site_packages = site_packages_dir(tree, python_version)
-    requirements = runtime_pins(requirements_file)
-
-    step = time.perf_counter()
-    installed = install_packages(
-        site_packages,
-        requirements,
+    installed = _install_fresh(
+        out_dir,
+        requirements_file=requirements_file,
         python_version=python_version,
         platform=platform,
         wheel_dir=wheel_dir,
     )
-    timings["install"] = time.perf_counter() - step
+    tree, site_packages = installed.tree, installed.site_packages
+    timings = {"install": installed.install_s}
 
     step = time.perf_counter()
     trim = apply_trim(site_packages, (*RULES, *PRUNE_RULES) if prune else RULES)
@@ -223,8 +263,8 @@ def build_layer(
         "kind": "trimmed",
         "python_version": python_version,
         "platform": platform,
-        "installed": installed,
-        "unpinned_transitive": _unpinned(installed, requirements),
+        "installed": installed.packages,
+        "unpinned_transitive": _unpinned(installed.packages, installed.requirements),
         "pyc_files": pyc,
         "sourceless": sourceless,
         "sources_removed_bytes": source_bytes,
@@ -232,10 +272,8 @@ def build_layer(
         "trim": trim.summary(),
         "timings_s": {name: round(value, 2) for name, value in timings.items()},
     }
-    report_path = out_dir / REPORT_NAME
-    report_path.write_text(report.to_json())
+    report_path = _write_report(out_dir, report, echo=echo)
     if echo:
-        print(format_report(report))
         print(f"build took {timings['total']:.1f} s; report: {report_path}")
     if check:
         check_limits(report)
@@ -259,23 +297,17 @@ def build_naive_layer(
     """
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    tree = _fresh(out_dir / "tree")
-    site_packages = site_packages_dir(tree, python_version)
-    requirements = runtime_pins(requirements_file)
-    installed = install_packages(
-        site_packages,
-        requirements,
+    installed = _install_fresh(
+        out_dir,
+        requirements_file=requirements_file,
         python_version=python_version,
         platform=platform,
         wheel_dir=wheel_dir,
         compile_bytecode=True,
     )
-    zip_path = write_deterministic_zip(tree, out_dir / ZIP_NAME, compresslevel=6)
+    zip_path = write_deterministic_zip(installed.tree, out_dir / ZIP_NAME, compresslevel=6)
     timings = {"total": time.perf_counter() - started}
     report = measure_zip(zip_path, sha256_file(zip_path))
-    report.extra = {"kind": "naive", "installed": installed, "timings_s": timings}
-    report_path = out_dir / REPORT_NAME
-    report_path.write_text(report.to_json())
-    if echo:
-        print(format_report(report))
+    report.extra = {"kind": "naive", "installed": installed.packages, "timings_s": timings}
+    report_path = _write_report(out_dir, report, echo=echo)
     return BuildResult(zip_path, report_path, report, None, timings)
