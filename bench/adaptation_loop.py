@@ -31,30 +31,41 @@ import requests
 from chalicelib.registry_format import current_key, parse_manifest
 
 from bench.adaptation import DATA, KS, PICK_SEED, setups
+from bench.table import Row
 from stack.local import REPO_ROOT, chalice_local, moto_server
 from trainer.adaptation import STRATEGIES, pick_reports, reportable, unpicked
 from trainer.data import Message
 from trainer.evaluate import classification_report
 
-__all__ = ["BUCKET", "loop_curve", "main"]
+__all__ = ["BUCKET", "base_specs", "loop_curve", "main", "rows"]
 
 CONFIG = json.loads((REPO_ROOT / "spam_api" / ".chalice" / "config.json").read_text())
 BUCKET = CONFIG["stages"]["local"]["environment_variables"]["MODEL_BUCKET"]
 PREFIX = CONFIG["stages"]["local"]["environment_variables"]["MODEL_PREFIX"]
-#: What each setup's base corpus is, as ``--data`` specs for the trainer's CLI.
-BASE_SPECS = {
-    "a": [str(DATA / "sms_spam_collection" / "SMSSpamCollection")],
-    "b": [str(DATA / "spamassassin")],
-    "c": [
-        f"{DATA / 'spamassassin' / 'easy_ham'}:ham",
-        f"{DATA / 'spamassassin' / 'easy_ham_2'}:ham",
-        f"{DATA / 'spamassassin' / 'spam'}:spam",
-    ],
+SETUPS = ("a", "b", "c")
+
+
+def base_specs(data: Path) -> dict[str, list[str]]:
+    """What each setup's base corpus is, as ``--data`` specs for the trainer's CLI."""
+    sa = data / "spamassassin"
+    return {
+        "a": [str(data / "sms_spam_collection" / "SMSSpamCollection")],
+        "b": [str(sa)],
+        "c": [f"{sa / 'easy_ham'}:ham", f"{sa / 'easy_ham_2'}:ham", f"{sa / 'spam'}:spam"],
+    }
+
+
+#: The local S3 takes any credentials; these are used where the environment has none.
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
 }
 
 
 def _trainer(endpoint: str, *args: str) -> str:
-    env = {**os.environ, "MODEL_BUCKET": BUCKET, "AWS_ENDPOINT_URL_S3": endpoint}
+    env = {**LOCAL_CREDENTIALS, **os.environ, "MODEL_BUCKET": BUCKET}
+    env["AWS_ENDPOINT_URL_S3"] = endpoint
     done = subprocess.run(
         [sys.executable, "-m", "trainer", *args],
         cwd=REPO_ROOT,
@@ -126,10 +137,12 @@ def _base_mcc(metrics: dict[str, Any], source: str) -> float:
     return float(per_source.get(source, metrics["holdout"])["mcc"])
 
 
-def loop_curve(setup_name: str, strategy: str, ks: Sequence[int] = KS) -> list[dict[str, Any]]:
+def loop_curve(
+    setup_name: str, strategy: str, ks: Sequence[int] = KS, data: Path = DATA
+) -> list[dict[str, Any]]:
     """One setup's curve for one way of choosing reports, through the real loop."""
-    (setup,) = setups(DATA, [setup_name])
-    specs = BASE_SPECS[setup_name]
+    (setup,) = setups(data, [setup_name])
+    specs = base_specs(data)[setup_name]
     pool = reportable(setup.new, setup.base)
     source = setup.base[0].source
     rows: list[dict[str, Any]] = []
@@ -181,14 +194,45 @@ def loop_curve(setup_name: str, strategy: str, ks: Sequence[int] = KS) -> list[d
     return rows
 
 
+def rows(curve: Sequence[dict[str, Any]]) -> list[Row]:
+    """``make bench``'s rows: each k against k = 0, with the issue's floors as targets."""
+    first = curve[0]
+    out = []
+    for point in curve:
+        new, k = point["new"], point["k"]
+        base_drop = first["base_mcc"] - point["base_mcc"]
+        meets = (new["mcc"] >= 0.85 if k == 200 else True) and base_drop <= 0.01
+        out.append(
+            Row(
+                section="9",
+                measure=f"adaptation, SMS model + {k} random reports from SpamAssassin, "
+                "through the real loop: MCC on the rest of SpamAssassin",
+                ours=f"MCC {new['mcc']:.3f} · recall {new['recall']:.3f} · ham blocked "
+                f"{100 * new['ham_blocked']:.2f}% · SMS holdout MCC {point['base_mcc']:.4f}",
+                baseline=f"k = 0: MCC {first['new']['mcc']:.3f} · SMS holdout MCC "
+                f"{first['base_mcc']:.4f}",
+                ratio=f"MCC {new['mcc'] / first['new']['mcc']:.2f}×"
+                if first["new"]["mcc"]
+                else "—",
+                target=("new MCC ≥ 0.85; " if k == 200 else "") + "SMS MCC within 0.01 of k = 0",
+                result="PASS" if meets else "MISS",
+                notes=f"reports POSTed to chalice local, accepted with the CLI, train --feedback "
+                f"--publish, swapped in; {point['seconds']:.0f} s for this point",
+                raw=point,
+            )
+        )
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.adaptation_loop", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("build/adaptation-loop"))
-    parser.add_argument("--setup", default="a", choices=sorted(BASE_SPECS))
+    parser.add_argument("--setup", default="a", choices=SETUPS)
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--strategy", default="random", choices=STRATEGIES)
     parser.add_argument("--ks", type=int, nargs="+", default=list(KS))
     args = parser.parse_args(argv)
-    rows = loop_curve(args.setup, args.strategy, args.ks)
+    rows = loop_curve(args.setup, args.strategy, args.ks, args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"loop-{args.setup}-{args.strategy}.json"
     target.write_text(json.dumps(rows, indent=2) + "\n")

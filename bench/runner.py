@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import adaptation_loop, chalice_config, cost, layers, sizes, training
 from bench import batch as batch_step
-from bench import chalice_config, cost, layers, sizes, training
 from bench import cold as cold_step
 from bench import http_load as http_step
 from bench import quality as quality_step
@@ -61,6 +61,13 @@ def _cost(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
 
 def _batch(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
     return batch_step.rows(batch_step.measure(ctx))
+
+
+def _adaptation(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
+    if not ctx.settings.with_spamassassin:
+        return []  # the new place is SpamAssassin
+    curve = adaptation_loop.loop_curve("a", "random", (0, 50, 200), ctx.settings.data_dir)
+    return adaptation_loop.rows(curve)
 
 
 def _layers(ctx: BenchContext) -> tuple[layers.LayerInfo, layers.LayerInfo]:
@@ -123,6 +130,7 @@ STEPS: list[tuple[str, str, Step]] = [
     ("5", "sizes", _sizes),
     ("4", "cold start", _cold),
     ("6", "chalice local over HTTP", _http),
+    ("9", "adaptation curve through the feedback loop", _adaptation),
 ]
 
 
