@@ -25,14 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import requests
 from chalicelib.registry_format import current_key, parse_manifest
 
 from bench.adaptation import DATA, KS, PICK_SEED, setups
 from bench.table import Row
-from stack.local import REPO_ROOT, chalice_local, moto_server
+from stack.local import REPO_ROOT, chalice_local, moto_s3_client, moto_server
 from trainer.adaptation import STRATEGIES, pick_reports, reportable, unpicked
 from trainer.data import Message
 from trainer.evaluate import classification_report
@@ -147,7 +146,7 @@ def loop_curve(
     source = setup.base[0].source
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as logs, moto_server(log_dir=Path(logs)) as s3_service:
-        s3 = boto3.client("s3", endpoint_url=s3_service.url, region_name="us-east-1")
+        s3 = moto_s3_client(s3_service.url)
         s3.create_bucket(Bucket=BUCKET)
         metrics, version = _train(s3, s3_service.url, specs, "--publish")
         with chalice_local(s3_service.url, log_dir=Path(logs)) as api:
