@@ -6,8 +6,9 @@ Protocol (recorded in ``metrics.json`` under ``protocol``):
 2. on the training part only, stratified 5-fold CV gives out-of-fold spam probabilities
    for every setting in the grid; for each, the threshold is the lowest that flags at
    most ``max_ham_blocked`` of the out-of-fold ham, of all sources pooled *and* of each
-   source with at least ``MIN_SOURCE_HAM`` ham (the strictest of these wins, so mixing in
-   a corpus where ham looks different cannot push another corpus's ham over the limit);
+   source whose ham can show that rate (``trainer.thresholds.min_source_ham``; the
+   strictest of these wins, so mixing in a corpus where ham looks different cannot push
+   another corpus's ham over the limit);
    the setting with the best out-of-fold MCC at its threshold wins (ties: the earlier,
    more regularised one);
 3. the vectorizer and classifier are refitted on the whole training part with that
