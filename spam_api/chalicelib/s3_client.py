@@ -98,11 +98,11 @@ def make_s3_client(settings: Settings, aws: AwsEnvironment | None = None) -> Any
 
     Where it applies (``S3_CLIENT=auto`` and credentials and region in the environment,
     as on Lambda), ``chalicelib.s3_http.HttpS3Client``: it makes the same signed calls
-    without botocore's ~0.25 s of imports and client set-up at every cold start.
+    without botocore's imports and client set-up at every cold start.
     Otherwise botocore's client: the endpoint comes from ``S3_ENDPOINT_URL`` when set, or
     botocore itself honours ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (local S3) or
     talks to AWS. (botocore's rather than boto3's: boto3's resource layer and s3transfer
-    would add ~60-90 ms for nothing used here.)
+    would add imports for nothing used here.)
     """
     aws = aws if aws is not None else load_aws_environment()
     if settings.s3_client == "auto" and aws.complete:

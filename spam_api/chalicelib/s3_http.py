@@ -1,10 +1,10 @@
 """Reading S3 objects with the standard library: the API's cold path without botocore.
 
-Why: the API only ever reads (a conditional GET of ``current.json``, two GETs of the
-pickles, HEADs for the legacy layout), yet creating botocore's S3 client costs about a
-quarter of a second of every cold start: importing botocore and urllib3, then parsing
-S3's service model, its endpoint rules and the 1.2 MB ``endpoints.json``. That is a
-quarter of the whole start on top of numpy, scipy and scikit-learn.
+Why: the API makes a handful of calls (a conditional GET of ``current.json``, two GETs of
+the pickles, HEADs for the legacy layout, one PUT per feedback report), yet creating
+botocore's S3 client is a large part of every cold start: importing botocore and urllib3,
+then parsing S3's service model, its endpoint rules and ``endpoints.json`` (the README's
+"Reading and writing S3" and ``make bench``'s cold-start rows have the figures).
 
 ``HttpS3Client`` makes those two calls with ``http.client``, signed with Signature
 Version 4, and answers as botocore's client does: the same response keys,

@@ -23,7 +23,7 @@ alphabet too large to pack), it falls back to scikit-learn's own ``transform``.
 
 Pickles carry ``vocabulary_`` as one string and an array of lengths instead of a dict of
 tens of thousands of strings: joblib unpickles with the pure-Python unpickler, which
-spent ~0.18 s of every cold start on that dict. The index is rebuilt on load (~10 ms).
+spent much of every cold start on that dict. The index is rebuilt on load instead.
 """
 
 from __future__ import annotations
