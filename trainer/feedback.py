@@ -118,8 +118,9 @@ def merge_feedback(
 ) -> tuple[list[Message], FeedbackMerge]:
     """The corpus with the reports merged in (rules in the module docstring).
 
-    Returns the corpus messages that remain (in order) followed by the reports that join,
-    and what happened to the reports.
+    Returns the corpus messages that remain (in order) followed by the reports that join
+    (ordered by a hash of their text, so their split does not depend on their ids), and what
+    happened to the reports.
 
     >>> from chalicelib.feedback_format import new_report
     >>> def rep(n, text, label):
@@ -147,8 +148,11 @@ def merge_feedback(
         if labels:
             overruled_keys.add(key)
         joining.append(message)
+    # in an order of their own content, not of their ids (random, made at the API): the same
+    # reports are split into training and holdout the same way whenever they are sent
+    joining.sort(key=lambda m: hashlib.sha256(normalize_text(m.text).encode()).hexdigest())
     remaining = [m for m in corpus if normalize_text(m.text) not in overruled_keys]
-    used = tuple(i for i in (report_id(m) for m in joining) if i is not None)
+    used = tuple(sorted(i for i in (report_id(m) for m in joining) if i is not None))
     info = FeedbackMerge(
         reports=len(reports),
         used=used,
