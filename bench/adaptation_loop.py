@@ -36,7 +36,7 @@ from trainer.adaptation import STRATEGIES, pick_reports, reportable, unpicked
 from trainer.data import Message
 from trainer.evaluate import classification_report
 
-__all__ = ["BUCKET", "base_specs", "loop_curve", "main", "rows"]
+__all__ = ["BUCKET", "base_specs", "loop_curve", "main", "rows", "run_trainer"]
 
 CONFIG = json.loads((REPO_ROOT / "spam_api" / ".chalice" / "config.json").read_text())
 BUCKET = CONFIG["stages"]["local"]["environment_variables"]["MODEL_BUCKET"]
@@ -62,7 +62,8 @@ LOCAL_CREDENTIALS = {
 }
 
 
-def _trainer(endpoint: str, *args: str) -> str:
+def run_trainer(endpoint: str, *args: str) -> str:
+    """``python -m trainer ARGS`` on the local stage's bucket at ``endpoint``; its stdout."""
     env = {**LOCAL_CREDENTIALS, **os.environ, "MODEL_BUCKET": BUCKET}
     env["AWS_ENDPOINT_URL_S3"] = endpoint
     done = subprocess.run(
@@ -126,7 +127,7 @@ def _wait_for(api: str, version: str, timeout: float = 60.0) -> None:
 
 def _train(s3: Any, endpoint: str, specs: Sequence[str], *extra: str) -> tuple[dict, str]:
     """Train and publish; the metrics and the version now live in the registry."""
-    metrics = json.loads(_trainer(endpoint, "train", "--data", *specs, "--json", *extra))
+    metrics = json.loads(run_trainer(endpoint, "train", "--data", *specs, "--json", *extra))
     current = s3.get_object(Bucket=BUCKET, Key=current_key(PREFIX))["Body"].read()
     return metrics, parse_manifest(current).version
 
@@ -155,23 +156,18 @@ def loop_curve(
             wrong = [
                 (s >= threshold) != (m.label == "spam") for s, m in zip(scores, pool, strict=True)
             ]
-            largest = pick_reports(pool, max(ks), PICK_SEED, strategy, wrong)
-            sent: list[int] = []
-            for k in ks:
-                picked = (
-                    largest[:k]
-                    if strategy == "wrong"
-                    else pick_reports(pool, k, PICK_SEED, strategy, wrong)
-                )
-                new_reports = [i for i in picked if i not in set(sent)]
+            sent: set[int] = set()
+            for k in ks:  # picks are nested in k: only the new ones are sent
+                picked = pick_reports(pool, k, PICK_SEED, strategy, wrong)
+                new_reports = [i for i in picked if i not in sent]
                 if new_reports:
                     started = time.perf_counter()
                     _post_reports(api.url, pool, new_reports)
-                    _trainer(s3_service.url, "feedback", "accept", "--all", "--by", "bench")
+                    run_trainer(s3_service.url, "feedback", "accept", "--all", "--by", "bench")
                     metrics, version = _train(s3, s3_service.url, specs, "--feedback", "--publish")
                     _wait_for(api.url, version)
                     seconds = time.perf_counter() - started
-                    sent += new_reports
+                    sent.update(new_reports)
                 else:
                     seconds = 0.0
                 row = {

@@ -110,8 +110,13 @@ class ServiceUnavailable(ApiError):
 
     def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.retry_after = max(1, math.ceil(retry_after))
+        self.retry_after = whole_seconds(retry_after)
         self.headers["Retry-After"] = str(self.retry_after)
+
+
+def whole_seconds(retry_after: float) -> int:
+    """``Retry-After`` takes whole seconds; never tell a client to retry at once."""
+    return max(1, math.ceil(retry_after))
 
 
 NOT_CONFIGURED_MESSAGE = (
@@ -123,7 +128,7 @@ NOT_CONFIGURED_MESSAGE = (
 def unavailable(exc: ModelUnavailableError, **fields: Any) -> ServiceUnavailable:
     """The 503 for 'no model can answer yet', with the holder's reason in words."""
     return ServiceUnavailable(
-        f"no model is loaded: {exc.public_reason}. Retry in {max(1, math.ceil(exc.retry_after))} s",
+        f"no model is loaded: {exc.public_reason}. Retry in {whole_seconds(exc.retry_after)} s",
         retry_after=exc.retry_after,
         log_detail=exc.detail,
         fields=fields,
@@ -139,10 +144,9 @@ def as_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, ModelUnavailableError):
         return unavailable(exc)
     if isinstance(exc, FeedbackUnavailableError):
-        seconds = max(1, math.ceil(exc.retry_after))
         return ServiceUnavailable(
             f"the report was not stored: S3 did not take it. Nothing was kept; "
-            f"send it again in {seconds} s",
+            f"send it again in {whole_seconds(exc.retry_after)} s",
             retry_after=exc.retry_after,
             log_detail=str(exc),
         )

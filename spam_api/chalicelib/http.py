@@ -9,6 +9,7 @@ body through ``raw_body()``. The same scope carries the request id into every lo
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import threading
@@ -105,15 +106,21 @@ class SettingsCORSConfig(CORSConfig):
     answers (and ``chalice package`` when it writes API Gateway's preflight), not when
     ``app.py`` is imported: so the settings are read then, once the environment (a stage's
     variables, the test client's) is in place. A bad value raises ``SettingsError``.
+    The headers are worked out once per settings object, not on every request.
     """
 
     def __init__(self) -> None:
         super().__init__(expose_headers=list(EXPOSED_HEADERS))
+        self._headers_for = functools.lru_cache(maxsize=4)(self._build)
 
     def get_access_control_headers(self) -> dict[str, str]:
         return self.headers_for(get_settings())
 
     def headers_for(self, settings: Settings) -> dict[str, str]:
+        """Every CORS header for ``settings`` (a copy: callers may add to it)."""
+        return dict(self._headers_for(settings))
+
+    def _build(self, settings: Settings) -> dict[str, str]:
         headers = super().get_access_control_headers()
         headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin
         headers["Access-Control-Max-Age"] = str(settings.cors_max_age_seconds)

@@ -221,6 +221,11 @@ class Scored:
     is_spam: bool
     explanation: list[dict[str, Any]] | None = None
 
+    @property
+    def classification(self) -> str:
+        """The verdict as the API's contract spells it."""
+        return "SPAM" if self.is_spam else "HAM"
+
 
 @dataclass(frozen=True, eq=False)
 class LiveModel:

@@ -40,7 +40,7 @@ def predict(raw_body: bytes | str | None) -> dict[str, Any]:
     )
     body: dict[str, Any] = {
         "status": "success",
-        "classification": "SPAM" if scored.is_spam else "HAM",
+        "classification": scored.classification,
         "spam_probability": scored.spam_probability,
         "threshold": model.threshold,
         "model_version": model.version,
@@ -63,7 +63,7 @@ def predict_batch(raw_body: bytes | str | None) -> dict[str, Any]:
     for index, scored in enumerate(scores):
         item: dict[str, Any] = {
             "index": index,
-            "classification": "SPAM" if scored.is_spam else "HAM",
+            "classification": scored.classification,
             "spam_probability": scored.spam_probability,
         }
         if request.explain:
@@ -118,7 +118,7 @@ def _verdict(runtime: Runtime, text: str) -> Verdict | None:
     (scored,) = model.score([text])
     return Verdict(
         model_version=model.version,
-        classification="SPAM" if scored.is_spam else "HAM",
+        classification=scored.classification,
         spam_probability=scored.spam_probability,
     )
 

@@ -9,9 +9,6 @@ new model in without a restart, and it now catches them and others like them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,32 +16,15 @@ import boto3
 import pytest
 import requests
 
+from bench.adaptation_loop import BUCKET, run_trainer
 from stack.local import chalice_local, moto_server
 from trainer.data import load_email_dir
 
-from .conftest import API_DIR, read_sms
+from .conftest import read_sms
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = API_DIR.parent
-LOCAL = json.loads((API_DIR / ".chalice" / "config.json").read_text())["stages"]["local"]
-BUCKET = LOCAL["environment_variables"]["MODEL_BUCKET"]
 REPORTED = 30
-
-
-def _trainer(endpoint: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MODEL_BUCKET": BUCKET, "AWS_ENDPOINT_URL_S3": endpoint}
-    done = subprocess.run(
-        [sys.executable, "-m", "trainer", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done
 
 
 def _verdicts(api: str, texts: list[str]) -> list[str]:
@@ -77,7 +57,7 @@ def test_reports_of_missed_spam_are_reviewed_learnt_and_served(
     with moto_server(log_dir=tmp_path) as s3_service:
         s3 = boto3.client("s3", endpoint_url=s3_service.url, region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
-        _trainer(s3_service.url, "train", "--data", str(corpus), "--publish")
+        run_trainer(s3_service.url, "train", "--data", str(corpus), "--publish")
         with chalice_local(s3_service.url, log_dir=tmp_path) as api:
             before_version = _live_version(api.url)
             before = _verdicts(api.url, emails)
@@ -99,11 +79,10 @@ def test_reports_of_missed_spam_are_reviewed_learnt_and_served(
                 )
                 assert answer.status_code == 202, answer.text
 
-            listed = _trainer(s3_service.url, "feedback", "list", "--json")
-            pending = json.loads(listed.stdout)
+            pending = json.loads(run_trainer(s3_service.url, "feedback", "list", "--json"))
             assert len(pending["reports"]) == REPORTED, pending.keys()
-            _trainer(s3_service.url, "feedback", "accept", "--all", "--by", "loop-test")
-            _trainer(s3_service.url, "train", "--data", str(corpus), "--feedback", "--publish")
+            run_trainer(s3_service.url, "feedback", "accept", "--all", "--by", "loop-test")
+            run_trainer(s3_service.url, "train", "--data", str(corpus), "--feedback", "--publish")
 
             deadline = time.monotonic() + 30  # the local stage checks every 2 s
             while _live_version(api.url) == before_version and time.monotonic() < deadline:

@@ -36,8 +36,8 @@ def test_the_document_is_valid_openapi_3_1(feedback: bool) -> None:
     document = build_document(Settings(feedback_enabled=feedback))
     validate(document)
     assert document["openapi"] == "3.1.0"
-    assert ("POST", "/feedback") in _operations(document) if feedback else True
-    assert feedback or "/feedback" not in document["paths"]
+    assert (("POST", "/feedback") in _operations(document)) is feedback
+    assert ("/feedback" in document["paths"]) is feedback
 
 
 def test_limits_come_from_the_settings() -> None:
