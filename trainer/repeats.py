@@ -42,7 +42,7 @@ def narrowed_options(options: TrainOptions, metrics: Mapping[str, Any]) -> Train
         return replace(
             options,
             expert_grid=tuple(settings),
-            gate_grid=({"C": gate["C"]},),
+            gate_grid=({"C": gate["C"], "class_weight": gate.get("class_weight")},),
             gate_sharpness=(gate["sharpness"],),
             baseline=False,
         )

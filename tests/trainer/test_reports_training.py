@@ -118,7 +118,10 @@ def test_reports_are_a_source_of_their_own_reported_and_recorded(synthetic_rows)
     # weight CV chose (the corpus expert has no such setting)
     assert isinstance(result.classifier, MediumExperts)
     candidates = m["cv"]["experts"]["feedback"]["candidates"]
-    assert [c["params"]["report_weight"] for c in candidates] == list(REPORT_WEIGHTS)
+    assert sorted({c["params"]["report_weight"] for c in candidates}) == list(REPORT_WEIGHTS)
+    # each weight with both thresholds of a pooled medium: the corpus's rule, the own tail
+    assert {c["threshold_rule"] for c in candidates} == {"corpus", "own tail"}
+    assert len(candidates) == 2 * len(REPORT_WEIGHTS)
     chosen = m["model"]["media"]["feedback"]["params"]
     assert chosen in [c["params"] for c in candidates]
     assert "report_weight" not in m["model"]["media"]["sms"]["params"]
