@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from chalicelib.registry_format import live_key
+from chalicelib.registry_format import current_key, live_key
 from chalicelib.settings import Settings, SettingsError, load_settings
 
 from stack.aws import (
@@ -269,7 +269,11 @@ def _preflight(
 
 
 def _model_guard(
-    ctx: AwsContext, opts: DeployOptions, bucket: str, bucket_exists: bool
+    ctx: AwsContext,
+    opts: DeployOptions,
+    bucket: str,
+    bucket_exists: bool,
+    out: Callable[[str], None],
 ) -> ModelCheck:
     """Before anything changes: is there a model the deployed function will be able to load?
 
@@ -278,6 +282,12 @@ def _model_guard(
     ``--train-missing-model`` was not given, or ``--skip-model`` with none at all.
     """
     runtime = opts.runtime_sklearn or pinned_sklearn_version()
+    if ctx.dry_run:
+        out(
+            f"[dry-run] would read s3://{bucket}/{current_key(opts.prefix)} and "
+            f"{live_key(opts.prefix, runtime)}: is there a model made with scikit-learn "
+            f"{runtime}, which the function runs after this deploy? (a first deploy has none)"
+        )
     s3 = ctx.client("s3")
     check = (
         check_model(s3, bucket, opts.prefix, runtime)
@@ -575,7 +585,7 @@ def deploy(
         else None
     )
     _check_concurrency_quota(ctx, opts, out)
-    model_check = _model_guard(ctx, opts, bucket, bucket_exists=model_state == "ours")
+    model_check = _model_guard(ctx, opts, bucket, model_state == "ours", out)
     result = DeployResult(bucket=bucket)
     path = state_path(opts.project_dir, opts.stage)
     state = DeployState.load(path, opts.stage)
