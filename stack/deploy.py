@@ -12,7 +12,10 @@ the command again is safe and cheap:
    ``--cors-origin``, else the page bucket's website origin) into ``.chalice/config.json``
    and the bucket into the stage's IAM policy file, because ``chalice deploy`` reads
    them only from there.
-4. model: train and publish unless ``current.json`` already exists.
+4. model: train and publish unless the registry has a model for the stage's scikit-learn
+   (``stack.model_guard``: checked in the preflight, so a function is never switched to a
+   scikit-learn with nothing to load; with only other versions live, deploy stops there
+   and prints the command that publishes one, unless ``--train-missing-model``).
 5. layer: reuse the stage's layer if it still exists, else build, verify, publish and
    write its ARN into the stage's config (vendor_build).
 6. API: the function's log group with a retention, ``chalice deploy --stage``, stage
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from chalicelib.registry_format import current_key
+from chalicelib.registry_format import current_key, live_key
 from chalicelib.settings import Settings, SettingsError, load_settings
 
 from stack.aws import (
@@ -69,6 +72,13 @@ from stack.aws_state import (
 )
 from stack.handoff import curl_line, page_config_js
 from stack.local import REPO_ROOT, STATIC_DIR
+from stack.model_guard import (
+    ModelCheck,
+    check_model,
+    missing_model_error,
+    pinned_sklearn_version,
+    publish_command,
+)
 from stack.processes import run_streaming
 
 __all__ = [
@@ -127,6 +137,9 @@ class DeployOptions:
     throttle_burst: int = DEFAULT_THROTTLE_BURST
     feedback_throttle_rate: float = DEFAULT_FEEDBACK_THROTTLE_RATE
     feedback_throttle_burst: int = DEFAULT_FEEDBACK_THROTTLE_BURST
+    #: the scikit-learn the function runs after this deploy; ``None``: the pinned one
+    runtime_sklearn: str | None = None
+    train_missing_model: bool = False
 
 
 @dataclass
@@ -255,36 +268,80 @@ def _preflight(
     return identity, bucket, opts.static_bucket
 
 
+def _model_guard(
+    ctx: AwsContext,
+    opts: DeployOptions,
+    bucket: str,
+    bucket_exists: bool,
+    out: Callable[[str], None],
+) -> ModelCheck:
+    """Before anything changes: is there a model the deployed function will be able to load?
+
+    Stops the deploy (nothing changed yet) when the API is to be deployed and the model
+    step would not provide one: only other scikit-learn versions are live and
+    ``--train-missing-model`` was not given, or ``--skip-model`` with none at all.
+    """
+    runtime = opts.runtime_sklearn or pinned_sklearn_version()
+    if ctx.dry_run:
+        out(
+            f"[dry-run] would read s3://{bucket}/{current_key(opts.prefix)} and "
+            f"{live_key(opts.prefix, runtime)}: is there a model made with scikit-learn "
+            f"{runtime}, which the function runs after this deploy? (a first deploy has none)"
+        )
+    s3 = ctx.client("s3")
+    check = (
+        check_model(s3, bucket, opts.prefix, runtime)
+        if bucket_exists
+        else ModelCheck(runtime=runtime, found=None)
+    )
+    if opts.skip_api or check.found is not None:
+        return check
+    will_train = not opts.skip_model and (check.empty or opts.train_missing_model)
+    if not will_train:
+        command = publish_command(ctx, bucket, opts.prefix, opts.data, opts.train_args)
+        raise missing_model_error(check, bucket, opts.stage, command)
+    return check
+
+
 def _model_step(
     ctx: AwsContext,
     opts: DeployOptions,
     tools: Toolchain,
     bucket: str,
+    check: ModelCheck,
     out: Callable[[str], None],
 ) -> str:
+    runtime = check.runtime
     if opts.skip_model:
         return "skipped (--skip-model)"
-    key = current_key(opts.prefix)
-    try:
-        ctx.client("s3").head_object(Bucket=bucket, Key=key)
+    if check.found is not None:
         out(
-            f"model: s3://{bucket}/{key} exists; not retraining "
-            f"(publish a new one with the trainer)"
+            f"model: {check.found.version} (scikit-learn {runtime}) is live for this stack; "
+            f"not retraining (publish a new one with the trainer)"
         )
         return "exists"
-    except ClientError as exc:
-        if client_error_code(exc) not in {"404", "NoSuchKey", "NotFound"}:
-            raise DeployError(f"cannot read s3://{bucket}/{key}: {client_error_code(exc)}") from exc
+    if not check.empty and not opts.train_missing_model:  # only with --skip-api
+        out(f"model: none for scikit-learn {runtime} ({check.describe_live()}); not training")
+        return f"none for scikit-learn {runtime} (the function is not switched: --skip-api)"
     if ctx.dry_run:
         out(
             f"[dry-run] would train (python -m trainer train --publish) and publish to "
             f"s3://{bucket}/{opts.prefix}: s3.head_object, s3.put_object x4 "
             f"(<version>/vectorizer.pkl, spam_model.pkl, metrics.json, manifest.json), "
-            f"then s3.put_object(Key={key!r})"
+            f"then s3.put_object(Key={live_key(opts.prefix, runtime)!r}) and current.json"
         )
         return "would publish"
-    out(f"model: training and publishing to s3://{bucket}/{opts.prefix}")
+    out(
+        f"model: training and publishing a model for scikit-learn {runtime} to s3://{bucket}/{opts.prefix}"
+    )
     tools.train_and_publish(ctx, bucket, opts.prefix, opts.data, out, opts.train_args)
+    after = check_model(ctx.client("s3"), bucket, opts.prefix, runtime)
+    if after.found is None and not opts.skip_api:
+        raise DeployError(
+            f"the trainer published, but the registry still has no model made with "
+            f"scikit-learn {runtime} ({after.describe_live() or 'nothing is live'}): run "
+            f"deploy from the pinned environment (make install); the function was not changed"
+        )
     return "published"
 
 
@@ -528,6 +585,7 @@ def deploy(
         else None
     )
     _check_concurrency_quota(ctx, opts, out)
+    model_check = _model_guard(ctx, opts, bucket, model_state == "ours", out)
     result = DeployResult(bucket=bucket)
     path = state_path(opts.project_dir, opts.stage)
     state = DeployState.load(path, opts.stage)
@@ -560,7 +618,7 @@ def deploy(
     result.steps["feedback expiry"] = _feedback_expiry_step(ctx, opts, bucket, out)
 
     _stage_settings_step(ctx, opts, bucket, page_bucket, out)
-    result.steps["model"] = _model_step(ctx, opts, tools, bucket, out)
+    result.steps["model"] = _model_step(ctx, opts, tools, bucket, model_check, out)
     result.steps["layer"], result.layer_arn = _layer_step(
         ctx, opts, tools, bucket, identity, state, save, out
     )
@@ -631,6 +689,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rebuild-layer", action="store_true", help="publish a new layer even if one exists"
     )
+    parser.add_argument(
+        "--train-missing-model",
+        action="store_true",
+        help="when only models for other scikit-learn versions are live, train and publish "
+        "one for this stack's before switching the function (default: stop and say how)",
+    )
     parser.add_argument("--skip-model", action="store_true", help="do not train or publish")
     parser.add_argument("--skip-layer", action="store_true", help="keep the stage's layer")
     parser.add_argument("--skip-api", action="store_true", help="do not run chalice deploy")
@@ -697,6 +761,7 @@ def run(args: argparse.Namespace) -> int:
             throttle_burst=args.throttle_burst,
             feedback_throttle_rate=args.feedback_throttle_rate,
             feedback_throttle_burst=args.feedback_throttle_burst,
+            train_missing_model=args.train_missing_model,
         )
         deploy(opts, context_from(args))
 

@@ -1,5 +1,6 @@
-"""``python -m trainer``: train, evaluate and publish; list and roll back versions; review
-people's reports (``feedback``, in ``trainer.review``).
+"""``python -m trainer``: train, evaluate and publish; list and roll back versions; look
+after the registry's live pointers (``registry status|migrate|promote``); review people's
+reports (``feedback``, in ``trainer.review``).
 
 Exit codes: 0 success; 1 an error (bad data, download, registry, S3), with one
 ``error: ...`` line on stderr; 2 bad usage (argparse); 3 the model is below
@@ -151,9 +152,34 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--json", action="store_true", help="print JSON")
     _add_registry_args(versions)
 
-    rollback = sub.add_parser("rollback", help="point current.json at an earlier version")
+    rollback = sub.add_parser(
+        "rollback",
+        help="make an earlier version live again for its scikit-learn (and current.json if "
+        "that names the same scikit-learn)",
+    )
     rollback.add_argument("version")
     _add_registry_args(rollback)
+
+    registry = sub.add_parser(
+        "registry", help="the live pointers: what each scikit-learn's API loads; migrate, promote"
+    )
+    registry_sub = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    status = registry_sub.add_parser("status", help="current.json and every live pointer")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    _add_registry_args(status)
+    migrate = registry_sub.add_parser(
+        "migrate",
+        help="give the version current.json names its live pointer (idempotent; publish, "
+        "rollback and promote do it too)",
+    )
+    _add_registry_args(migrate)
+    promote = registry_sub.add_parser(
+        "promote",
+        help="point current.json at the live model for SKLEARN_VERSION (once no API that "
+        "reads only current.json needs the version it names now)",
+    )
+    promote.add_argument("sklearn_version", metavar="SKLEARN_VERSION")
+    _add_registry_args(promote)
 
     add_feedback_parser(sub, _add_registry_args)
     return parser
@@ -185,6 +211,25 @@ def _check_quality(summary: dict[str, Any], min_mcc: float | None) -> None:
         )
 
 
+def _where_live(registry: tuple[Any, str, str], manifest: Manifest) -> str:
+    """Which readers now load ``manifest``, and what ``current.json`` names if not it."""
+    from trainer.registry import current_version
+
+    s3, bucket, prefix = registry
+    sk = manifest.sklearn_version
+    said = f"live for scikit-learn {sk} (live/sklearn-{sk}.json)"
+    current = current_version(s3, bucket, prefix)
+    if current is not None and current.version == manifest.version:
+        return f"{said}; current.json now points at it"
+    if current is None:
+        return said
+    return (
+        f"{said}; current.json still names {current.version} (scikit-learn "
+        f"{current.sklearn_version}) for the APIs that run {current.sklearn_version}. Once "
+        f"none that reads only current.json is left: python -m trainer registry promote {sk}"
+    )
+
+
 def _publish(registry: tuple[Any, str, str], bundle: Any, legacy_keys: bool) -> Manifest:
     from trainer.registry import publish
 
@@ -192,7 +237,7 @@ def _publish(registry: tuple[Any, str, str], bundle: Any, legacy_keys: bool) -> 
     manifest = publish(s3, bucket, prefix, bundle, legacy_keys=legacy_keys)
     _say(
         f"published {manifest.version} to s3://{bucket}/{manifest.artifacts['model'].key} "
-        f"(threshold {manifest.threshold:.4f}); current.json now points at it"
+        f"(threshold {manifest.threshold:.4f}); {_where_live(registry, manifest)}"
     )
     return manifest
 
@@ -278,13 +323,19 @@ def _cmd_versions(args: argparse.Namespace, env: TrainerEnv) -> int:
     s3, bucket, prefix = _registry(args, env)
     versions = list_versions(s3, bucket, prefix)
     if args.json:
-        rows = [{**v.manifest.summary(), "current": v.is_current} for v in versions]
+        rows = [
+            {**v.manifest.summary(), "current": v.is_current, "live_for": list(v.live_for)}
+            for v in versions
+        ]
         print(json.dumps(rows, indent=2, sort_keys=True))
         return EXIT_OK
     if not versions:
         print(f"no versions under s3://{bucket}/{prefix}")
         return EXIT_OK
-    print(f"  {'version':<26} {'created':<21} {'MCC':>7} {'accuracy':>9} {'ham blocked':>12}")
+    print(
+        f"  {'version':<26} {'created':<21} {'MCC':>7} {'accuracy':>9} {'ham blocked':>12}"
+        f"  {'sklearn':<9} live for"
+    )
     for info in versions:
         m = info.manifest.metrics
 
@@ -296,6 +347,7 @@ def _cmd_versions(args: argparse.Namespace, env: TrainerEnv) -> int:
         print(
             f"{marker} {info.manifest.version:<26} {info.manifest.created_at:<21} "
             f"{num('mcc', '.4f'):>7} {num('accuracy', '.4f'):>9} {num('ham_blocked', '.2%'):>12}"
+            f"  {info.manifest.sklearn_version:<9} {', '.join(info.live_for)}".rstrip()
         )
     return EXIT_OK
 
@@ -303,9 +355,38 @@ def _cmd_versions(args: argparse.Namespace, env: TrainerEnv) -> int:
 def _cmd_rollback(args: argparse.Namespace, env: TrainerEnv) -> int:
     from trainer.registry import rollback
 
+    registry = _registry(args, env)
+    manifest = rollback(*registry, args.version)
+    _say(f"{manifest.version} (created {manifest.created_at}) is {_where_live(registry, manifest)}")
+    return EXIT_OK
+
+
+def _cmd_registry(args: argparse.Namespace, env: TrainerEnv) -> int:
+    from trainer.registry import migrate, promote, registry_status
+
     s3, bucket, prefix = _registry(args, env)
-    manifest = rollback(s3, bucket, prefix, args.version)
-    _say(f"current.json now points at {manifest.version} (created {manifest.created_at})")
+    where = f"s3://{bucket}/{prefix}"
+    if args.registry_command == "migrate":
+        written = migrate(s3, bucket, prefix)
+        _say(f"wrote {', '.join(written)}" if written else f"{where} needs no migration")
+        return EXIT_OK
+    if args.registry_command == "promote":
+        manifest = promote(s3, bucket, prefix, args.sklearn_version)
+        _say(
+            f"current.json now points at {manifest.version} (scikit-learn "
+            f"{manifest.sklearn_version}); every other scikit-learn keeps its live pointer"
+        )
+        return EXIT_OK
+    status = registry_status(s3, bucket, prefix)
+    rows = ([("current.json", status.current)] if status.current else []) + [
+        (f"live/sklearn-{sk}.json", m) for sk, m in sorted(status.live.items())
+    ]
+    if args.json:
+        print(json.dumps({key: m.summary() for key, m in rows}, indent=2, sort_keys=True))
+    elif not rows:
+        print(f"nothing is live under {where}")
+    for key, m in [] if args.json else rows:
+        print(f"{key:<28} {m.version:<26} scikit-learn {m.sklearn_version:<9} {m.created_at}")
     return EXIT_OK
 
 
@@ -320,6 +401,7 @@ _COMMANDS = {
     "publish": _cmd_publish,
     "versions": _cmd_versions,
     "rollback": _cmd_rollback,
+    "registry": _cmd_registry,
     "feedback": _cmd_feedback,
 }
 

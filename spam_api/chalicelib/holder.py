@@ -98,7 +98,8 @@ class ModelHolder:
     Parameters
     ----------
     reader : the registry to load from.
-    refresh_seconds : at most this often, a request checks ``current.json`` (0 = always).
+    refresh_seconds : at most this often, a request checks the registry's live manifest
+        (``current.json``, or the runtime's live pointer; 0 = always).
     retry_seconds : while no model is loaded, at most this often a request retries.
     clock : seconds since the epoch; tests inject a fake to move time.
     wait_seconds : how long a request with no model waits for another thread's load.

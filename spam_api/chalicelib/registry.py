@@ -1,5 +1,9 @@
 """Reading side of the S3 model registry: which version is live, and its verified artifacts.
 
+Which manifest is live depends on the runtime's scikit-learn (read order in
+``chalicelib.registry_format``): ``current.json`` when it names a model made with the
+runtime's version, else the runtime's own ``live/sklearn-<X>.json``.
+
 ``RegistryReader`` takes a botocore/boto3 S3 client (tests pass a moto client or a stub) and only
 ever reads ``s3://bucket/prefix...`` plus, for the tutorial's legacy layout, the two
 bucket-root pickles. Botocore errors become ``registry_format`` exceptions here, with
@@ -30,6 +34,7 @@ from chalicelib.registry_format import (
     RegistryUnavailableError,
     check_sklearn_version,
     current_key,
+    live_key,
     normalize_prefix,
     parse_manifest,
     verify_artifact,
@@ -56,13 +61,16 @@ _log = logging.getLogger(f"{APP_NAME}.registry")
 class Pointer:
     """What the registry says is live: a manifest and the tag that identifies its bytes.
 
-    ``etag`` is ``current.json``'s ETag, or for the legacy layout a tag built from the two
-    root objects' ETags; pass it back to ``RegistryReader.fetch_pointer`` to ask "changed?".
+    ``etag`` is ``current.json``'s ETag; when the manifest came from the runtime's live
+    pointer, ``current.json``'s ETag (``-`` if absent) and the pointer's, space-separated;
+    for the legacy layout a tag built from the two root objects' ETags. Pass it back to
+    ``RegistryReader.fetch_pointer`` to ask "changed?". ``key`` is the object read.
     """
 
     manifest: Manifest
     etag: str
     legacy: bool = False
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,38 @@ class _AccessDenied(RegistryUnavailableError):
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+_ABSENT = "-"  # in a tag: that object did not exist
+
+
+def _via_live(current_etag: str | None, live_etag: str | None) -> str:
+    """The tag of a read that went on to the live pointer (S3 ETags hold no spaces)."""
+    return f"{current_etag or _ABSENT} {live_etag or _ABSENT}"
+
+
+def _split_tag(tag: str | None) -> tuple[str | None, str | None]:
+    """(``current.json``'s ETag, the live pointer's) of a ``Pointer.etag``.
+
+    The second is ``None`` when the read stopped at ``current.json`` (it named this
+    runtime's version) and ``_ABSENT`` when it went on and found no pointer.
+    """
+    if not tag or " " not in tag:
+        return tag, None
+    current, _, live = tag.partition(" ")
+    return (None if current == _ABSENT else current), live
+
+
+@dataclass(frozen=True)
+class _Live:
+    """A live pointer as read: its manifest and ETag."""
+
+    manifest: Manifest
+    etag: str
+    key: str
+
+
+_UNCHANGED = object()  # a conditional GET answered 304
 
 
 class RegistryReader:
@@ -172,38 +212,86 @@ class RegistryReader:
     # -- what is live --------------------------------------------------------------------
 
     def fetch_pointer(self, if_none_match: str | None = None) -> Pointer | None:
-        """The live pointer, or ``None`` if it is still ``if_none_match``.
+        """The live pointer for this runtime, or ``None`` if it is still ``if_none_match``.
 
-        Reads ``current.json`` with a conditional GET (a 304 costs nothing). Without a
-        ``current.json``, falls back to the legacy bucket-root pair. Raises
-        ``ArtifactNotFoundError`` when neither exists, ``ManifestError`` for a bad
-        manifest (including artifact keys outside the prefix) and
-        ``RegistryUnavailableError`` when S3 cannot be read.
+        Reads ``current.json`` with a conditional GET (a 304 costs nothing); when it names
+        a model made with another scikit-learn, reads ``live/sklearn-<runtime>.json`` too
+        (also conditional) and returns that if it exists. With neither, falls back to the
+        legacy bucket-root pair. Raises ``ArtifactNotFoundError`` when nothing exists,
+        ``ManifestError`` for a bad manifest (including artifact keys outside the prefix)
+        and ``RegistryUnavailableError`` when S3 cannot be read.
         """
+        seen_current, seen_live = _split_tag(if_none_match)
         key = current_key(self.prefix)
         try:
-            got = self._get(key, if_none_match)
+            got = self._get(key, seen_current)
         except ArtifactNotFoundError:
-            return self._legacy_pointer(if_none_match)
+            return self._live_or_legacy(if_none_match, seen_live)
         except _AccessDenied as exc:
             # Without s3:ListBucket (the policies do not grant it) S3 answers 403, not 404,
             # for a key that does not exist: it may be a bucket in the legacy layout.
             try:
-                pointer = self._legacy_pointer(if_none_match)
+                pointer = self._live_or_legacy(if_none_match, seen_live)
             except (ArtifactNotFoundError, RegistryUnavailableError):
                 raise RegistryUnavailableError(
                     f"S3 denied access to {self._where(key)}; it does not exist or the "
                     f"function's policy does not allow s3:GetObject on it",
                     public="S3 refused to let the API read the live model's manifest",
                 ) from exc
-            _log.warning("%s: access denied, serving the legacy layout", self._where(key))
+            if pointer is not None and pointer.legacy:
+                _log.warning("%s: access denied, serving the legacy layout", self._where(key))
             return pointer
-        if got is None:
-            return None
+        if got is None:  # current.json unchanged
+            if seen_live is None:
+                return None  # it names this runtime's version (or a refused one): as before
+            live = self._fetch_live(None if seen_live == _ABSENT else seen_live)
+            if live is _UNCHANGED or (live is None and seen_live == _ABSENT):
+                return None
+            if live is None:  # the pointer went away: read everything afresh
+                return self.fetch_pointer()
+            assert isinstance(live, _Live)
+            return Pointer(live.manifest, _via_live(seen_current, live.etag), key=live.key)
         body, etag = got
         manifest = parse_manifest(body, where=key)
         self._check_keys(manifest, key)
-        return Pointer(manifest=manifest, etag=etag or manifest.version)
+        etag = etag or manifest.version
+        if manifest.sklearn_version == self.runtime_sklearn_version:
+            return Pointer(manifest=manifest, etag=etag, key=key)
+        live = self._fetch_live(None)
+        if isinstance(live, _Live):
+            return Pointer(live.manifest, _via_live(etag, live.etag), key=live.key)
+        # No model for this runtime: current.json's, which load() refuses, saying why; the
+        # tag says the pointer was missing, so the next check looks for it again.
+        return Pointer(manifest=manifest, etag=_via_live(etag, None), key=key)
+
+    def _fetch_live(self, if_none_match: str | None) -> _Live | object | None:
+        """This runtime's live pointer: ``_Live``, ``_UNCHANGED`` on a 304, ``None`` if absent.
+
+        A 403 counts as absent: without s3:ListBucket that is how S3 says "no such key".
+        """
+        try:
+            key = live_key(self.prefix, self.runtime_sklearn_version)
+        except ValueError:  # a version that cannot be a key segment has no pointer
+            return None
+        try:
+            got = self._get(key, if_none_match)
+        except (ArtifactNotFoundError, _AccessDenied):
+            return None
+        if got is None:
+            return _UNCHANGED
+        body, etag = got
+        manifest = parse_manifest(body, where=key)
+        self._check_keys(manifest, key)
+        return _Live(manifest=manifest, etag=etag or manifest.version, key=key)
+
+    def _live_or_legacy(self, if_none_match: str | None, seen_live: str | None) -> Pointer | None:
+        """No ``current.json``: this runtime's live pointer, else the legacy pair."""
+        live = self._fetch_live(None if seen_live == _ABSENT else seen_live)
+        if live is _UNCHANGED:
+            return None
+        if isinstance(live, _Live):
+            return Pointer(live.manifest, _via_live(None, live.etag), key=live.key)
+        return self._legacy_pointer(if_none_match)
 
     def _check_keys(self, manifest: Manifest, where: str) -> None:
         for role, ref in manifest.artifacts.items():
@@ -228,7 +316,8 @@ class RegistryReader:
             }
         except ArtifactNotFoundError as exc:
             raise ArtifactNotFoundError(
-                f"no model in s3://{self.bucket}/: neither {current_key(self.prefix)} nor the "
+                f"no model in s3://{self.bucket}/: neither {current_key(self.prefix)}, "
+                f"{self.prefix}live/sklearn-{self.runtime_sklearn_version}.json nor the "
                 f"legacy {LEGACY_MODEL_KEY} and {LEGACY_VECTORIZER_KEY} exist",
                 public="no model has been published yet: neither a live manifest nor the "
                 "tutorial's bucket-root model exists",
@@ -270,7 +359,7 @@ class RegistryReader:
         manifest = pointer.manifest
         if not pointer.legacy:
             check_sklearn_version(manifest, self.runtime_sklearn_version)
-            self._check_keys(manifest, current_key(self.prefix))
+            self._check_keys(manifest, pointer.key or current_key(self.prefix))
         verified: dict[str, bytes] = {}
         for role in ("vectorizer", "model"):  # every byte checked before anything is unpickled
             ref = manifest.artifacts[role]

@@ -11,10 +11,31 @@ Layout under ``s3://BUCKET/PREFIX``::
     <version>/spam_model.pkl     immutable, joblib pickle of the fitted classifier
     <version>/metrics.json       immutable, the evaluation report
     <version>/manifest.json      immutable, the manifest below (what a rollback points at)
-    current.json                 the live manifest, overwritten in one PUT to swap versions
+    live/sklearn-<X>.json        the live manifest for runtimes with scikit-learn X, one PUT
+    current.json                 the live manifest of the default stack, one PUT; the only
+                                 key readers from before the per-version pointers read
 
-Legacy layout (the original tutorial): no ``current.json``, and ``spam_model.pkl`` and
-``vectorizer.pkl`` at the bucket root, where class 1 means ham.
+Why two kinds of pointer: a pickle only loads under the scikit-learn that wrote it, and the
+API refuses any other (``check_sklearn_version``). While a deployment moves from one
+scikit-learn to the next, the old and the new function run side by side and each needs a
+model it can load; one ``current.json`` cannot name two.
+
+Read order of a runtime with scikit-learn X (``RegistryReader.fetch_pointer``):
+
+1. ``current.json``, with a conditional GET; if it names a model made with X, that is live
+   (one request, a 304 when nothing changed: the steady state).
+2. Otherwise ``live/sklearn-<X>.json`` (also conditional): the model for X.
+3. If neither exists, the tutorial's legacy bucket-root pair. If ``current.json`` names
+   another version and X has no pointer, ``current.json`` is returned and refused by the
+   version check, with a message that says so.
+
+Write rules (``trainer.registry``): publishing or rolling back a model made with X writes
+``live/sklearn-<X>.json`` and then ``current.json`` only if ``current.json`` is missing or
+names X, so a model for a new scikit-learn never takes ``current.json`` away from the
+functions still running the old one. ``promote X`` points ``current.json`` at X's live model
+once nothing that reads only ``current.json`` needs the old one. Before any of these, the
+version ``current.json`` names gets its pointer if it has none (``migrate``), so a registry
+written before the pointers existed keeps serving every version it served.
 
 Exceptions::
 
@@ -42,6 +63,7 @@ __all__ = [
     "LEGACY_LABELS",
     "LEGACY_MODEL_KEY",
     "LEGACY_VECTORIZER_KEY",
+    "LIVE_DIR",
     "MANIFEST_NAME",
     "METRICS_NAME",
     "MODEL_NAME",
@@ -58,6 +80,8 @@ __all__ = [
     "artifact_key",
     "check_sklearn_version",
     "current_key",
+    "live_key",
+    "live_pointer_version",
     "manifest_key",
     "new_version_id",
     "normalize_prefix",
@@ -74,6 +98,10 @@ VECTORIZER_NAME = "vectorizer.pkl"
 MODEL_NAME = "spam_model.pkl"
 METRICS_NAME = "metrics.json"
 MANIFEST_NAME = "manifest.json"
+#: The folder of per-scikit-learn live pointers; never a version id (those start with a date).
+LIVE_DIR = "live"
+_LIVE_PREFIX = "sklearn-"
+_LIVE_SUFFIX = ".json"
 #: The artifacts a manifest lists, by role.
 ARTIFACT_NAMES = {"vectorizer": VECTORIZER_NAME, "model": MODEL_NAME, "metrics": METRICS_NAME}
 
@@ -222,12 +250,44 @@ def manifest_key(prefix: str, version: str) -> str:
 
 
 def current_key(prefix: str) -> str:
-    """Key of the live pointer.
+    """Key of the default live pointer (the one readers before ``live/`` read).
 
     >>> current_key("models")
     'models/current.json'
     """
     return f"{normalize_prefix(prefix)}{CURRENT_NAME}"
+
+
+def live_key(prefix: str, sklearn_version: str) -> str:
+    """Key of the live pointer for runtimes with scikit-learn ``sklearn_version``.
+
+    >>> live_key("models", "1.9.1")
+    'models/live/sklearn-1.9.1.json'
+    >>> live_key("models", "../1")
+    Traceback (most recent call last):
+    ...
+    ValueError: version must match [0-9A-Za-z][0-9A-Za-z._-]{0,127}, got '../1'
+    """
+    version = validate_version_id(sklearn_version)
+    return f"{normalize_prefix(prefix)}{LIVE_DIR}/{_LIVE_PREFIX}{version}{_LIVE_SUFFIX}"
+
+
+def live_pointer_version(prefix: str, key: str) -> str | None:
+    """The scikit-learn version a live pointer key is for, or ``None`` for any other key.
+
+    >>> live_pointer_version("models/", "models/live/sklearn-1.7.2.json")
+    '1.7.2'
+    >>> live_pointer_version("models/", "models/current.json") is None
+    True
+    """
+    head = f"{normalize_prefix(prefix)}{LIVE_DIR}/{_LIVE_PREFIX}"
+    if not (key.startswith(head) and key.endswith(_LIVE_SUFFIX)):
+        return None
+    version = key[len(head) : -len(_LIVE_SUFFIX)]
+    try:
+        return validate_version_id(version)
+    except ValueError:
+        return None
 
 
 def new_version_id(now: datetime, content_sha256: str) -> str:

@@ -15,12 +15,14 @@ from pathlib import Path
 import boto3
 import joblib
 import pytest
+import sklearn
 from chalicelib.registry_format import (
     LEGACY_MODEL_KEY,
     LEGACY_VECTORIZER_KEY,
     ArtifactRef,
     Manifest,
     current_key,
+    live_key,
     sha256_hex,
 )
 
@@ -125,7 +127,9 @@ def test_legacy_mode_reads_only_the_two_root_pickles(
     _, client = make_client(s3=api_s3)
     body = check_envelope(*_raw(post(client, "/predict", {"text": SPAM})))
     assert body["model_version"] == "legacy"
-    allowed = {current_key(PREFIX), LEGACY_MODEL_KEY, LEGACY_VECTORIZER_KEY}
+    # with no current.json the runtime also asks for its own live pointer (in the prefix)
+    runtime_pointer = live_key(PREFIX, sklearn.__version__)
+    allowed = {current_key(PREFIX), runtime_pointer, LEGACY_MODEL_KEY, LEGACY_VECTORIZER_KEY}
     assert {c.bucket for c in calls} == {bucket}
     assert {c.key for c in calls} <= allowed, calls
     assert {c.operation for c in calls} <= {"GetObject", "HeadObject"}

@@ -302,9 +302,10 @@ def test_deploy_dry_run_prints_every_call_and_makes_none(project) -> None:
         "s3.put_bucket_lifecycle_configuration(Bucket='spam-classifier-<account-id>-eu-west-1'",
         "'Filter': {'Prefix': 'feedback/pending/'}",
         "'path': '/~1feedback/POST/throttling/rateLimit', 'value': '5.0'",
-        "s3.head_object(Bucket='spam-classifier-<account-id>-eu-west-1', "
-        "Key='models/current.json')",
+        "would read s3://spam-classifier-<account-id>-eu-west-1/models/current.json and "
+        "models/live/sklearn-",  # the model guard
         "would train",
+        "then s3.put_object(Key='models/live/sklearn-",  # the new model's live pointer
         "lambda.publish_layer_version(LayerName='spam-classifier-sklearn'",
         "logs.create_log_group(logGroupName='/aws/lambda/spam-api-prod')",
         "logs.put_retention_policy(logGroupName='/aws/lambda/spam-api-prod', retentionInDays=30)",
