@@ -63,7 +63,7 @@ def _truncated_pickle(models, s3, bucket):
 
 
 def _other_sklearn_recorded(models, s3, bucket):
-    return replace(models[1].bundle, sklearn_version="1.9.1")
+    return replace(models[1].bundle, sklearn_version="1.7.2")
 
 
 def _other_sklearn_pickled(models, s3, bucket):
@@ -192,7 +192,7 @@ FAULTS = {
     "current-threshold-overflows": (_current_threshold_overflows, "invalid_manifest", "threshold"),
     "current-too-many-digits": (_current_too_many_digits, "invalid_manifest", "not valid JSON"),
     "current-deeply-nested": (_current_deeply_nested, "invalid_manifest", "not valid JSON"),
-    "sklearn-recorded-other": (_publish_fault(_other_sklearn_recorded), "incompatible", "1.9.1"),
+    "sklearn-recorded-other": (_publish_fault(_other_sklearn_recorded), "incompatible", "1.7.2"),
     "sklearn-pickled-other": (_publish_fault(_other_sklearn_pickled), "incompatible", "1.6.1"),
 }
 

@@ -78,7 +78,7 @@ def test_a_broken_new_version_never_replaces_the_working_one(
     make_runtime(model_refresh_seconds=0)
     assert version_of(bare_client) == published.version
     if fault == "sklearn":
-        publish_at(s3_client, bucket, replace(second_bundle, sklearn_version="1.9.1"), clock)
+        publish_at(s3_client, bucket, replace(second_bundle, sklearn_version="1.7.2"), clock)
     elif fault == "not-json":
         s3_client.put_object(Bucket=bucket, Key=current_key(PREFIX), Body=b"{oops")
     else:
@@ -134,7 +134,7 @@ def test_a_refused_version_is_not_downloaded_again(
 ) -> None:
     runtime = make_runtime(model_refresh_seconds=0)
     assert version_of(bare_client) == published.version
-    publish_at(s3_client, bucket, replace(second_bundle, sklearn_version="1.9.1"), clock)
+    publish_at(s3_client, bucket, replace(second_bundle, sklearn_version="1.7.2"), clock)
     assert version_of(bare_client) == published.version
     calls = []
     original = runtime.holder.reader.load
