@@ -1,17 +1,19 @@
 # The README's two commands: `make demo` and `make test`.
 # One interpreter for everything, the Lambda runtime's: CPython 3.13. .ci/find-python313 finds it
 # (PATH, pyenv) or says what to install; `make install PYTHON=/path/to/python3.13` overrides.
-PYTHON ?= $(shell .ci/find-python313)
+# Looked up once, and only when a recipe needs it (a venv to make).
+PYTHON ?= $(eval PYTHON := $(shell .ci/find-python313))$(PYTHON)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 IS_PY313 := import sys; sys.exit(sys.version_info[:2] != (3, 13))
 
 # A venv made by another Python (3.11 before the move) is rebuilt, never kept: its stamp is
-# out of date whatever the files' times say. $(1) is the venv folder.
+# out of date whatever the files' times say. $(1) is the venv folder. An empty $(PYTHON) means
+# .ci/find-python313 found none and has already said what to install.
 define fresh_venv
 	@if ! $(1)/bin/python -c '$(IS_PY313)' 2>/dev/null; then \
-	  test -n "$(PYTHON)" || { .ci/find-python313 >/dev/null; exit 1; }; \
+	  test -n "$(PYTHON)" || exit 1; \
 	  rm -rf $(1) && "$(PYTHON)" -m venv $(1) && \
 	  $(1)/bin/python -c '$(IS_PY313)' || \
 	  { echo "$(PYTHON) is not Python 3.13; install 3.13 or pass PYTHON=/path/to/python3.13" >&2; \
