@@ -1,13 +1,31 @@
 # The README's two commands: `make demo` and `make test`.
-PYTHON ?= python3.11
+# One interpreter for everything, the Lambda runtime's: CPython 3.13. .ci/find-python313 finds it
+# (PATH, pyenv) or says what to install; `make install PYTHON=/path/to/python3.13` overrides.
+# Looked up once, and only when a recipe needs it (a venv to make).
+PYTHON ?= $(eval PYTHON := $(shell .ci/find-python313))$(PYTHON)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+IS_PY313 := import sys; sys.exit(sys.version_info[:2] != (3, 13))
+
+# A venv made by another Python (3.11 before the move) is rebuilt, never kept: its stamp is
+# out of date whatever the files' times say. $(1) is the venv folder. An empty $(PYTHON) means
+# .ci/find-python313 found none and has already said what to install.
+define fresh_venv
+	@if ! $(1)/bin/python -c '$(IS_PY313)' 2>/dev/null; then \
+	  test -n "$(PYTHON)" || exit 1; \
+	  rm -rf $(1) && "$(PYTHON)" -m venv $(1) && \
+	  $(1)/bin/python -c '$(IS_PY313)' || \
+	  { echo "$(PYTHON) is not Python 3.13; install 3.13 or pass PYTHON=/path/to/python3.13" >&2; \
+	    rm -rf $(1); exit 1; }; \
+	fi
+endef
 
 .PHONY: install test lint demo bench deploy destroy layer clean checkov-env s3rver
 
 # checkov's pins (boto3 1.35, networkx 2.6, numpy 2.4) conflict with ours: its own venv under
-# build/ (gitignored). tests/stack/test_templates.py makes it too when it is missing.
+# build/ (gitignored), on the same Python 3.13. tests/stack/test_templates.py makes it too when
+# it is missing.
 CHECKOV_VENV  ?= build/checkov-venv
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
@@ -17,8 +35,11 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 S3RVER_DIR   := build/s3rver
 S3RVER_STAMP := $(S3RVER_DIR)/.installed
 
+ifneq ($(shell $(BIN)/python -c '$(IS_PY313)' 2>/dev/null && echo ok),ok)
+.PHONY: $(STAMP)
+endif
 $(STAMP): requirements-train.txt requirements-dev.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(call fresh_venv,$(VENV))
 	$(BIN)/python -m pip install --upgrade --quiet pip
 	$(BIN)/python -m pip install -r requirements-dev.txt
 	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
@@ -29,8 +50,11 @@ install: $(STAMP) ## create .venv with the pinned training and test stack
 test: install checkov-env s3rver ## run the whole test suite (unit, integration, browser)
 	$(BIN)/python -m pytest
 
+ifneq ($(shell $(CHECKOV_VENV)/bin/python -c '$(IS_PY313)' 2>/dev/null && echo ok),ok)
+.PHONY: $(CHECKOV_STAMP)
+endif
 $(CHECKOV_STAMP): requirements-checkov.txt
-	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(call fresh_venv,$(CHECKOV_VENV))
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 

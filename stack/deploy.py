@@ -382,11 +382,13 @@ def _layer_step(
         else:
             zip_path = tools.build_layer(out)
     if ctx.dry_run:
+        from vendor_build.runtime import RUNTIME
+
         key = _layer_key("<sha256>")
         out(f"[dry-run] s3.upload_file({str(zip_path)!r}, {bucket!r}, {key!r})")
         out(
             f"[dry-run] lambda.publish_layer_version(LayerName={LAYER_NAME!r}, Content="
-            f"{{'S3Bucket': {bucket!r}, 'S3Key': {key!r}}}, CompatibleRuntimes=['python3.11'])"
+            f"{{'S3Bucket': {bucket!r}, 'S3Key': {key!r}}}, CompatibleRuntimes=[{RUNTIME!r}])"
         )
         out(f"[dry-run] would write the new layer ARN into {opts.project_dir}/.chalice/config.json")
         return "would publish", None

@@ -1,10 +1,12 @@
 """Build, verify, measure and publish the scikit-learn Lambda layer.
 
-The tutorial's layer (``pip install --target`` + zip) is over Lambda's 262,144,000-byte
-unzipped limit (its size: ``make bench``, README). This package installs the pinned wheels
-for manylinux2014/cp311, trims what the runtime never reads, strips extension modules,
-ships unchecked-hash bytecode, writes a deterministic zip with a size report, proves the
-result in an isolated interpreter, and publishes it. Entry point: ``python -m vendor_build``.
+The tutorial's layer (``pip install --target`` + zip) is over Lambda's 50 MB zip limit and
+leaves almost nothing of the 262,144,000 unzipped bytes (its size: ``make bench``, README).
+This package installs the pinned wheels for manylinux_2_28/cp313 (python3.13 runs on Amazon
+Linux 2023), trims what the runtime never reads, strips extension modules, ships unchecked-hash
+bytecode, writes a deterministic zip with a size report, proves the result in an isolated
+interpreter, and publishes it.
+Entry point: ``python -m vendor_build``.
 """
 
 from vendor_build.build import BuildResult, build_layer, build_naive_layer

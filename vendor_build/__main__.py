@@ -52,13 +52,17 @@ def _parser() -> argparse.ArgumentParser:
         help="build the tutorial's untrimmed, bytecode-less layer instead (baseline)",
     )
 
-    verify = commands.add_parser("verify", help="import and predict in an isolated python3.11")
+    verify = commands.add_parser(
+        "verify", help=f"import and predict in an isolated python{DEFAULT_PYTHON_VERSION}"
+    )
     verify.add_argument("zip", type=Path)
     verify.add_argument("--model-dir", type=Path, help="holds vectorizer.pkl + spam_model.pkl")
     verify.add_argument("--spam-label", help="the model's spam class (default: auto)")
     verify.add_argument("--repeat", type=int, default=3, help="cold-import runs to time")
     verify.add_argument("--python-version", default=DEFAULT_PYTHON_VERSION)
-    verify.add_argument("--python", help="interpreter to run (default: a base python3.11)")
+    verify.add_argument(
+        "--python", help="interpreter to run (default: a base python of --python-version)"
+    )
     verify.add_argument(
         "--baseline", type=Path, help="also time this zip's cold import (e.g. the naive layer)"
     )

@@ -22,9 +22,11 @@ import py_compile
 import sys
 from pathlib import Path
 
+from vendor_build.runtime import PYTHON_VERSION_INFO
+
 __all__ = ["LAMBDA_PYTHON", "compile_function_code"]
 
-LAMBDA_PYTHON = (3, 11)  # the runtime in .chalice/config.json: bytecode is per minor version
+LAMBDA_PYTHON = PYTHON_VERSION_INFO  # the function's runtime: bytecode is per minor version
 _MODE = py_compile.PycInvalidationMode.CHECKED_HASH
 
 

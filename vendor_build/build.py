@@ -25,6 +25,7 @@ from vendor_build.report import (
     format_report,
     measure_zip,
 )
+from vendor_build.runtime import PYTHON_VERSION
 from vendor_build.trim import PRUNE_RULES, RULES, TrimResult, apply_trim, strip_extensions
 from vendor_build.zipper import sha256_file, write_deterministic_zip
 
@@ -49,9 +50,9 @@ DEFAULT_OUT = REPO_ROOT / "build" / "layer"
 DEFAULT_NAIVE_OUT = REPO_ROOT / "build" / "naive-layer"
 #: Downloaded wheels, reused by later builds (offline after the first one).
 DEFAULT_WHEEL_DIR = REPO_ROOT / "build" / "wheels"
-DEFAULT_PYTHON_VERSION = "3.11"
-#: Python 3.11 on Lambda runs on Amazon Linux 2 (glibc 2.26): manylinux2014 wheels only.
-DEFAULT_PLATFORM = "manylinux2014_x86_64"
+DEFAULT_PYTHON_VERSION = PYTHON_VERSION
+#: python3.13 on Lambda runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels load.
+DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
 ZIP_NAME = "sklearn-layer.zip"
 REPORT_NAME = "sklearn-layer.report.json"
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vendor_build.runtime import PYTHON_VERSION
+
 __all__ = ["BytecodeError", "compile_tree"]
 
 
@@ -41,7 +43,7 @@ def _drop_sources(root: Path) -> int:
 def compile_tree(
     root: Path,
     *,
-    python_version: str = "3.11",
+    python_version: str = PYTHON_VERSION,
     python: str | None = None,
     ddir: str = "",
     sourceless: bool = False,

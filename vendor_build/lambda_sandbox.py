@@ -1,4 +1,4 @@
-"""Run code as Lambda's python3.11 runtime would, in a fresh interpreter; standard library only.
+"""Run code as Lambda's python3.13 runtime would, in a fresh interpreter; standard library only.
 
 Started by ``vendor_build.sandbox`` as ``python -I -S -B lambda_sandbox.py SPEC_JSON``:
 ``-I`` ignores the environment and user site, ``-S`` skips site-packages, ``-B`` writes no

@@ -14,9 +14,19 @@ __all__ = ["DEFAULT_REQUIREMENTS", "RUNTIME_PACKAGES", "PinError", "read_pins", 
 
 DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements-train.txt"
 
-#: What the API imports at run time. pandas, matplotlib and boto3 stay out: the API never
-#: imports the first two, and the Lambda runtime already bundles boto3.
-RUNTIME_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl")
+#: What the API imports at run time, and what those pull in (scikit-learn imports narwhals
+#: when it is imported; joblib needs cloudpickle): all pinned, so the layer installs no version
+#: of its own choosing. pandas, matplotlib and boto3 stay out: the API never imports the first
+#: two, and the Lambda runtime already bundles boto3.
+RUNTIME_PACKAGES = (
+    "scikit-learn",
+    "numpy",
+    "scipy",
+    "joblib",
+    "threadpoolctl",
+    "narwhals",
+    "cloudpickle",
+)
 
 _PIN_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!_-]+)\s*(?:[;#].*)?$")
 

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from vendor_build.runtime import PYTHON_VERSION
 from vendor_build.zipper import sha256_file
 
 __all__ = [
@@ -108,7 +109,7 @@ def publish_layer(
     layer_name: str = DEFAULT_LAYER_NAME,
     stage: str = "dev",
     config_path: Path | None = DEFAULT_CONFIG,
-    python_version: str = "3.11",
+    python_version: str = PYTHON_VERSION,
     architecture: str = "x86_64",
     region: str | None = None,
     endpoint_url: str | None = None,

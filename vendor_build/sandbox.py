@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vendor_build.runtime import PYTHON_VERSION
 
 __all__ = [
     "RUNTIME_SDK_PACKAGES",
@@ -31,7 +34,7 @@ __all__ = [
 ]
 
 SANDBOX_SCRIPT = Path(__file__).resolve().parent / "lambda_sandbox.py"
-#: What the python3.11 runtime bundles in /var/runtime: boto3 and what it imports.
+#: What the python3.13 runtime bundles in /var/runtime: boto3 and what it imports.
 RUNTIME_SDK_PACKAGES = (
     "boto3",
     "botocore",
@@ -58,7 +61,7 @@ class SandboxSpec:
     opt: Path
     task: Path | None = None
     runtime: Path | None = None
-    python_version: str = "3.11"
+    python_version: str = PYTHON_VERSION
     imports: Sequence[str] = ()
     handler: str | None = None
     init: str | None = None
@@ -81,15 +84,28 @@ class SandboxRun:
     seconds: float
 
 
-def find_python(python_version: str = "3.11") -> str:
-    """A base (non-venv) interpreter of the layer's Python version."""
+def _runs(python: str, python_version: str) -> bool:
+    # pyenv's shims are on PATH for every version but fail unless PYENV_VERSION names one.
+    check = f"import sys; sys.exit('%d.%d' % sys.version_info[:2] != {python_version!r})"
+    try:
+        done = subprocess.run([python, "-c", check], capture_output=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def find_python(python_version: str = PYTHON_VERSION) -> str:
+    """A base (non-venv) interpreter of ``python_version``: this one's base, PATH, or pyenv's."""
     current = f"{sys.version_info.major}.{sys.version_info.minor}"
     if current == python_version:
         return getattr(sys, "_base_executable", sys.executable) or sys.executable
-    found = shutil.which(f"python{python_version}")
-    if not found:
-        raise SandboxError(f"no python{python_version} on PATH to run the sandbox with")
-    return found
+    name = f"python{python_version}"
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [shutil.which(name), *sorted(pyenv.glob(f"{python_version}*/bin/{name}"))]
+    for candidate in candidates:
+        if candidate and _runs(str(candidate), python_version):
+            return str(candidate)
+    raise SandboxError(f"no {name} that runs (PATH, {pyenv}) to run the sandbox with")
 
 
 def run_sandbox(

@@ -2,7 +2,7 @@
 
 ``chalice package`` makes the deployment zip and the SAM template; the zip becomes a
 read-only folder standing for ``/var/task`` and the layer one for ``/opt``; a runtime
-folder holds only the SDK the python3.11 runtime bundles (``sandbox.runtime_sdk_dir``).
+folder holds only the SDK the python3.13 runtime bundles (``sandbox.runtime_sdk_dir``).
 :func:`invoke` then calls the handler named in the template with API Gateway proxy
 events (``lambda_events.proxy_event``), in the sandbox (``vendor_build.sandbox``), with
 the template's environment variables. API Gateway answers CORS preflights itself, from
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vendor_build.app_bytecode import compile_function_code
+from vendor_build.runtime import PYTHON_VERSION
 from vendor_build.sandbox import SandboxError, SandboxSpec, run_sandbox
 
 __all__ = [
@@ -99,7 +100,7 @@ def invoke(
     *,
     env: Mapping[str, str] | None = None,
     python: str | None = None,
-    python_version: str = "3.11",
+    python_version: str = PYTHON_VERSION,
 ) -> Invocation:
     """Cold-start the packaged handler in an isolated interpreter and send it ``events``.
 

@@ -1,7 +1,7 @@
 """Prove a layer works the way Lambda will load it, and time its cold import.
 
 The layer is unzipped into a folder standing for ``/opt``, made read-only, and imported by
-a fresh ``python3.11 -I -S -B`` that sees only the standard library and that folder (see
+a fresh ``python3.13 -I -S -B`` that sees only the standard library and that folder (see
 ``vendor_build.sandbox``). A model is unpickled and must predict known spam and ham with the same
 probabilities as the building environment; any ImportError, leaked module or wrong
 prediction fails loudly.
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vendor_build.runtime import PYTHON_VERSION
 from vendor_build.sample_model import CHECK_EXAMPLES, SPAM_LABEL, train_sample_model
 from vendor_build.sandbox import SandboxError, SandboxSpec, run_sandbox
 
@@ -128,7 +129,7 @@ def run_probe(
     opt_dir: Path,
     *,
     python: str | None = None,
-    python_version: str = "3.11",
+    python_version: str = PYTHON_VERSION,
     model_dir: Path | None = None,
     spam_label: object = SPAM_LABEL,
     examples: Sequence[tuple[str, str]] = CHECK_EXAMPLES,
@@ -171,7 +172,7 @@ def time_cold_import(
     label: str,
     repeat: int = 3,
     python: str | None = None,
-    python_version: str = "3.11",
+    python_version: str = PYTHON_VERSION,
     imports: Sequence[str] | None = None,
 ) -> ColdImport:
     """Import the API's modules ``repeat`` times, each in a new interpreter, on a read-only tree.
@@ -229,7 +230,7 @@ def verify_layer(
     repeat: int = 3,
     compare_without_bytecode: bool = True,
     python: str | None = None,
-    python_version: str = "3.11",
+    python_version: str = PYTHON_VERSION,
     echo: bool = True,
     function_lib: Path | None = FUNCTION_LIB,
 ) -> VerifyResult:

@@ -173,16 +173,19 @@ class WordCharTfidfVectorizer(TfidfVectorizer):
 
         The same numpy operations in the same order (and scikit-learn's own row
         normaliser), so the result is bit for bit the one ``TfidfVectorizer`` returns;
-        the validation it skips costs more than the rest for one short message.
+        the validation it skips costs more than the rest for one short message (which is
+        why the public ``sklearn.preprocessing.normalize`` is not used). The parameters
+        and ``idf_`` are the public ones; ``idf_`` is absent when ``use_idf`` is false.
         """
-        tfidf, data = self._tfidf, counts.data
-        if tfidf.sublinear_tf:
+        data = counts.data
+        if self.sublinear_tf:
             np.log(data, data)
             data += 1.0
-        if hasattr(tfidf, "idf_"):
-            data *= tfidf.idf_[counts.indices]
-        if tfidf.norm is not None:
-            _NORMALIZERS[tfidf.norm](counts)
+        idf = getattr(self, "idf_", None)
+        if idf is not None:
+            data *= idf[counts.indices]
+        if self.norm is not None:
+            _NORMALIZERS[self.norm](counts)
         return counts
 
     def word_tokens_out(self) -> np.ndarray:

@@ -63,9 +63,9 @@ def _truncated_pickle(models, s3, bucket):
 
 
 def _other_sklearn_recorded(models, publish_model, s3, bucket):
-    """A writer from before the live pointers points current.json at a 1.9.1 model, and this
+    """A writer from before the live pointers points current.json at a 1.7.2 model, and this
     runtime has no pointer of its own (the trainer alone never leaves a registry so)."""
-    manifest = publish_model(replace(models[1].bundle, sklearn_version="1.9.1"))
+    manifest = publish_model(replace(models[1].bundle, sklearn_version="1.7.2"))
     s3.delete_object(Bucket=bucket, Key=live_key(PREFIX, sklearn.__version__))
     s3.put_object(Bucket=bucket, Key=current_key(PREFIX), Body=manifest.to_json())
     return manifest.version
@@ -197,7 +197,7 @@ FAULTS = {
     "current-threshold-overflows": (_current_threshold_overflows, "invalid_manifest", "threshold"),
     "current-too-many-digits": (_current_too_many_digits, "invalid_manifest", "not valid JSON"),
     "current-deeply-nested": (_current_deeply_nested, "invalid_manifest", "not valid JSON"),
-    "sklearn-recorded-other": (_other_sklearn_recorded, "incompatible", "1.9.1"),
+    "sklearn-recorded-other": (_other_sklearn_recorded, "incompatible", "1.7.2"),
     "sklearn-pickled-other": (_publish_fault(_other_sklearn_pickled), "incompatible", "1.6.1"),
 }
 

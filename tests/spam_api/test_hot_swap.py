@@ -82,7 +82,7 @@ def test_a_broken_new_version_never_replaces_the_working_one(
         # A writer from before the live pointers moves current.json to a model of another
         # scikit-learn, and this runtime has no pointer of its own: nothing it can load.
         other = publish_at(
-            s3_client, bucket, replace(second_bundle, sklearn_version="1.9.1"), clock
+            s3_client, bucket, replace(second_bundle, sklearn_version="1.7.2"), clock
         )
         s3_client.delete_object(Bucket=bucket, Key=live_key(PREFIX, sklearn.__version__))
         s3_client.put_object(Bucket=bucket, Key=current_key(PREFIX), Body=other.to_json())
@@ -141,7 +141,7 @@ def test_a_refused_version_is_not_downloaded_again(
 ) -> None:
     runtime = make_runtime(model_refresh_seconds=0)
     assert version_of(bare_client) == published.version
-    publish_at(s3_client, bucket, replace(second_bundle, sklearn_version="1.9.1"), clock)
+    publish_at(s3_client, bucket, replace(second_bundle, sklearn_version="1.7.2"), clock)
     assert version_of(bare_client) == published.version
     calls = []
     original = runtime.holder.reader.load

@@ -92,7 +92,7 @@ def test_sam_template(tmp_path: Path, stage: str) -> None:
     template = json.loads((out / "sam.json").read_text())
     resources = template["Resources"]
     function = resources["APIHandler"]["Properties"]
-    assert function["Runtime"] == "python3.11"
+    assert function["Runtime"] == "python3.13"
     assert function["Layers"] == CONFIG["stages"][stage]["layers"]
     assert function["Environment"]["Variables"] == stage_env(stage)
     assert "AWS_ENDPOINT_URL_S3" not in function["Environment"]["Variables"]
@@ -123,7 +123,7 @@ def test_terraform_template(tmp_path: Path) -> None:
     template = json.loads((out / "chalice.tf.json").read_text())
     resource = template["resource"]
     function = resource["aws_lambda_function"]["api_handler"]
-    assert function["runtime"] == "python3.11"
+    assert function["runtime"] == "python3.13"
     assert function["layers"] == CONFIG["stages"]["prod"]["layers"]
     assert function["environment"]["variables"] == stage_env("prod")
     policy = json.loads(resource["aws_iam_role_policy"]["api_handler_role"]["policy"])

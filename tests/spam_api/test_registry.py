@@ -89,13 +89,13 @@ class ReaderContract:
         s3, bucket = store
         from dataclasses import replace
 
-        publish(s3, bucket, PREFIX, replace(bundle, sklearn_version="1.9.1"))
+        publish(s3, bucket, PREFIX, replace(bundle, sklearn_version="1.7.2"))
         pointer = reader.fetch_pointer()
         _no_unpickling(monkeypatch)
         with pytest.raises(IncompatibleModelError) as caught:
             reader.load(pointer)
         message = str(caught.value)
-        assert "1.9.1" in message and sklearn.__version__ in message and "retrain" in message
+        assert "1.7.2" in message and sklearn.__version__ in message and "retrain" in message
 
     @pytest.mark.parametrize(
         "bad_key",

@@ -1,7 +1,10 @@
 """``WordCharTfidfVectorizer`` gives exactly ``TfidfVectorizer``'s matrix, only faster.
 
-Every comparison is element-wise equality of the two sparse matrices (same shape, same
-non-zeros, same float32 values), on the shared corpora and on generated text.
+Every comparison is bit for bit: the same sparse type, shape and dtype, the same CSR
+structure (``indptr``, ``indices``) and the same bytes of values, on the shared corpora and on
+generated text. The fast path reuses scikit-learn internals (its row normaliser, the
+fitted ``TfidfTransformer`` behind ``idf_``), so this is what proves it again after every
+scikit-learn upgrade.
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ def _pair(texts: list[str], **params) -> tuple[WordCharTfidfVectorizer, TfidfVec
 
 
 def _assert_same(a, b) -> None:
+    assert type(a) is type(b)
     assert a.shape == b.shape
     assert a.dtype == b.dtype
-    assert (a != b).nnz == 0
-    assert a.nnz == b.nnz
+    assert np.array_equal(a.indptr, b.indptr)
+    assert np.array_equal(a.indices, b.indices)
+    assert a.data.tobytes() == b.data.tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +107,26 @@ def test_same_matrix_for_other_ngram_ranges(sms_texts, word_ngrams, char_ngrams)
     fast, plain = _pair(sms_texts[:800], analyzer=analyzer, min_df=1)
     assert fast.uses_fast_path
     _assert_same(fast.transform(sms_texts[800:1200]), plain.transform(sms_texts[800:1200]))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"use_idf": False},
+        {"norm": "l1"},
+        {"norm": None},
+        {"sublinear_tf": False, "smooth_idf": False},
+        {"binary": True},
+        {"dtype": np.float64},
+    ],
+    ids=["no-idf", "l1", "no-norm", "raw-tf-no-smoothing", "binary", "float64"],
+)
+def test_same_matrix_for_every_weighting(sms_texts, options) -> None:
+    """Each branch of ``_weigh`` (term frequency, idf, normaliser) against scikit-learn's."""
+    fast, plain = _pair(sms_texts[:1000], **options)
+    assert fast.uses_fast_path
+    _assert_same(fast.transform(sms_texts[1000:1400]), plain.transform(sms_texts[1000:1400]))
+    _assert_same(fast.transform(sms_texts[1400:1401]), plain.transform(sms_texts[1400:1401]))
 
 
 def test_words_only_vocabulary(sms_texts) -> None:

@@ -201,7 +201,7 @@ def test_template_sam_carries_layer_environment_and_policy(
     template = json.loads(sam_template.read_text())
     function = template["Resources"]["APIHandler"]["Properties"]
     prod = prod_config["stages"]["prod"]
-    assert function["Runtime"] == "python3.11"
+    assert function["Runtime"] == "python3.13"
     assert function["Layers"] == prod["layers"]
     assert (
         function["Environment"]["Variables"]["MODEL_BUCKET"]
@@ -225,7 +225,7 @@ def test_template_terraform_is_json_with_layer_environment_and_policy(
     resources = template["resource"]
     (function,) = resources["aws_lambda_function"].values()
     prod = prod_config["stages"]["prod"]
-    assert function["runtime"] == "python3.11"
+    assert function["runtime"] == "python3.13"
     assert function["layers"] == prod["layers"]
     variables = function["environment"]["variables"]
     for name, value in prod["environment_variables"].items():

@@ -36,7 +36,7 @@ def stdlib_extension() -> Path:
 @pytest.fixture
 def site_packages(tmp_path: Path) -> Path:
     """A miniature site-packages with each kind of file the trimming rules care about."""
-    sp = tmp_path / "python" / "lib" / "python3.11" / "site-packages"
+    sp = tmp_path / "python" / "lib" / "python3.13" / "site-packages"
     write(sp / "numpyish" / "__init__.py", "from numpyish import testing\n")
     # numpy 2.2's trap: non-test code imports a module that lives in a tests package.
     write(sp / "numpyish" / "testing" / "__init__.py", "from .utils import NA\n")
@@ -67,7 +67,7 @@ def site_packages(tmp_path: Path) -> Path:
     write(sp / "plain" / "meson.build", "project()\n")
     write(sp / "plain" / "data" / "table.csv", "a,b\n1,2\n")
     write(sp / "plain" / "descr" / "iris.rst", "Iris, read at run time\n")
-    write(sp / "plain" / "__pycache__" / "__init__.cpython-311.pyc", data=b"stale")
+    write(sp / "plain" / "__pycache__" / "__init__.cpython-313.pyc", data=b"stale")
     write(sp / "plain-1.0.dist-info" / "METADATA", "Name: plain\nVersion: 1.0\n")
     write(sp / "plain-1.0.dist-info" / "RECORD", "plain/__init__.py,,\n")
     write(sp / "plain-1.0.dist-info" / "INSTALLER", "pip\n")
@@ -76,8 +76,8 @@ def site_packages(tmp_path: Path) -> Path:
     write(sp / "plain-1.0.dist-info" / "licenses" / "LICENSE.txt", "BSD\n")
     write(sp / "bin" / "plain-tool", "#!/build/python\n")
     extension = stdlib_extension().read_bytes()
-    write(sp / "plain" / "_fast.cpython-311-x86_64-linux-gnu.so", data=extension)
-    write(sp / "plain" / "_test_helpers.cpython-311-x86_64-linux-gnu.so", data=extension)
+    write(sp / "plain" / "_fast.cpython-313-x86_64-linux-gnu.so", data=extension)
+    write(sp / "plain" / "_test_helpers.cpython-313-x86_64-linux-gnu.so", data=extension)
     write(sp / "plain.libs" / "libvendored-1234abcd.so.1.0", data=extension)
     write(sp / "plain.libs" / "libother-5678.so", data=extension)
     return sp
@@ -85,7 +85,7 @@ def site_packages(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def built_layer(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    """The real layer, built once per session from the pinned manylinux2014 wheels.
+    """The real layer, built once per session from the pinned manylinux_2_28 wheels.
 
     Wheels are cached in build/wheels (or $VENDOR_BUILD_WHEEL_DIR): the first run on a
     fresh machine downloads them from PyPI, later runs are offline.

@@ -22,7 +22,7 @@ API_DIR = REPO_ROOT / "spam_api"
 
 
 def test_runs_on_the_lambda_python() -> None:
-    """Everything here assumes the venv is python3.11, as ``make install`` makes it."""
+    """Everything here assumes the venv is python3.13, as ``make install`` makes it."""
     assert sys.version_info[:2] == LAMBDA_PYTHON
 
 
@@ -75,7 +75,7 @@ def test_imports_from_the_unzipped_package_use_that_bytecode(tmp_path: Path) -> 
     loaded = {line.split()[-1] for line in done.stderr.splitlines() if "code object from" in line}
     for module in ("app", "chalice/app", "chalicelib/service", "chalicelib/registry"):
         name = Path(module)
-        pyc = task / name.parent / "__pycache__" / f"{name.name}.cpython-311.pyc"
+        pyc = task / name.parent / "__pycache__" / f"{name.name}.cpython-313.pyc"
         assert f"'{pyc}'" in loaded or str(pyc) in loaded, f"{module} was compiled, not loaded"
 
 

@@ -34,7 +34,7 @@ def test_cache_layout_uses_unchecked_hashes(tmp_path: Path) -> None:
     write(tmp_path / "pkg" / "mod.py", "VALUE = 7\n")
     count, removed = compile_tree(tmp_path)
     assert (count, removed) == (2, 0)
-    pyc = tmp_path / "pkg" / "__pycache__" / "mod.cpython-311.pyc"
+    pyc = tmp_path / "pkg" / "__pycache__" / "mod.cpython-313.pyc"
     assert _flags(pyc) == _UNCHECKED_HASH
     # an unchecked-hash pyc is used even when the source's mtime changes (as after unzipping)
     (tmp_path / "pkg" / "mod.py").touch()

@@ -1,5 +1,5 @@
 """The whole deployable, as Lambda runs it: ``chalice package`` output in /var/task, our
-layer in /opt, the runtime's boto3, an isolated python3.11, API Gateway proxy events, S3 on
+layer in /opt, the runtime's boto3, an isolated python3.13, API Gateway proxy events, S3 on
 a moto server holding a model the trainer published. Answers must match ``chalice local``."""
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def test_the_packaged_api_on_the_layer_answers_like_chalice_local(
     lambda_dirs, published: str, s3_endpoint: str, chalice_local_url: str
 ) -> None:
     api, task, opt, runtime = lambda_dirs
-    assert api.function()["Runtime"] == "python3.11"
+    assert api.function()["Runtime"] == "python3.13"
     origin = {"Origin": "https://example.org"}
     events = [
         proxy_event(method, path, body, headers={**headers, **origin}, user_agent="smoke-test")

@@ -101,7 +101,7 @@ def test_publish_to_a_moto_server_over_http(
     tmp_path: Path, s3_endpoint: str, s3_client, bucket: str
 ) -> None:
     tree = tmp_path / "tree"
-    write(tree / "python" / "lib" / "python3.11" / "site-packages" / "m.py", "x = 1\n")
+    write(tree / "python" / "lib" / "python3.13" / "site-packages" / "m.py", "x = 1\n")
     layer = write_deterministic_zip(tree, tmp_path / "layer.zip")
     config = tmp_path / "config.json"
     config.write_text(json.dumps(SAMPLE_CONFIG, indent=2, ensure_ascii=False) + "\n")
@@ -122,7 +122,7 @@ def test_publish_to_a_moto_server_over_http(
     lam = boto3.client("lambda", endpoint_url=s3_endpoint, region_name="us-east-1")
     name, number = arn.split(":")[-2:]
     version = lam.get_layer_version(LayerName=name, VersionNumber=int(number))
-    assert version["CompatibleRuntimes"] == ["python3.11"]
+    assert version["CompatibleRuntimes"] == ["python3.13"]
     assert version["CompatibleArchitectures"] == ["x86_64"]
     assert json.loads(config.read_text())["stages"]["dev"]["layers"] == [OTHER, arn]
 

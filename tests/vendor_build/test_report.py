@@ -16,7 +16,7 @@ from vendor_build.zipper import write_deterministic_zip
 
 from .conftest import write
 
-SP = "python/lib/python3.11/site-packages"
+SP = "python/lib/python3.13/site-packages"
 
 
 @pytest.fixture

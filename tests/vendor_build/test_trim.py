@@ -45,7 +45,7 @@ def test_trim_removes_what_the_runtime_never_reads(site_packages: Path) -> None:
         "plain/_speedups.pxd",
         "plain/include/plain.h",
         "plain/meson.build",
-        "plain/__pycache__/__init__.cpython-311.pyc",
+        "plain/__pycache__/__init__.cpython-313.pyc",
         "plain-1.0.dist-info/RECORD",
         "plain-1.0.dist-info/INSTALLER",
         "plain-1.0.dist-info/WHEEL",
@@ -61,8 +61,8 @@ def test_trim_removes_what_the_runtime_never_reads(site_packages: Path) -> None:
         "plain-1.0.dist-info/METADATA",
         "plain-1.0.dist-info/entry_points.txt",
         "plain-1.0.dist-info/licenses/LICENSE.txt",
-        "plain/_fast.cpython-311-x86_64-linux-gnu.so",
-        "plain/_test_helpers.cpython-311-x86_64-linux-gnu.so",  # only PRUNE_RULES drop it
+        "plain/_fast.cpython-313-x86_64-linux-gnu.so",
+        "plain/_test_helpers.cpython-313-x86_64-linux-gnu.so",  # only PRUNE_RULES drop it
         "plain.libs/libvendored-1234abcd.so.1.0",
     ):
         assert kept in left, kept
@@ -104,12 +104,12 @@ def test_prune_rules_drop_test_extensions_and_unused_subpackages(site_packages: 
     write(site_packages / "sklearn" / "linear_model" / "__init__.py")
     plan, _ = plan_trim(site_packages, (*RULES, *PRUNE_RULES))
     removed = {p.relative_to(site_packages).as_posix(): rule.name for p, rule in plan.items()}
-    assert removed["plain/_test_helpers.cpython-311-x86_64-linux-gnu.so"] == (
+    assert removed["plain/_test_helpers.cpython-313-x86_64-linux-gnu.so"] == (
         "test-only extension modules"
     )
     assert removed["sklearn/ensemble/__init__.py"] == "unused subpackages"
     assert "sklearn/linear_model/__init__.py" not in removed
-    assert "plain/_fast.cpython-311-x86_64-linux-gnu.so" not in removed
+    assert "plain/_fast.cpython-313-x86_64-linux-gnu.so" not in removed
 
 
 def test_strip_touches_extension_modules_but_never_vendored_libs(site_packages: Path) -> None:

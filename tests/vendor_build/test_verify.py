@@ -8,7 +8,7 @@ from vendor_build.verify import VerifyError, make_read_only, run_probe, time_col
 
 from .conftest import write
 
-SP = "python/lib/python3.11/site-packages"
+SP = "python/lib/python3.13/site-packages"
 
 
 def test_the_probe_sees_only_the_layer_and_the_stdlib(tmp_path: Path) -> None:

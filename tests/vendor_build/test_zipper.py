@@ -10,7 +10,7 @@ from .conftest import write
 def _tree(root: Path) -> Path:
     write(root / "python" / "b.py", "b = 2\n")
     write(root / "python" / "a" / "__init__.py", "a = 1\n")
-    write(root / "python" / "a" / "_ext.cpython-311-x86_64-linux-gnu.so", data=b"\x7fELF" * 100)
+    write(root / "python" / "a" / "_ext.cpython-313-x86_64-linux-gnu.so", data=b"\x7fELF" * 100)
     write(root / "python" / "a" / "data.bin", data=os.urandom(4096))
     return root
 
@@ -38,7 +38,7 @@ def test_entries_sorted_with_fixed_times_and_modes(tmp_path: Path) -> None:
         assert names[0] == "python/a/__init__.py"
         assert all(info.date_time == FIXED_DATE_TIME for info in infos)
         modes = {info.filename: info.external_attr >> 16 for info in infos}
-        assert modes["python/a/_ext.cpython-311-x86_64-linux-gnu.so"] == 0o100755
+        assert modes["python/a/_ext.cpython-313-x86_64-linux-gnu.so"] == 0o100755
         assert modes["python/b.py"] == 0o100644
         assert zf.read("python/b.py") == b"b = 2\n"
 
