@@ -97,3 +97,73 @@ def built_layer(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     except Exception:
         shutil.rmtree(out, ignore_errors=True)
         raise
+
+
+#: The python3.13 stack, used for the 3.13 layers only while requirements-train.txt still pins
+#: the python3.11 one (scikit-learn 1.7.2 has no cp313 wheels in this registry). Once the pins
+#: move to 3.13 (issue 15), the layers are built from requirements-train.txt like the rest.
+PY313_FALLBACK_PINS = (
+    "scikit-learn==1.9.1\nnumpy==2.5.5\nscipy==1.18.1\njoblib==1.6.0\nthreadpoolctl==3.8.0\n"
+)
+
+
+def py313_requirements(scratch: Path) -> Path:
+    """requirements-train.txt when it pins a stack with cp313 wheels, else the fallback pins."""
+    from vendor_build.pins import DEFAULT_REQUIREMENTS, read_pins
+
+    major, minor = (int(x) for x in read_pins(DEFAULT_REQUIREMENTS)["scikit-learn"].split(".")[:2])
+    if (major, minor) >= (1, 8):
+        return DEFAULT_REQUIREMENTS
+    return write(scratch / "requirements-py313.txt", PY313_FALLBACK_PINS)
+
+
+def _build_313(factory: pytest.TempPathFactory, arch: str) -> BuildResult:
+    out = factory.mktemp(f"layer-313-{arch}")
+    wheel_dir = Path(os.environ.get("VENDOR_BUILD_WHEEL_DIR", DEFAULT_WHEEL_DIR))
+    try:
+        return build_layer(
+            out,
+            requirements_file=py313_requirements(out),
+            python_version="3.13",
+            arch=arch,
+            wheel_dir=wheel_dir,
+            check=False,
+            echo=True,
+        )
+    except Exception:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+@pytest.fixture(scope="session")
+def layer_313_x86_64(
+    built_layer: BuildResult, tmp_path_factory: pytest.TempPathFactory
+) -> BuildResult:
+    """The python3.13 x86_64 layer: the session's default layer once that is 3.13."""
+    if built_layer.report.extra.get("python_version") == "3.13":
+        return built_layer
+    return _build_313(tmp_path_factory, "x86_64")
+
+
+@pytest.fixture(scope="session")
+def layer_313_arm64(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The python3.13 arm64 layer, from the same pins and wheel cache."""
+    return _build_313(tmp_path_factory, "arm64")
+
+
+@pytest.fixture(scope="session")
+def arm64_python() -> list[str]:
+    """The emulated arm64 python3.13 (Debian root cached in build/arm64-root; `make arm64-root`).
+
+    Missing qemu-user-static or debootstrap fails the test under CI (`.ci/run` installs them)
+    and skips it elsewhere.
+    """
+    from tests.conftest import IN_CI
+    from vendor_build.emulator import EmulatorError, emulated_python, prepare_root
+
+    try:
+        return emulated_python(prepare_root())
+    except EmulatorError as exc:
+        if IN_CI:
+            pytest.fail(f"the arm64 emulator is needed in CI: {exc}")
+        pytest.skip(f"no arm64 emulator here: {exc}")
