@@ -15,15 +15,17 @@ import tempfile
 from pathlib import Path
 
 from vendor_build.layer_checks import static_proofs
-from vendor_build.targets import Target
+from vendor_build.targets import Target, find_interpreter
 from vendor_build.verify import VerifyError, time_cold_import, unpack_layer, verify_layer
 
 __all__ = ["verify_command"]
 
 
-def _interpreter(args: argparse.Namespace, target: Target) -> str | list[str] | None:
-    if args.python or target.arch == "x86_64":
+def _interpreter(args: argparse.Namespace, target: Target) -> str | list[str]:
+    if args.python:
         return args.python
+    if target.arch == "x86_64":
+        return find_interpreter(target.python)
     from vendor_build.emulator import (
         DEFAULT_ROOT,
         PYTHON_VERSION,
