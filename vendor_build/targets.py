@@ -53,7 +53,7 @@ class Target:
     'manylinux2014_x86_64'
     """
 
-    python: str = "3.11"
+    python: str
     arch: str = "x86_64"
 
     def __post_init__(self) -> None:
