@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from vendor_build.layer_checks import static_proofs
+from vendor_build.sample_model import SPAM_LABEL
 from vendor_build.targets import Target, find_interpreter
 from vendor_build.verify import VerifyError, time_cold_import, unpack_layer, verify_layer
 
@@ -71,6 +72,7 @@ def verify_command(args: argparse.Namespace) -> dict[str, object]:
             python_version=target.python,
             python=python,
             model_dir=args.model_dir,
+            spam_label=args.spam_label or SPAM_LABEL,
             repeat=repeat,
             timing_label=label,
         )
