@@ -21,7 +21,7 @@ define fresh_venv
 	fi
 endef
 
-.PHONY: install test lint demo bench deploy destroy layer clean checkov-env s3rver
+.PHONY: install test lint demo bench deploy destroy layer clean checkov-env s3rver arm64-root
 
 # checkov's pins (boto3 1.35, networkx 2.6, numpy 2.4) conflict with ours: its own venv under
 # build/ (gitignored), on the same Python 3.13. tests/stack/test_templates.py makes it too when
@@ -38,6 +38,12 @@ S3RVER_STAMP := $(S3RVER_DIR)/.installed
 ifneq ($(shell $(BIN)/python -c '$(IS_PY313)' 2>/dev/null && echo ok),ok)
 .PHONY: $(STAMP)
 endif
+
+# Debian 13's arm64 python3.13 under build/ (gitignored), run by qemu-aarch64-static: the arm64
+# layer's import test (vendor_build/emulator.py). Needs root, debootstrap and qemu-user-static
+# (.ci/run installs them); made once, then reused.
+ARM64_ROOT := build/arm64-root
+
 $(STAMP): requirements-train.txt requirements-dev.txt pyproject.toml
 	$(call fresh_venv,$(VENV))
 	$(BIN)/python -m pip install --upgrade --quiet pip
@@ -48,6 +54,7 @@ $(STAMP): requirements-train.txt requirements-dev.txt pyproject.toml
 install: $(STAMP) ## create .venv with the pinned training and test stack
 
 test: install checkov-env s3rver ## run the whole test suite (unit, integration, browser)
+	-@$(MAKE) --no-print-directory arm64-root
 	$(BIN)/python -m pytest
 
 ifneq ($(shell $(CHECKOV_VENV)/bin/python -c '$(IS_PY313)' 2>/dev/null && echo ok),ok)
@@ -69,6 +76,13 @@ $(S3RVER_STAMP): tests/s3rver/package.json tests/s3rver/package-lock.json
 
 s3rver: $(S3RVER_STAMP) ## the signature-verifying S3 server the tests run
 
+# `make test` goes on without it (e.g. not root): its tests then make it themselves, and fail
+# under CI=true (skip elsewhere) when they cannot.
+$(ARM64_ROOT)/.vendor_build-root.json:
+	$(BIN)/python -c "from vendor_build.emulator import prepare_root; prepare_root()"
+
+arm64-root: install $(ARM64_ROOT)/.vendor_build-root.json ## the emulated arm64 python3.13 for verify --arch arm64
+
 lint: install ## ruff over everything
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -79,9 +93,12 @@ demo: install ## the whole product locally: S3, trained model, API, page
 bench: install ## benchmarks; prints the table and writes bench/results/
 	$(BIN)/python -m bench $(ARGS)
 
-layer: install ## build and verify the scikit-learn layer
-	$(BIN)/python -m vendor_build build
-	$(BIN)/python -m vendor_build verify build/layer/sklearn-layer.zip --json build/layer/verify.json
+# make layer ARCH=arm64 (build/layer-arm64/; verified in the emulated arm64 python3.13)
+ARCH       ?= x86_64
+LAYER_DIR  := build/layer$(if $(filter arm64,$(ARCH)),-arm64)
+layer: install $(if $(filter arm64,$(ARCH)),arm64-root) ## build and verify the scikit-learn layer: make layer [ARCH=arm64]
+	$(BIN)/python -m vendor_build build --arch $(ARCH) $(LAYER_ARGS)
+	$(BIN)/python -m vendor_build verify $(LAYER_DIR)/sklearn-layer.zip --arch $(ARCH) $(LAYER_ARGS) --json $(LAYER_DIR)/verify.json
 
 deploy: install ## deploy to AWS: make deploy STAGE=prod
 	$(BIN)/python -m stack deploy --stage $(or $(STAGE),dev) $(ARGS)

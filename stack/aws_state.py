@@ -30,6 +30,7 @@ __all__ = [
     "load_config",
     "point_policy_at_bucket",
     "set_stage_environment",
+    "stage_architecture",
     "stage_layers",
     "state_path",
 ]
@@ -103,6 +104,13 @@ def load_config(project_dir: Path, stage: str) -> dict[str, Any]:
 def stage_layers(project_dir: Path, stage: str) -> list[str]:
     """The layer ARNs the stage's config lists (what vendor_build wrote)."""
     return list(load_config(project_dir, stage)["stages"][stage].get("layers", []))
+
+
+def stage_architecture(project_dir: Path, stage: str) -> str:
+    """The stage's ``lambda_architecture`` (Chalice's lookup: stage, then top level, x86_64)."""
+    config = load_config(project_dir, stage)
+    stage_config = config["stages"][stage]
+    return str(stage_config.get("lambda_architecture", config.get("lambda_architecture", "x86_64")))
 
 
 def set_stage_environment(project_dir: Path, stage: str, values: dict[str, str]) -> bool:

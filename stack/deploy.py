@@ -16,8 +16,9 @@ the command again is safe and cheap:
    (``stack.model_guard``: checked in the preflight, so a function is never switched to a
    scikit-learn with nothing to load; with only other versions live, deploy stops there
    and prints the command that publishes one, unless ``--train-missing-model``).
-5. layer: reuse the stage's layer if it still exists, else build, verify, publish and
-   write its ARN into the stage's config (vendor_build).
+5. layer: reuse the stage's layer if it still exists and is for the stage's
+   ``lambda_architecture``, else build, verify, publish and write its ARN into the
+   stage's config (vendor_build), for that architecture and this interpreter's Python.
 6. API: the function's log group with a retention, ``chalice deploy --stage``, stage
    throttling (API Gateway), then the invoke URL and a ``curl`` line.
 7. page (``--static-bucket``): ``static/`` plus a ``config.js`` naming the API URL.
@@ -67,6 +68,7 @@ from stack.aws_state import (
     load_config,
     point_policy_at_bucket,
     set_stage_environment,
+    stage_architecture,
     stage_layers,
     state_path,
 )
@@ -193,17 +195,26 @@ def _train_and_publish_cli(
         )
 
 
-def _default_layer_zip() -> Path:
-    """Where ``python -m vendor_build build`` leaves the zip (imported late: it is slow)."""
-    from vendor_build.build import DEFAULT_OUT, ZIP_NAME
-
-    return Path(DEFAULT_OUT) / ZIP_NAME
+#: The Python of this interpreter: Chalice takes the function's runtime from it, so the layer
+#: is built for the same one.
+RUNTIME_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _build_layer_cli(out: Callable[[str], None]) -> Path:
-    """``python -m vendor_build build`` then ``verify``; returns the verified zip."""
-    zip_path = _default_layer_zip()
-    for argv in (["build"], ["verify", str(zip_path)]):
+def _default_layer_zip(arch: str = "x86_64") -> Path:
+    """Where ``python -m vendor_build build --arch`` leaves the zip (imported late: slow)."""
+    from vendor_build.build import ZIP_NAME, default_out
+
+    return default_out(arch) / ZIP_NAME
+
+
+def _build_layer_cli(out: Callable[[str], None], arch: str = "x86_64") -> Path:
+    """``python -m vendor_build build`` then ``verify`` for ``arch``; returns the verified zip.
+
+    arm64's verify imports and predicts in an emulated arm64 python3.13 (`make arm64-root`).
+    """
+    zip_path = _default_layer_zip(arch)
+    target = ["--arch", arch, "--python-version", RUNTIME_PYTHON]
+    for argv in (["build", *target], ["verify", str(zip_path), *target]):
         out("$ python -m vendor_build " + " ".join(argv))
         result = subprocess.run([sys.executable, "-m", "vendor_build", *argv], check=False)
         if result.returncode != 0:
@@ -226,6 +237,8 @@ def _publish_layer_vendor_build(
         layer_name=LAYER_NAME,
         stage=stage,
         config_path=project_dir / ".chalice" / "config.json",
+        python_version=RUNTIME_PYTHON,
+        architecture=stage_architecture(project_dir, stage),
         s3_client=ctx.client("s3"),
         lambda_client=ctx.client("lambda"),
     )
@@ -241,7 +254,7 @@ class Toolchain:
     """The non-AWS tools a deploy drives; tests swap in fakes or cheaper real ones."""
 
     train_and_publish: Callable[..., None] = _train_and_publish_cli
-    build_layer: Callable[[Callable[[str], None]], Path] = _build_layer_cli
+    build_layer: Callable[[Callable[[str], None], str], Path] = _build_layer_cli
     publish_layer: Callable[..., tuple[str, dict[str, str]]] = _publish_layer_vendor_build
     chalice: Callable[[Path, dict[str, str], Callable[[str], None]], Any] = ChaliceCli
 
@@ -345,16 +358,29 @@ def _model_step(
     return "published"
 
 
-def _layer_exists(ctx: AwsContext, arn: str) -> bool:
+def _layer_architectures(ctx: AwsContext, arn: str) -> list[str] | None:
+    """The layer version's ``CompatibleArchitectures`` (x86_64 when it names none); None if gone."""
     try:
         # by name: the ARN is in our account and region (checked by the caller)
         name, version = arn.split(":")[6], int(arn.split(":")[7])
-        ctx.client("lambda").get_layer_version(LayerName=name, VersionNumber=version)
+        found = ctx.client("lambda").get_layer_version(LayerName=name, VersionNumber=version)
     except ClientError as exc:
         if client_error_code(exc) in {"404", "ResourceNotFoundException", "AccessDeniedException"}:
-            return False
+            return None
         raise
-    return True
+    return list(found.get("CompatibleArchitectures") or ["x86_64"])
+
+
+def _check_zip_target(zip_path: Path, arch: str) -> None:
+    """Refuse a zip whose build report names another architecture or Python than the stage's."""
+    from vendor_build.publish import target_of_build
+
+    built_for = target_of_build(zip_path)
+    if built_for and built_for != (RUNTIME_PYTHON, arch):
+        raise DeployError(
+            f"{zip_path} was built for python{built_for[0]} on {built_for[1]}; the stage runs "
+            f"python{RUNTIME_PYTHON} on {arch} (python -m vendor_build build --arch {arch})"
+        )
 
 
 def _layer_step(
@@ -369,26 +395,34 @@ def _layer_step(
 ) -> tuple[str, str | None]:
     if opts.skip_layer:
         return "skipped (--skip-layer)", None
+    arch = stage_architecture(opts.project_dir, opts.stage)
     ours = f"arn:aws:lambda:{ctx.region}:{identity.account}:layer:"
     current = [a for a in stage_layers(opts.project_dir, opts.stage) if a.startswith(ours)]
-    if current and not opts.rebuild_layer and not ctx.dry_run and _layer_exists(ctx, current[0]):
-        out(f"layer: reusing {current[0]} (--rebuild-layer publishes a new version)")
-        return "exists", current[0]
+    if current and not opts.rebuild_layer and not ctx.dry_run:
+        architectures = _layer_architectures(ctx, current[0])
+        if architectures is not None and arch in architectures:
+            out(f"layer: reusing {current[0]} (--rebuild-layer publishes a new version)")
+            return "exists", current[0]
+        if architectures is not None:
+            out(f"layer: {current[0]} is for {architectures}; the stage runs {arch}: rebuilding")
     zip_path = opts.layer_zip
     if zip_path is None:
         if ctx.dry_run:
-            out("[dry-run] would run: python -m vendor_build build; python -m vendor_build verify")
-            zip_path = _default_layer_zip()
+            out(
+                f"[dry-run] would run: python -m vendor_build build --arch {arch}; "
+                f"python -m vendor_build verify --arch {arch}"
+            )
+            zip_path = _default_layer_zip(arch)
         else:
-            zip_path = tools.build_layer(out)
+            zip_path = tools.build_layer(out, arch)
+    _check_zip_target(zip_path, arch)
     if ctx.dry_run:
-        from vendor_build.runtime import RUNTIME
-
         key = _layer_key("<sha256>")
         out(f"[dry-run] s3.upload_file({str(zip_path)!r}, {bucket!r}, {key!r})")
         out(
             f"[dry-run] lambda.publish_layer_version(LayerName={LAYER_NAME!r}, Content="
-            f"{{'S3Bucket': {bucket!r}, 'S3Key': {key!r}}}, CompatibleRuntimes=[{RUNTIME!r}])"
+            f"{{'S3Bucket': {bucket!r}, 'S3Key': {key!r}}}, CompatibleRuntimes="
+            f"['python{RUNTIME_PYTHON}'], CompatibleArchitectures=[{arch!r}])"
         )
         out(f"[dry-run] would write the new layer ARN into {opts.project_dir}/.chalice/config.json")
         return "would publish", None

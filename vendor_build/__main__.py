@@ -8,18 +8,25 @@ import sys
 from pathlib import Path
 
 from vendor_build.build import (
-    DEFAULT_NAIVE_OUT,
-    DEFAULT_OUT,
-    DEFAULT_PLATFORM,
     DEFAULT_PYTHON_VERSION,
     DEFAULT_WHEEL_DIR,
     build_layer,
     build_naive_layer,
+    default_out,
 )
+from vendor_build.elf import BinaryCheckError
+from vendor_build.layer_checks import LayerCheckError
 from vendor_build.pins import DEFAULT_REQUIREMENTS
-from vendor_build.publish import DEFAULT_CONFIG, DEFAULT_LAYER_NAME, publish_layer
+from vendor_build.publish import (
+    DEFAULT_CONFIG,
+    DEFAULT_LAYER_NAME,
+    publish_layer,
+    target_of_build,
+)
 from vendor_build.report import LayerTooLargeError
-from vendor_build.verify import VerifyError, time_cold_import, unpack_layer, verify_layer
+from vendor_build.targets import ARCHITECTURES
+from vendor_build.verify import VerifyError
+from vendor_build.verify_cli import verify_command
 
 __all__ = ["main"]
 
@@ -29,17 +36,18 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="build, measure and size-check the layer zip")
-    build.add_argument("--out", type=Path, default=None, help=f"default {DEFAULT_OUT}")
+    build.add_argument(
+        "--out", type=Path, default=None, help="default build/layer (build/layer-arm64 for arm64)"
+    )
     build.add_argument("--python-version", default=DEFAULT_PYTHON_VERSION)
-    build.add_argument("--platform", default=DEFAULT_PLATFORM)
+    build.add_argument("--arch", default="x86_64", choices=ARCHITECTURES)
+    build.add_argument("--platform", help="pip's --platform (default: the target's)")
     build.add_argument("--requirements", type=Path, default=DEFAULT_REQUIREMENTS)
     build.add_argument("--wheel-dir", type=Path, default=DEFAULT_WHEEL_DIR)
     build.add_argument(
         "--python", help="interpreter of --python-version for bytecode (default: this one)"
     )
-    build.add_argument(
-        "--no-strip", action="store_true", help="keep extension symbols (needed off x86_64)"
-    )
+    build.add_argument("--no-strip", action="store_true", help="keep extension symbols")
     build.add_argument(
         "--no-prune", action="store_true", help="keep subpackages the API never imports"
     )
@@ -53,30 +61,51 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     verify = commands.add_parser(
-        "verify", help=f"import and predict in an isolated python{DEFAULT_PYTHON_VERSION}"
+        "verify", help="import and predict in an isolated interpreter (arm64: emulated)"
     )
     verify.add_argument("zip", type=Path)
+    verify.add_argument("--arch", default="x86_64", choices=ARCHITECTURES)
+    verify.add_argument(
+        "--reference",
+        type=Path,
+        help="train the model and take the expected answers from this layer, run natively "
+        "(e.g. the x86_64 layer of the same pins) instead of from this environment",
+    )
+    verify.add_argument(
+        "--compare-to", type=Path, help="the other architecture's layer: file lists must match"
+    )
+    verify.add_argument("--arm64-root", type=Path, help="the Debian arm64 root (default build/)")
     verify.add_argument("--model-dir", type=Path, help="holds vectorizer.pkl + spam_model.pkl")
     verify.add_argument("--spam-label", help="the model's spam class (default: auto)")
-    verify.add_argument("--repeat", type=int, default=3, help="cold-import runs to time")
-    verify.add_argument("--python-version", default=DEFAULT_PYTHON_VERSION)
     verify.add_argument(
-        "--python", help="interpreter to run (default: a base python of --python-version)"
+        "--repeat",
+        type=int,
+        help="cold-import runs to time (default 3; 0 when emulated: a run takes minutes there)",
     )
+    verify.add_argument("--python-version", default=DEFAULT_PYTHON_VERSION)
+    verify.add_argument("--python", help="interpreter to run (default: a base one of the version)")
     verify.add_argument(
         "--baseline", type=Path, help="also time this zip's cold import (e.g. the naive layer)"
     )
     verify.add_argument("--json", type=Path, help="write the result here")
 
     publish = commands.add_parser("publish", help="upload, publish_layer_version, write the ARN")
-    publish.add_argument("--zip", type=Path, default=DEFAULT_OUT / "sklearn-layer.zip")
+    publish.add_argument("--zip", type=Path, default=default_out() / "sklearn-layer.zip")
     publish.add_argument("--bucket", required=True)
     publish.add_argument("--key", help="S3 key (default: layers/<name>/<sha256>.zip)")
     publish.add_argument("--layer-name", default=DEFAULT_LAYER_NAME)
     publish.add_argument("--stage", default="dev")
     publish.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    publish.add_argument("--python-version", default=DEFAULT_PYTHON_VERSION)
-    publish.add_argument("--architecture", default="x86_64", choices=["x86_64", "arm64"])
+    publish.add_argument(
+        "--python-version",
+        help=f"default: the build report's beside the zip, else {DEFAULT_PYTHON_VERSION}",
+    )
+    publish.add_argument(
+        "--architecture",
+        "--arch",
+        choices=ARCHITECTURES,
+        help="default: the build report's beside the zip, else x86_64",
+    )
     publish.add_argument("--region", help="default: the AWS SDK's")
     publish.add_argument("--endpoint-url", help="one endpoint for S3 and Lambda (moto server)")
     return parser
@@ -86,22 +115,23 @@ def _build(args: argparse.Namespace) -> int:
     common = {
         "requirements_file": args.requirements,
         "python_version": args.python_version,
+        "arch": args.arch,
         "platform": args.platform,
         "wheel_dir": args.wheel_dir,
     }
     if args.naive:
-        build_naive_layer(args.out or DEFAULT_NAIVE_OUT, **common)
+        build_naive_layer(args.out or default_out(args.arch, naive=True), **common)
         return 0
     try:
         build_layer(
-            args.out or DEFAULT_OUT,
+            args.out or default_out(args.arch),
             strip=not args.no_strip,
             prune=not args.no_prune,
             sourceless=not args.keep_sources,
             python=args.python,
             **common,
         )
-    except LayerTooLargeError as exc:
+    except (LayerTooLargeError, LayerCheckError, BinaryCheckError) as exc:
         print(f"BUILD FAILED: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -109,41 +139,26 @@ def _build(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     try:
-        result = verify_layer(
-            args.zip,
-            model_dir=args.model_dir,
-            spam_label=args.spam_label,
-            repeat=args.repeat,
-            python=args.python,
-            python_version=args.python_version,
-        )
-        if args.baseline:
-            import tempfile
-
-            with tempfile.TemporaryDirectory(prefix="layer-baseline-") as scratch:
-                opt = unpack_layer(args.baseline, Path(scratch) / "opt")
-                timing = time_cold_import(
-                    opt,
-                    label=f"baseline {args.baseline}",
-                    repeat=args.repeat,
-                    python=args.python,
-                    python_version=args.python_version,
-                )
-            result.cold_imports.append(timing)
-            print(
-                f"cold import (baseline): {timing.median_import_s:.2f} s imports "
-                f"({timing.median_import_cpu_s:.2f} s CPU), {timing.median_process_s:.2f} s "
-                f"whole process"
-            )
-    except VerifyError as exc:
+        summary = verify_command(args)
+    except (VerifyError, LayerCheckError, BinaryCheckError) as exc:
         print(f"VERIFY FAILED: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        args.json.write_text(json.dumps(result.summary(), indent=2) + "\n")
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
 
 def _publish(args: argparse.Namespace) -> int:
+    built_for = target_of_build(args.zip)
+    python_version = args.python_version or (built_for or (DEFAULT_PYTHON_VERSION,))[0]
+    architecture = args.architecture or (built_for or ("", "x86_64"))[1]
+    if built_for and built_for != (python_version, architecture):
+        print(
+            f"PUBLISH REFUSED: {args.zip} was built for python{built_for[0]} on {built_for[1]}, "
+            f"not python{python_version} on {architecture}",
+            file=sys.stderr,
+        )
+        return 2
     arn = publish_layer(
         args.zip,
         bucket=args.bucket,
@@ -151,8 +166,8 @@ def _publish(args: argparse.Namespace) -> int:
         layer_name=args.layer_name,
         stage=args.stage,
         config_path=args.config,
-        python_version=args.python_version,
-        architecture=args.architecture,
+        python_version=python_version,
+        architecture=architecture,
         region=args.region,
         endpoint_url=args.endpoint_url,
     )

@@ -11,11 +11,13 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from vendor_build.bytecode import compile_tree
+from vendor_build.elf import check_binaries
+from vendor_build.layer_checks import check_wheel_tags, installed_wheel_tags
 from vendor_build.pins import DEFAULT_REQUIREMENTS, runtime_pins
 from vendor_build.report import (
     DEFAULT_LIMITS,
@@ -26,6 +28,7 @@ from vendor_build.report import (
     measure_zip,
 )
 from vendor_build.runtime import PYTHON_VERSION
+from vendor_build.targets import Target, find_interpreter
 from vendor_build.trim import PRUNE_RULES, RULES, TrimResult, apply_trim, strip_extensions
 from vendor_build.zipper import sha256_file, write_deterministic_zip
 
@@ -41,6 +44,7 @@ __all__ = [
     "InstallError",
     "build_layer",
     "build_naive_layer",
+    "default_out",
     "install_packages",
     "site_packages_dir",
 ]
@@ -55,6 +59,12 @@ DEFAULT_PYTHON_VERSION = PYTHON_VERSION
 DEFAULT_PLATFORM = "manylinux_2_28_x86_64"
 ZIP_NAME = "sklearn-layer.zip"
 REPORT_NAME = "sklearn-layer.report.json"
+
+
+def default_out(arch: str = "x86_64", naive: bool = False) -> Path:
+    """Where a build for ``arch`` goes: build/layer for x86_64, build/layer-arm64 for arm64."""
+    base = DEFAULT_NAIVE_OUT if naive else DEFAULT_OUT
+    return base if arch == "x86_64" else base.with_name(f"{base.name}-{arch}")
 
 
 class InstallError(RuntimeError):
@@ -156,6 +166,7 @@ class _Installed:
     requirements: list[str]
     packages: dict[str, str]
     install_s: float
+    wheel_tags: dict[str, list[str]]
 
 
 def _install_fresh(
@@ -180,7 +191,9 @@ def _install_fresh(
         wheel_dir=wheel_dir,
         compile_bytecode=compile_bytecode,
     )
-    return _Installed(tree, site_packages, requirements, packages, time.perf_counter() - step)
+    took = time.perf_counter() - step
+    tags = installed_wheel_tags(site_packages)  # before trimming drops the WHEEL files
+    return _Installed(tree, site_packages, requirements, packages, took, tags)
 
 
 def _write_report(out_dir: Path, report: SizeReport, *, echo: bool) -> Path:
@@ -206,7 +219,8 @@ def build_layer(
     *,
     requirements_file: Path = DEFAULT_REQUIREMENTS,
     python_version: str = DEFAULT_PYTHON_VERSION,
-    platform: str = DEFAULT_PLATFORM,
+    arch: str = "x86_64",
+    platform: str | None = None,
     wheel_dir: Path = DEFAULT_WHEEL_DIR,
     strip: bool = True,
     prune: bool = True,
@@ -218,13 +232,19 @@ def build_layer(
 ) -> BuildResult:
     """Build the trimmed layer into ``out_dir`` and return its report.
 
-    ``python`` is an interpreter of ``python_version`` for compiling bytecode, needed only
-    when the running one is another version.
+    ``arch`` is Lambda's architecture (``x86_64`` or ``arm64``); ``platform`` defaults to
+    the :class:`~vendor_build.targets.Target`'s pip tag. ``python`` is an interpreter of
+    ``python_version`` for compiling bytecode (default: this one when it is that version,
+    else one found by :func:`~vendor_build.targets.find_interpreter`).
 
     Raises :class:`~vendor_build.report.LayerTooLargeError` when ``check`` and a limit is broken
-    (the zip and report are written first, so they can be inspected).
+    (the zip and report are written first, so they can be inspected);
+    :class:`~vendor_build.layer_checks.LayerCheckError` when a wheel's tags, and
+    :class:`~vendor_build.elf.BinaryCheckError` when a binary's machine or glibc, do not fit.
     """
     out_dir = Path(out_dir)
+    target = Target(python_version, arch)
+    platform = platform or target.platform
     started = time.perf_counter()
     installed = _install_fresh(
         out_dir,
@@ -235,20 +255,24 @@ def build_layer(
     )
     tree, site_packages = installed.tree, installed.site_packages
     timings = {"install": installed.install_s}
+    check_wheel_tags(installed.wheel_tags, target)
 
     step = time.perf_counter()
     trim = apply_trim(site_packages, (*RULES, *PRUNE_RULES) if prune else RULES)
     timings["trim"] = time.perf_counter() - step
     if strip:
         step = time.perf_counter()
-        trim.stripped_files, trim.strip_saved_bytes = strip_extensions(site_packages)
+        trim.stripped_files, trim.strip_saved_bytes = strip_extensions(
+            site_packages, strip=target.strip
+        )
         timings["strip"] = time.perf_counter() - step
+    binaries = check_binaries(site_packages, target)
 
     step = time.perf_counter()
     pyc, source_bytes = compile_tree(
         site_packages,
         python_version=python_version,
-        python=python,
+        python=python or find_interpreter(python_version),
         ddir=f"/opt/python/lib/python{python_version}/site-packages",
         sourceless=sourceless,
     )
@@ -264,6 +288,9 @@ def build_layer(
         "kind": "trimmed",
         "python_version": python_version,
         "platform": platform,
+        "target": target.describe(),
+        "wheel_tags": installed.wheel_tags,
+        "binaries": asdict(binaries),
         "installed": installed.packages,
         "unpinned_transitive": _unpinned(installed.packages, installed.requirements),
         "pyc_files": pyc,
@@ -286,7 +313,8 @@ def build_naive_layer(
     *,
     requirements_file: Path = DEFAULT_REQUIREMENTS,
     python_version: str = DEFAULT_PYTHON_VERSION,
-    platform: str = DEFAULT_PLATFORM,
+    arch: str = "x86_64",
+    platform: str | None = None,
     wheel_dir: Path = DEFAULT_WHEEL_DIR,
     echo: bool = True,
 ) -> BuildResult:
@@ -297,6 +325,7 @@ def build_naive_layer(
     bytecode-less. It is over Lambda's limits by design: limits are reported, not enforced.
     """
     out_dir = Path(out_dir)
+    platform = platform or Target(python_version, arch).platform
     started = time.perf_counter()
     installed = _install_fresh(
         out_dir,

@@ -22,6 +22,7 @@ __all__ = [
     "ConfigError",
     "layer_name_of",
     "publish_layer",
+    "target_of_build",
     "write_layer_arn",
 ]
 
@@ -89,6 +90,24 @@ def write_layer_arn(config_path: Path, stage: str, arn: str) -> list[str]:
     tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     os.replace(tmp, config_path)
     return layers
+
+
+def target_of_build(zip_path: Path) -> tuple[str, str] | None:
+    """(python version, architecture) that the build report beside ``zip_path`` records.
+
+    ``build`` writes its report next to the zip; publishing reads it so a layer is never
+    recorded as compatible with a runtime or architecture it was not built for. None when
+    there is no report (a zip from elsewhere) or it predates targets.
+    """
+    from vendor_build.build import REPORT_NAME
+
+    report = Path(zip_path).with_name(REPORT_NAME)
+    if not report.is_file():
+        return None
+    target = json.loads(report.read_text()).get("extra", {}).get("target")
+    if not target:
+        return None
+    return str(target["python_version"]), str(target["architecture"])
 
 
 def _clients(region: str | None, endpoint_url: str | None) -> tuple[Any, Any]:

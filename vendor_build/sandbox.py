@@ -113,16 +113,21 @@ def run_sandbox(
     *,
     env: Mapping[str, str],
     cwd: Path | None = None,
-    python: str | None = None,
+    python: str | Sequence[str] | None = None,
     timeout: float = 300,
 ) -> SandboxRun:
     """Run ``spec`` in ``python -I -S -B lambda_sandbox.py`` with exactly ``env``.
 
+    ``python`` is an interpreter's path, or a command that starts one (an emulator and the
+    interpreter it runs, see ``vendor_build.emulator``).
+
     Raises :class:`SandboxError` when the interpreter exits non-zero, prints no report,
     or reports a failed import; the message quotes the end of its stderr.
     """
+    if python is None:
+        python = find_python(spec.python_version)
     argv = [
-        python or find_python(spec.python_version),
+        *([python] if isinstance(python, str) else python),
         "-I",
         "-S",
         "-B",

@@ -128,7 +128,7 @@ def make_read_only(root: Path, read_only: bool = True) -> None:
 def run_probe(
     opt_dir: Path,
     *,
-    python: str | None = None,
+    python: str | Sequence[str] | None = None,
     python_version: str = PYTHON_VERSION,
     model_dir: Path | None = None,
     spam_label: object = SPAM_LABEL,
@@ -171,7 +171,7 @@ def time_cold_import(
     *,
     label: str,
     repeat: int = 3,
-    python: str | None = None,
+    python: str | Sequence[str] | None = None,
     python_version: str = PYTHON_VERSION,
     imports: Sequence[str] | None = None,
 ) -> ColdImport:
@@ -229,12 +229,18 @@ def verify_layer(
     spam_label: object | None = None,
     repeat: int = 3,
     compare_without_bytecode: bool = True,
-    python: str | None = None,
+    python: str | Sequence[str] | None = None,
     python_version: str = PYTHON_VERSION,
     echo: bool = True,
     function_lib: Path | None = FUNCTION_LIB,
+    reference: Sequence[float] | None = None,
+    timing_label: str = "as built",
 ) -> VerifyResult:
     """Unzip as /opt, import and predict in an isolated interpreter, time the cold import.
+
+    ``reference`` holds the spam probabilities of :data:`CHECK_EXAMPLES` the layer must
+    reproduce; by default this environment computes them from ``model_dir``'s model (see
+    ``vendor_build.cross_verify`` for a model and reference from another layer instead).
 
     Raises :class:`VerifyError` on an ImportError, a module loaded from outside the layer
     and the standard library, a wrong prediction, or probabilities that differ from the
@@ -248,7 +254,8 @@ def verify_layer(
             model_dir = train_sample_model(work / "model")
         model_dir = Path(model_dir)
         label = spam_label if spam_label is not None else _spam_label_for(model_dir)
-        reference = _model_reference(model_dir, CHECK_EXAMPLES, label)
+        if reference is None:
+            reference = _model_reference(model_dir, CHECK_EXAMPLES, label)
         task = None
         if function_lib is not None:  # /var/task: the API's own pure-Python chalicelib
             task = work / "task"
@@ -279,16 +286,17 @@ def verify_layer(
             if wrong or drift:
                 raise VerifyError(f"wrong predictions: {wrong}; differing from the venv: {drift}")
             outcome = VerifyResult(str(zip_path), dict(result["versions"]), predictions)
-            outcome.cold_imports.append(
-                time_cold_import(
-                    opt,
-                    label="as built",
-                    repeat=repeat,
-                    python=python,
-                    python_version=python_version,
+            if repeat >= 1:  # 0: no timing (under emulation each run costs minutes)
+                outcome.cold_imports.append(
+                    time_cold_import(
+                        opt,
+                        label=timing_label,
+                        repeat=repeat,
+                        python=python,
+                        python_version=python_version,
+                    )
                 )
-            )
-            if compare_without_bytecode:
+            if compare_without_bytecode and repeat >= 1:
                 _time_without_bytecode(opt, outcome, repeat, python, python_version)
         finally:
             make_read_only(opt, read_only=False)
@@ -298,7 +306,11 @@ def verify_layer(
 
 
 def _time_without_bytecode(
-    opt: Path, outcome: VerifyResult, repeat: int, python: str | None, python_version: str
+    opt: Path,
+    outcome: VerifyResult,
+    repeat: int,
+    python: str | Sequence[str] | None,
+    python_version: str,
 ) -> None:
     pyc = list(opt.rglob("*.pyc"))
     if not pyc:

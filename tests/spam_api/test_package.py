@@ -93,6 +93,7 @@ def test_sam_template(tmp_path: Path, stage: str) -> None:
     resources = template["Resources"]
     function = resources["APIHandler"]["Properties"]
     assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == [CONFIG["stages"][stage]["lambda_architecture"]]
     assert function["Layers"] == CONFIG["stages"][stage]["layers"]
     assert function["Environment"]["Variables"] == stage_env(stage)
     assert "AWS_ENDPOINT_URL_S3" not in function["Environment"]["Variables"]
@@ -117,6 +118,12 @@ def test_sam_template(tmp_path: Path, stage: str) -> None:
     assert not any(n.startswith(("sklearn/", "numpy/", "tests/", "boto3/")) for n in names)
 
 
+def test_every_deployed_stage_names_its_architecture() -> None:
+    """dev runs arm64 (20 % cheaper, proven here only under emulation), prod x86_64 (measured)."""
+    assert CONFIG["stages"]["dev"]["lambda_architecture"] == "arm64"
+    assert CONFIG["stages"]["prod"]["lambda_architecture"] == "x86_64"
+
+
 @pytest.mark.slow
 def test_terraform_template(tmp_path: Path) -> None:
     out = package(tmp_path, "prod", "terraform")
@@ -124,6 +131,7 @@ def test_terraform_template(tmp_path: Path) -> None:
     resource = template["resource"]
     function = resource["aws_lambda_function"]["api_handler"]
     assert function["runtime"] == "python3.13"
+    assert function["architectures"] == [CONFIG["stages"]["prod"]["lambda_architecture"]]
     assert function["layers"] == CONFIG["stages"]["prod"]["layers"]
     assert function["environment"]["variables"] == stage_env("prod")
     policy = json.loads(resource["aws_iam_role_policy"]["api_handler_role"]["policy"])

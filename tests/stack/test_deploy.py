@@ -454,3 +454,24 @@ def test_deploy_config_edits_are_idempotent_and_keep_foreign_layers(project) -> 
     assert set_stage_environment(project, "prod", {"MODEL_BUCKET": "new-bucket"}) is False
     env = json.loads(config_path.read_text())["stages"]["prod"]["environment_variables"]
     assert env == {"MODEL_PREFIX": "models/", "MODEL_BUCKET": "new-bucket"}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_deploy_dry_run_builds_and_publishes_for_the_stages_architecture(
+    tmp_path: Path, stage: str
+) -> None:
+    real = Path(__file__).resolve().parents[2] / "spam_api" / ".chalice" / "config.json"
+    project = tmp_path / "project"
+    (project / ".chalice").mkdir(parents=True)
+    (project / ".chalice" / "config.json").write_text(real.read_text())
+    arch = json.loads(real.read_text())["stages"][stage]["lambda_architecture"]
+    lines: list[str] = []
+    ctx = AwsContext(region="eu-west-1", dry_run=True, out=lines.append)
+    deploy.deploy(deploy.DeployOptions(stage=stage, project_dir=project), ctx, out=lines.append)
+    text = "\n".join(lines)
+    assert f"python -m vendor_build build --arch {arch}" in text
+    assert f"python -m vendor_build verify --arch {arch}" in text
+    assert (
+        f"CompatibleRuntimes=['python{deploy.RUNTIME_PYTHON}'], "
+        f"CompatibleArchitectures=[{arch!r}])" in text
+    )

@@ -17,7 +17,7 @@ import sys
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import boto3
@@ -349,3 +349,54 @@ def test_feedback_expiry_keeps_the_owners_rules_and_changes_only_when_it_must(
     assert rules["expire-unreviewed-feedback"]["Expiration"] == {"Days": 14}
     assert rules["expire-rejected-feedback"]["Filter"] == {"Prefix": "fb/rejected/"}
     assert len(rules) == 3 and len(said) == 2
+
+
+def _set_architecture(project: Path, stage: str, arch: str) -> None:
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    config["stages"][stage]["lambda_architecture"] = arch
+    path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def test_deploy_publishes_the_layer_for_the_stages_architecture(
+    ctx, project, layer_zip, names, s3_endpoint, tmp_path
+) -> None:
+    """A layer is reused only for its own architecture; a zip built for another is refused."""
+    from stack.aws import DeployError
+    from stack.deploy import RUNTIME_PYTHON
+    from vendor_build.build import REPORT_NAME
+    from vendor_build.targets import Target
+
+    lam = _clients(s3_endpoint)["lambda"]
+    lines: list[str] = []
+    opts = DeployOptions(
+        stage="prod",
+        project_dir=project,
+        bucket=names["bucket"],
+        layer_zip=layer_zip,
+        skip_model=True,
+        skip_api=True,
+    )
+
+    def published(arn: str) -> dict:
+        return lam.get_layer_version(LayerName=LAYER_NAME, VersionNumber=int(arn.split(":")[-1]))
+
+    first = deploy(opts, ctx, out=lines.append).layer_arn
+    assert published(first)["CompatibleArchitectures"] == ["x86_64"]  # prod's setting
+    assert published(first)["CompatibleRuntimes"] == [f"python{RUNTIME_PYTHON}"]
+    assert deploy(opts, ctx, out=lines.append).steps["layer"] == "exists"
+
+    _set_architecture(project, "prod", "arm64")
+    x86_zip = tmp_path / "x86" / "sklearn-layer.zip"
+    x86_zip.parent.mkdir()
+    shutil.copyfile(layer_zip, x86_zip)
+    report = {"extra": {"target": Target(RUNTIME_PYTHON, "x86_64").describe()}}
+    (x86_zip.parent / REPORT_NAME).write_text(json.dumps(report))
+    with pytest.raises(DeployError, match=r"built for .* on x86_64; the stage runs .* on arm64"):
+        deploy(replace(opts, layer_zip=x86_zip), ctx, out=lines.append)
+
+    second = deploy(opts, ctx, out=lines.append)
+    assert second.steps["layer"] == "published" and second.layer_arn != first
+    assert published(second.layer_arn)["CompatibleArchitectures"] == ["arm64"]
+    assert f"layer: {first} is for ['x86_64']; the stage runs arm64: rebuilding" in lines
+    destroy(ctx, project, "prod", delete_model_bucket=True, out=lines.append)

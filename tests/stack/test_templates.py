@@ -202,6 +202,7 @@ def test_template_sam_carries_layer_environment_and_policy(
     function = template["Resources"]["APIHandler"]["Properties"]
     prod = prod_config["stages"]["prod"]
     assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == [prod["lambda_architecture"]]
     assert function["Layers"] == prod["layers"]
     assert (
         function["Environment"]["Variables"]["MODEL_BUCKET"]
@@ -226,6 +227,7 @@ def test_template_terraform_is_json_with_layer_environment_and_policy(
     (function,) = resources["aws_lambda_function"].values()
     prod = prod_config["stages"]["prod"]
     assert function["runtime"] == "python3.13"
+    assert function["architectures"] == [prod["lambda_architecture"]]
     assert function["layers"] == prod["layers"]
     variables = function["environment"]["variables"]
     for name, value in prod["environment_variables"].items():

@@ -97,3 +97,51 @@ def built_layer(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     except Exception:
         shutil.rmtree(out, ignore_errors=True)
         raise
+
+
+def _build_313(factory: pytest.TempPathFactory, arch: str) -> BuildResult:
+    out = factory.mktemp(f"layer-313-{arch}")
+    wheel_dir = Path(os.environ.get("VENDOR_BUILD_WHEEL_DIR", DEFAULT_WHEEL_DIR))
+    try:
+        return build_layer(
+            out,
+            python_version="3.13",
+            arch=arch,
+            wheel_dir=wheel_dir,
+            check=False,
+            echo=True,
+        )
+    except Exception:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+@pytest.fixture(scope="session")
+def layer_313_x86_64(built_layer: BuildResult) -> BuildResult:
+    """The python3.13 x86_64 layer: the session's default layer."""
+    assert built_layer.report.extra.get("python_version") == "3.13"
+    return built_layer
+
+
+@pytest.fixture(scope="session")
+def layer_313_arm64(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The python3.13 arm64 layer, from the same pins and wheel cache."""
+    return _build_313(tmp_path_factory, "arm64")
+
+
+@pytest.fixture(scope="session")
+def arm64_python() -> list[str]:
+    """The emulated arm64 python3.13 (Debian root cached in build/arm64-root; `make arm64-root`).
+
+    Missing qemu-user-static or debootstrap fails the test under CI (`.ci/run` installs them)
+    and skips it elsewhere.
+    """
+    from tests.conftest import IN_CI
+    from vendor_build.emulator import EmulatorError, emulated_python, prepare_root
+
+    try:
+        return emulated_python(prepare_root())
+    except EmulatorError as exc:
+        if IN_CI:
+            pytest.fail(f"the arm64 emulator is needed in CI: {exc}")
+        pytest.skip(f"no arm64 emulator here: {exc}")

@@ -138,3 +138,29 @@ def test_cli_publish_needs_a_bucket() -> None:
 
     with pytest.raises(SystemExit):
         main(["publish"])
+
+
+@pytest.mark.integration
+def test_cli_publishes_an_arm64_layer_as_its_build_report_says(
+    tmp_path: Path, s3_endpoint: str, bucket: str
+) -> None:
+    from vendor_build.__main__ import main
+    from vendor_build.build import REPORT_NAME
+    from vendor_build.targets import Target
+
+    tree = tmp_path / "tree"
+    write(tree / "python" / "lib" / "python3.13" / "site-packages" / "m.py", "x = 1\n")
+    layer = write_deterministic_zip(tree, tmp_path / "out" / "sklearn-layer.zip")
+    report = {"extra": {"target": Target("3.13", "arm64").describe()}}
+    (layer.parent / REPORT_NAME).write_text(json.dumps(report))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(SAMPLE_CONFIG, indent=2, ensure_ascii=False) + "\n")
+    argv = ["publish", "--zip", str(layer), "--bucket", bucket, "--config", str(config)]
+    assert main([*argv, "--region", "us-east-1", "--endpoint-url", s3_endpoint]) == 0
+
+    arn = json.loads(config.read_text())["stages"]["dev"]["layers"][-1]
+    lam = boto3.client("lambda", endpoint_url=s3_endpoint, region_name="us-east-1")
+    name, number = arn.split(":")[-2:]
+    version = lam.get_layer_version(LayerName=name, VersionNumber=int(number))
+    assert version["CompatibleRuntimes"] == ["python3.13"]
+    assert version["CompatibleArchitectures"] == ["arm64"]
