@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "opaque_bundle"]
 
 
 class FakeClock:
@@ -16,3 +16,18 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def opaque_bundle(sklearn_version: str, tag: str):
+    """Registry artifacts never unpickled: for tests that read manifests and head keys only."""
+    from trainer.registry import ModelBundle
+
+    return ModelBundle(
+        vectorizer_pkl=f"vectorizer {tag}".encode(),
+        model_pkl=f"model {tag}".encode(),
+        metrics={"mcc": 0.9},
+        threshold=0.4,
+        labels={"spam": 1, "ham": 0},
+        sklearn_version=sklearn_version,
+        metrics_summary={"mcc": 0.9},
+    )

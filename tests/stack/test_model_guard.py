@@ -25,7 +25,8 @@ from chalicelib.registry_format import current_key, live_key
 from stack.aws import AwsContext, DeployError
 from stack.aws_state import state_path
 from stack.deploy import DeployOptions, Toolchain, deploy
-from trainer.registry import ModelBundle, publish
+from tests.support import opaque_bundle
+from trainer.registry import publish
 
 pytestmark = [pytest.mark.integration]
 
@@ -33,19 +34,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "models/"
 OLD, NEW = "1.7.2", "1.9.1"
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
-
-
-def bundle(sklearn_version: str, tag: str) -> ModelBundle:
-    """Artifacts that are never unpickled here: the guard reads manifests and heads keys."""
-    return ModelBundle(
-        vectorizer_pkl=f"vectorizer {tag}".encode(),
-        model_pkl=f"model {tag}".encode(),
-        metrics={"mcc": 0.9},
-        threshold=0.4,
-        labels={"spam": 1, "ham": 0},
-        sklearn_version=sklearn_version,
-        metrics_summary={"mcc": 0.9},
-    )
 
 
 @pytest.fixture
@@ -85,7 +73,7 @@ def publisher(s3, sklearn_version: str, calls: list[str]) -> Callable[..., None]
 
     def train_and_publish(ctx, bucket, prefix, data, out, extra_args=()) -> None:
         calls.append(sklearn_version)
-        publish(s3, bucket, prefix, bundle(sklearn_version, f"trained-{len(calls)}"))
+        publish(s3, bucket, prefix, opaque_bundle(sklearn_version, f"trained-{len(calls)}"))
 
     return train_and_publish
 
@@ -114,7 +102,7 @@ def _objects(s3, bucket: str) -> dict[str, str]:
 def test_upgrade_without_a_model_for_the_new_sklearn_stops_before_any_change(
     ctx, project, s3_client, bucket
 ) -> None:
-    old = publish(s3_client, bucket, PREFIX, bundle(OLD, "a"))
+    old = publish(s3_client, bucket, PREFIX, opaque_bundle(OLD, "a"))
     objects = _objects(s3_client, bucket)
     config = (project / ".chalice" / "config.json").read_text()
     switches = Switches(s3_client, bucket, NEW)
@@ -143,7 +131,7 @@ def test_upgrade_without_a_model_for_the_new_sklearn_stops_before_any_change(
 def test_train_missing_model_publishes_for_the_new_sklearn_before_the_switch(
     ctx, project, s3_client, bucket
 ) -> None:
-    old = publish(s3_client, bucket, PREFIX, bundle(OLD, "a"))
+    old = publish(s3_client, bucket, PREFIX, opaque_bundle(OLD, "a"))
     switches = Switches(s3_client, bucket, NEW)
     trained: list[str] = []
     tools = Toolchain(
@@ -173,8 +161,8 @@ def test_train_missing_model_publishes_for_the_new_sklearn_before_the_switch(
 def test_a_model_for_the_new_sklearn_already_published_lets_deploy_go_on(
     ctx, project, s3_client, bucket
 ) -> None:
-    publish(s3_client, bucket, PREFIX, bundle(OLD, "a"))
-    new = publish(s3_client, bucket, PREFIX, bundle(NEW, "b"))
+    publish(s3_client, bucket, PREFIX, opaque_bundle(OLD, "a"))
+    new = publish(s3_client, bucket, PREFIX, opaque_bundle(NEW, "b"))
     switches = Switches(s3_client, bucket, NEW)
     trained: list[str] = []
     tools = Toolchain(
@@ -188,7 +176,7 @@ def test_a_model_for_the_new_sklearn_already_published_lets_deploy_go_on(
 def test_a_trainer_that_publishes_for_another_sklearn_never_gets_the_function_switched(
     ctx, project, s3_client, bucket
 ) -> None:
-    publish(s3_client, bucket, PREFIX, bundle(OLD, "a"))
+    publish(s3_client, bucket, PREFIX, opaque_bundle(OLD, "a"))
     switches = Switches(s3_client, bucket, NEW)
     trained: list[str] = []
     tools = Toolchain(
@@ -209,7 +197,7 @@ def test_skip_model_with_nothing_for_the_new_sklearn_stops(ctx, project, s3_clie
     tools = Toolchain(chalice=switches.factory)
     with pytest.raises(DeployError, match="nothing is published"):
         deploy(options(project, bucket, skip_model=True), ctx, tools=tools, out=lambda _l: None)
-    publish(s3_client, bucket, PREFIX, bundle(OLD, "a"))
+    publish(s3_client, bucket, PREFIX, opaque_bundle(OLD, "a"))
     with pytest.raises(DeployError, match=r"no model made with scikit-learn 1\.9\.1"):
         deploy(
             options(project, bucket, skip_model=True, train_missing_model=True),
@@ -240,7 +228,7 @@ def test_deploy_cli_stops_with_exit_2_and_the_command(
     s3_endpoint, project, s3_client, bucket
 ) -> None:
     """As typed: the stage's scikit-learn is the pinned one; the registry has only another."""
-    publish(s3_client, bucket, PREFIX, bundle("0.24.2", "ancient"))
+    publish(s3_client, bucket, PREFIX, opaque_bundle("0.24.2", "ancient"))
     result = subprocess.run(
         [
             *(sys.executable, "-m", "stack", "deploy", "--stage", "prod"),

@@ -19,9 +19,9 @@ from chalicelib.registry_format import (
     parse_manifest,
 )
 
+from tests.support import opaque_bundle
 from trainer.cli import EXIT_ERROR, EXIT_OK, main
 from trainer.registry import (
-    ModelBundle,
     list_versions,
     migrate,
     promote,
@@ -35,21 +35,9 @@ OLD, NEW = "1.7.2", "1.9.1"
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
-def _bundle(sklearn_version: str, tag: str) -> ModelBundle:
-    return ModelBundle(
-        vectorizer_pkl=f"vectorizer {tag}".encode(),
-        model_pkl=f"model {tag}".encode(),
-        metrics={"mcc": 0.9},
-        threshold=0.4,
-        labels={"spam": 1, "ham": 0},
-        sklearn_version=sklearn_version,
-        metrics_summary={"mcc": 0.9},
-    )
-
-
 def _publish(s3, bucket, sklearn_version: str, tag: str, minutes: int):
     return publish(
-        s3, bucket, PREFIX, _bundle(sklearn_version, tag), now=T0 + timedelta(minutes=minutes)
+        s3, bucket, PREFIX, opaque_bundle(sklearn_version, tag), now=T0 + timedelta(minutes=minutes)
     )
 
 
@@ -174,7 +162,7 @@ def test_current_json_changed_under_a_publish_is_not_overwritten(s3_client, buck
             return response
 
     with pytest.raises(RegistryError, match="changed while this command ran"):
-        publish(Racing(), bucket, PREFIX, _bundle(OLD, "c"), now=T0 + timedelta(minutes=2))
+        publish(Racing(), bucket, PREFIX, opaque_bundle(OLD, "c"), now=T0 + timedelta(minutes=2))
     assert _read(s3_client, bucket, current_key(PREFIX)) == promoted
 
 
