@@ -13,7 +13,9 @@ order (one discarded run first):
 - ours: our trimmed layer + the packaged Chalice app;
 - floor: the same interpreter and layer, importing only joblib and the two classes;
 - tutorial floor: the same imports from the untrimmed tutorial layer;
-- tutorial: the tutorial's handler on its own layer, pickles from the bucket root.
+- tutorial: the tutorial's handler on its own layer, pickles from the bucket root;
+- baseline floor: the floor's imports from the old python3.11 layer (scikit-learn 1.7),
+  run by a python3.11, when that layer is given: what the move to python3.13 cost or saved.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import layers
@@ -28,14 +31,31 @@ from bench.context import BenchContext
 from bench.events import proxy_event
 from bench.stats import percentile, ratio, verdict
 from bench.table import Row, fmt_ms, fmt_ratio
-from vendor_build.sandbox import SandboxSpec, run_sandbox, runtime_sdk_dir
+from vendor_build.sandbox import SandboxSpec, find_python, run_sandbox, runtime_sdk_dir
 
-__all__ = ["TARGET_VS_FLOOR", "measure", "rows"]
+__all__ = [
+    "BASELINE_MEASURE",
+    "TARGET_VS_FLOOR",
+    "BaselineLayer",
+    "baseline_row",
+    "measure",
+    "rows",
+]
 
 TARGET_VS_FLOOR = 1.25
 #: What the floor imports: joblib and the modules of the model's two classes.
 FLOOR_IMPORTS = ("joblib", "sklearn.feature_extraction.text", "sklearn.linear_model")
 TUTORIAL_HANDLER = Path(__file__).resolve().parent / "tutorial_handler.py"
+BASELINE_MEASURE = "cold import floor, python3.13 layer vs the old python3.11 layer"
+
+
+@dataclass(frozen=True)
+class BaselineLayer:
+    """The old layer's zip, the Python it targets and what the table says it holds."""
+
+    zip_path: Path
+    python: str
+    description: str
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -44,9 +64,9 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
     return {**keep, **extra, "PYTHONDONTWRITEBYTECODE": "1", "LAMBDA_TASK_ROOT": "/var/task"}
 
 
-def _sample(spec: SandboxSpec, env: dict[str, str]) -> dict[str, float]:
+def _sample(spec: SandboxSpec, env: dict[str, str], python: str) -> dict[str, float]:
     """One fresh interpreter; returns its phases in ms, after checking what it did."""
-    run = run_sandbox(spec, env=env, timeout=120)
+    run = run_sandbox(spec, env=env, python=python, timeout=120)
     report = run.report
     sklearn_file = report["files"].get("sklearn") or ""
     if not sklearn_file.startswith(str(spec.opt)):
@@ -64,8 +84,14 @@ def _sample(spec: SandboxSpec, env: dict[str, str]) -> dict[str, float]:
     }
 
 
-def measure(ctx: BenchContext, our_layer: Path, tutorial_layer: Path, deployment: Path) -> dict:
-    """Run every variant; returns the samples (ms) per variant."""
+def measure(
+    ctx: BenchContext,
+    our_layer: Path,
+    tutorial_layer: Path,
+    deployment: Path,
+    baseline: BaselineLayer | None = None,
+) -> dict:
+    """Run every variant (``floor_baseline`` only with ``baseline``); samples (ms) per variant."""
     build = ctx.settings.build_dir
     opt_ours = layers.extract_read_only(our_layer, build / "opt-ours")
     opt_tut = layers.extract_read_only(tutorial_layer, build / "opt-tutorial")
@@ -109,10 +135,20 @@ def measure(ctx: BenchContext, our_layer: Path, tutorial_layer: Path, deployment
         ),
         "tutorial": (tutorial, s3_env, ctx.settings.cold_runs_tutorial),
     }
+    if baseline is not None:
+        opt_old = layers.extract_read_only(baseline.zip_path, build / "opt-baseline")
+        old_floor = SandboxSpec(
+            opt_old, task_ours, runtime, python_version=baseline.python, imports=FLOOR_IMPORTS
+        )
+        variants["floor_baseline"] = (old_floor, app_env, ctx.settings.cold_runs)
+    # each interpreter found once, outside the timed runs
+    pythons = {
+        spec.python_version: find_python(spec.python_version) for spec, *_ in variants.values()
+    }
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     rounds = max(v[2] for v in variants.values())
-    for spec, env, _runs in variants.values():
-        _sample(spec, env)  # discarded: first touch of the files after extraction
+    for spec, env, _runs in variants.values():  # discarded: first touch after extraction
+        _sample(spec, env, pythons[spec.python_version])
     order = list(variants)
     for run in range(rounds):
         # every other round in reverse, so no variant always follows the same one (the
@@ -120,12 +156,34 @@ def measure(ctx: BenchContext, our_layer: Path, tutorial_layer: Path, deployment
         for name in order if run % 2 == 0 else order[::-1]:
             spec, env, runs = variants[name]
             if run < runs:
-                samples[name].append(_sample(spec, env))
+                samples[name].append(_sample(spec, env, pythons[spec.python_version]))
     return samples
 
 
 def _median(samples: list[dict[str, float]], key: str = "total_ms") -> float:
     return percentile([s[key] for s in samples], 50)
+
+
+def baseline_row(samples: dict[str, list[dict[str, float]]], new: str, old: str) -> Row:
+    """The python3.13 layer's import floor against the old python3.11 layer's, same run.
+
+    ``new`` and ``old`` say what each layer holds and which interpreter ran it.
+    """
+    floor = _median(samples["floor"])
+    old_floor = _median(samples["floor_baseline"])
+    return Row(
+        "4",
+        BASELINE_MEASURE,
+        ours=fmt_ms(floor),
+        baseline=f"python3.11 layer {fmt_ms(old_floor)}",
+        ratio=fmt_ratio(ratio(floor, old_floor)),
+        notes=(
+            f"medians of {len(samples['floor'])} and {len(samples['floor_baseline'])} fresh "
+            f"processes, interleaved; the floor's imports, the same trimming; new: {new}; "
+            f"old: {old}"
+        ),
+        raw={"new_median_ms": floor, "old_median_ms": old_floor, "new": new, "old": old},
+    )
 
 
 def rows(samples: dict[str, list[dict[str, float]]]) -> list[Row]:

@@ -1,10 +1,13 @@
-"""The two scikit-learn layers the bench compares: ours (vendor_build) and the tutorial's.
+"""The scikit-learn layers the bench measures: ours per architecture, the tutorial's, the old one.
 
-Ours is whatever ``python -m vendor_build build`` writes to ``build/layer/``. The
-tutorial's is ``python -m vendor_build build --naive``: made the way the tutorial made it,
-``pip install --target`` of the same pinned wheels (so only the packaging differs), zipped
-whole. Both are cached under ``build/``, because a fresh machine downloads the wheels for
-a build and the bench must fit in 10 minutes.
+Ours is what ``python -m vendor_build build --arch ARCH`` writes to ``build/layer/`` (x86_64)
+or ``build/layer-arm64/``. The tutorial's is ``python -m vendor_build build --naive``: made
+the way the tutorial made it, ``pip install --target`` of the same pinned wheels (so only the
+packaging differs), zipped whole. The baseline is our trimmed layer as it was for python3.11
+(the pins in ``bench/baseline-py311-requirements.txt``), built by today's vendor_build into
+``build/bench/layer-py311/``. All are cached under ``build/``, because a fresh machine
+downloads the wheels for a build; a cached trimmed layer is reused only while its build
+report names the same Python, architecture and versions as the pins.
 
 For cold starts a layer is unzipped into a folder standing for Lambda's ``/opt`` and made
 read-only, as Lambda mounts it; the deployment.zip into one standing for ``/var/task``.
@@ -22,20 +25,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vendor_build.build import ZIP_NAME
-from vendor_build.pins import runtime_pins
+from vendor_build.build import REPORT_NAME, ZIP_NAME, default_out
+from vendor_build.pins import RUNTIME_PACKAGES, read_pins, runtime_pins
+from vendor_build.runtime import PYTHON_VERSION
+from vendor_build.targets import Target
 from vendor_build.verify import make_read_only, unpack_layer
 
 __all__ = [
     "LayerInfo",
+    "TrimmedLayer",
+    "baseline_layer",
+    "describe",
     "ensure_our_layer",
+    "ensure_trimmed_layer",
     "ensure_tutorial_layer",
     "extract_read_only",
+    "is_current",
+    "our_layer",
     "unzip_task",
     "zip_sizes",
 ]
-
-OUR_LAYER_ZIP = Path("build/layer") / ZIP_NAME
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class LayerInfo:
     unzipped_bytes: int
     zipped_bytes: int
     origin: str
+    #: Its runtime and architecture, e.g. ``python3.13 arm64``.
+    label: str = ""
 
 
 def zip_sizes(path: Path) -> tuple[int, int]:
@@ -56,25 +67,143 @@ def zip_sizes(path: Path) -> tuple[int, int]:
     return unzipped, path.stat().st_size
 
 
-def ensure_our_layer(repo: Path, build_dir: Path, *, rebuild: bool, log: Path) -> LayerInfo:
-    """Our trimmed layer: reuse ``build/layer/sklearn-layer.zip`` or run vendor_build.
+@dataclass(frozen=True)
+class TrimmedLayer:
+    """A layer ``python -m vendor_build build`` makes: for which runtime, from which pins, where."""
+
+    name: str
+    python: str
+    arch: str
+    requirements: Path
+    packages: tuple[str, ...]
+    out_dir: Path
+
+    @property
+    def zip_path(self) -> Path:
+        """The zip vendor_build writes."""
+        return self.out_dir / ZIP_NAME
+
+    @property
+    def label(self) -> str:
+        """``python3.13 x86_64``: what the table calls it."""
+        return f"python{self.python} {self.arch}"
+
+    def pins(self) -> dict[str, str]:
+        """``{name: version}`` of ``packages`` as ``requirements`` pins them."""
+        return dict(req.split("==", 1) for req in runtime_pins(self.requirements, self.packages))
+
+    def build_argv(self) -> list[str]:
+        """The vendor_build command that makes it."""
+        return [
+            *(sys.executable, "-m", "vendor_build", "build"),
+            *("--arch", self.arch, "--python-version", self.python),
+            *("--requirements", str(self.requirements), "--packages", ",".join(self.packages)),
+            *("--out", str(self.out_dir)),
+        ]
+
+
+def describe(layer: TrimmedLayer, repo: Path) -> str:
+    """What the table says a layer holds: its main pins, their file, the wheels' platform.
+
+    >>> layer = our_layer(Path(__file__).resolve().parent.parent)
+    >>> describe(layer, layer.requirements.parent)  # doctest: +ELLIPSIS
+    'scikit-learn ..., numpy ..., scipy ... (requirements-train.txt), manylinux_2_28_x86_64'
+    """
+    pins = layer.pins()
+    main = ", ".join(f"{name} {pins[name]}" for name in ("scikit-learn", "numpy", "scipy"))
+    where = layer.requirements
+    shown = where.relative_to(repo) if where.is_relative_to(repo) else where
+    return f"{main} ({shown}), {Target(layer.python, layer.arch).platform}"
+
+
+def our_layer(repo: Path, arch: str = "x86_64") -> TrimmedLayer:
+    """The layer ``make layer ARCH=arch`` builds: python3.13, ``requirements-train.txt``."""
+    out_dir = repo / "build" / default_out(arch).name
+    requirements = repo / "requirements-train.txt"
+    return TrimmedLayer("ours", PYTHON_VERSION, arch, requirements, RUNTIME_PACKAGES, out_dir)
+
+
+def baseline_layer(requirements: Path, python: str, build_dir: Path) -> TrimmedLayer:
+    """The old layer the cold import floor is compared with: every package ``requirements`` pins."""
+    packages = tuple(read_pins(requirements))
+    out_dir = build_dir / f"layer-py{python.replace('.', '')}"
+    return TrimmedLayer("baseline", python, "x86_64", requirements, packages, out_dir)
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def is_current(
+    report: Mapping[str, object], python: str, arch: str, pins: Mapping[str, str]
+) -> bool:
+    """True when a build report names ``python``, ``arch`` and exactly the pinned versions.
+
+    >>> extra = {"target": {"python_version": "3.13", "architecture": "x86_64"},
+    ...          "installed": {"scikit_learn": "1.9.1", "numpy": "2.5.5"}}
+    >>> is_current({"extra": extra}, "3.13", "x86_64", {"scikit-learn": "1.9.1"})
+    True
+    >>> is_current({"extra": extra}, "3.11", "x86_64", {"scikit-learn": "1.9.1"})
+    False
+    """
+    extra = report.get("extra")
+    if not isinstance(extra, Mapping):
+        return False
+    target = extra.get("target")
+    installed = extra.get("installed")
+    if not isinstance(target, Mapping) or not isinstance(installed, Mapping):
+        return False
+    if (target.get("python_version"), target.get("architecture")) != (python, arch):
+        return False
+    versions = {_canonical(str(name)): version for name, version in installed.items()}
+    return all(versions.get(_canonical(name)) == version for name, version in pins.items())
+
+
+def _report_is_current(layer: TrimmedLayer) -> bool:
+    report_path = layer.out_dir / REPORT_NAME
+    if not (layer.zip_path.exists() and report_path.exists()):
+        return False
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and is_current(report, layer.python, layer.arch, layer.pins())
+
+
+def ensure_trimmed_layer(
+    layer: TrimmedLayer, build_dir: Path, *, rebuild: bool, log: Path, cwd: Path
+) -> LayerInfo:
+    """Reuse ``layer``'s zip if its report matches its pins, else run vendor_build.
 
     vendor_build prints pip's progress; it goes to ``log`` (and a failure quotes its tail).
-    The zip is copied under ``build/bench`` so a rebuild running alongside (``make
-    layer``) cannot change it halfway through the run.
+    The zip is copied under ``build_dir`` so a rebuild running alongside (``make layer``)
+    cannot change it halfway through the run.
     """
-    zip_path = repo / OUR_LAYER_ZIP
-    origin = "cached build/layer/sklearn-layer.zip"
-    if rebuild or not zip_path.exists():
-        _run_logged([sys.executable, "-m", "vendor_build", "build"], cwd=repo, log=log)
-        origin = "built by `python -m vendor_build build` in this run"
-        if not zip_path.exists():
-            raise FileNotFoundError(f"vendor_build build did not write {zip_path}")
+    shown = (
+        layer.zip_path.relative_to(cwd) if layer.zip_path.is_relative_to(cwd) else layer.zip_path
+    )
+    origin = f"cached {shown}"
+    if rebuild or not _report_is_current(layer):
+        _run_logged(layer.build_argv(), cwd=cwd, log=log)
+        origin = f"built in this run (`python -m vendor_build build --arch {layer.arch}"
+        origin += f" --python-version {layer.python}`)"
+        if not layer.zip_path.exists():
+            raise FileNotFoundError(f"vendor_build build did not write {layer.zip_path}")
     build_dir.mkdir(parents=True, exist_ok=True)
-    snapshot = build_dir / "layer-ours.zip"
-    shutil.copyfile(zip_path, snapshot)
+    suffix = "" if (layer.name, layer.arch) == ("ours", "x86_64") else f"-{layer.arch}"
+    snapshot = build_dir / f"layer-{layer.name}{suffix}.zip"
+    shutil.copyfile(layer.zip_path, snapshot)
     unzipped, zipped = zip_sizes(snapshot)
-    return LayerInfo("ours", snapshot, unzipped, zipped, origin)
+    return LayerInfo(layer.name, snapshot, unzipped, zipped, origin, layer.label)
+
+
+def ensure_our_layer(
+    repo: Path, build_dir: Path, *, rebuild: bool, log: Path, arch: str = "x86_64"
+) -> LayerInfo:
+    """Our trimmed python3.13 layer for ``arch`` (see :func:`ensure_trimmed_layer`)."""
+    return ensure_trimmed_layer(
+        our_layer(repo, arch), build_dir, rebuild=rebuild, log=log, cwd=repo
+    )
 
 
 def ensure_tutorial_layer(repo: Path, build_dir: Path, *, rebuild: bool, log: Path) -> LayerInfo:
@@ -102,7 +231,9 @@ def ensure_tutorial_layer(repo: Path, build_dir: Path, *, rebuild: bool, log: Pa
         stamp_path.write_text(stamp)
         origin = "built in this run: `python -m vendor_build build --naive` (pip install --target)"
     unzipped, zipped = zip_sizes(zip_path)
-    return LayerInfo("tutorial", zip_path, unzipped, zipped, origin)
+    return LayerInfo(
+        "tutorial", zip_path, unzipped, zipped, origin, f"python{PYTHON_VERSION} x86_64"
+    )
 
 
 def extract_read_only(zip_path: Path, dest: Path) -> Path:

@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,10 @@ from bench import warm as warm_step
 from bench.context import BenchContext
 from bench.settings import BenchSettings
 from bench.table import Row, not_measured, render_json, render_markdown, write_results
+from vendor_build.runtime import PYTHON_VERSION
+from vendor_build.sandbox import find_python
 from vendor_build.smoke import chalice_package
+from vendor_build.targets import ARCHITECTURES
 
 __all__ = ["STEPS", "RunOutcome", "machine_description", "run"]
 
@@ -85,6 +89,36 @@ def _layers(ctx: BenchContext) -> tuple[layers.LayerInfo, layers.LayerInfo]:
     )
 
 
+def _other_arch_layer(ctx: BenchContext, arch: str) -> layers.LayerInfo:
+    """Our python3.13 layer for ``arch`` (built, never run: arm64's import is checked by
+    ``make layer ARCH=arm64`` under emulation, whose timings mean nothing)."""
+    s = ctx.settings
+    return ctx.cached(
+        f"layer-{arch}",
+        lambda: layers.ensure_our_layer(
+            s.repo, s.build_dir, rebuild=s.rebuild, log=ctx.log_dir / f"layer-{arch}.log", arch=arch
+        ),
+    )
+
+
+def _baseline_layer(ctx: BenchContext) -> layers.TrimmedLayer:
+    s = ctx.settings
+    return layers.baseline_layer(s.baseline_requirements, s.baseline_python, s.build_dir)
+
+
+def _interpreter(version: str) -> str:
+    """``python 3.11.7``: the exact interpreter a variant ran on."""
+    python = find_python(version)
+    done = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return f"python {done.stdout.strip()}"
+
+
 def _deployment(ctx: BenchContext) -> Path:
     """The deployment.zip Lambda would run (``chalice package``, as the smoke test makes it)."""
     out_dir = ctx.settings.build_dir / "package"
@@ -98,6 +132,22 @@ def _deployment(ctx: BenchContext) -> Path:
 
 def _sizes(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
     ours, tutorial = _layers(ctx)
+    others, missing = [], []
+    for arch in ARCHITECTURES:
+        if arch == "x86_64":
+            continue
+        try:
+            others.append(_other_arch_layer(ctx, arch))
+        except Exception as exc:  # its own NOT MEASURED row; x86_64's rows stand
+            missing.append(not_measured("5", f"layer, python3.13 {arch}", _reason(exc)))
+    our_artifacts, tutorial_artifacts = _artifact_sizes(ctx)
+    deployment = _deployment(ctx)
+    out = sizes.rows(ours, tutorial, deployment, our_artifacts, tutorial_artifacts, others)
+    return out + missing
+
+
+def _artifact_sizes(ctx: BenchContext) -> tuple[dict[str, int], dict[str, int]]:
+    """Bytes of our published pickles and of the tutorial's, by file name."""
     manifest = ctx.manifest()
     our_artifacts = {
         name: manifest.artifacts[role].size
@@ -107,13 +157,42 @@ def _sizes(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
         key: ctx.s3().head_object(Bucket=ctx.bucket, Key=key)["ContentLength"]
         for key in ("vectorizer.pkl", "spam_model.pkl")
     }
-    return sizes.rows(ours, tutorial, _deployment(ctx), our_artifacts, tutorial_artifacts)
+    return our_artifacts, tutorial_artifacts
 
 
 def _cold(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
     ours, tutorial = _layers(ctx)
-    samples = cold_step.measure(ctx, ours.zip_path, tutorial.zip_path, _deployment(ctx))
-    return cold_step.rows(samples)
+    s = ctx.settings
+    old = _baseline_layer(ctx)
+    baseline, failed = None, None
+    try:
+        built = layers.ensure_trimmed_layer(
+            old, s.build_dir, rebuild=s.rebuild, log=ctx.log_dir / "layer-baseline.log", cwd=s.repo
+        )
+        description = f"{layers.describe(old, s.repo)}, {_interpreter(old.python)}"
+        baseline = cold_step.BaselineLayer(built.zip_path, old.python, description)
+    except Exception as exc:  # its own NOT MEASURED row; the target's rows stand
+        failed = not_measured("4", cold_step.BASELINE_MEASURE, _reason(exc))
+    measure = partial(cold_step.measure, ctx, ours.zip_path, tutorial.zip_path, _deployment(ctx))
+    try:
+        samples = measure(baseline)
+    except Exception as exc:
+        if baseline is None:
+            raise
+        # measured again without it, so the old layer cannot cost the target's rows
+        traceback.print_exc(file=sys.stderr)
+        baseline, failed = None, not_measured("4", cold_step.BASELINE_MEASURE, _reason(exc))
+        samples = measure(None)
+    out = cold_step.rows(samples)
+    if baseline is None:
+        return [*out, failed] if failed else out
+    new = f"{layers.describe(layers.our_layer(s.repo), s.repo)}, {_interpreter(PYTHON_VERSION)}"
+    return [*out, cold_step.baseline_row(samples, new, baseline.description)]
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of an exception, as a NOT MEASURED row gives it."""
+    return f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
 
 
 def _http(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:

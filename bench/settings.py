@@ -39,6 +39,10 @@ class BenchSettings:
     http_max_seconds: float = 10.0
     #: The Chalice stage whose memory size and environment Lambda would use.
     stage: str = "dev"
+    #: The old layer whose cold import floor the python3.13 layer's is compared with: its pins
+    #: (every package the file pins is installed) and the Python it was built for.
+    baseline_requirements: Path = REPO_ROOT / "bench" / "baseline-py311-requirements.txt"
+    baseline_python: str = "3.11"
     #: Rebuild cached layers even when a build exists.
     rebuild: bool = False
     with_spamassassin: bool = True

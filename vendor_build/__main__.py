@@ -16,7 +16,7 @@ from vendor_build.build import (
 )
 from vendor_build.elf import BinaryCheckError
 from vendor_build.layer_checks import LayerCheckError
-from vendor_build.pins import DEFAULT_REQUIREMENTS
+from vendor_build.pins import DEFAULT_REQUIREMENTS, RUNTIME_PACKAGES
 from vendor_build.publish import (
     DEFAULT_CONFIG,
     DEFAULT_LAYER_NAME,
@@ -31,6 +31,13 @@ from vendor_build.verify_cli import verify_command
 __all__ = ["main"]
 
 
+def _package_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one distribution")
+    return names
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vendor_build", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--arch", default="x86_64", choices=ARCHITECTURES)
     build.add_argument("--platform", help="pip's --platform (default: the target's)")
     build.add_argument("--requirements", type=Path, default=DEFAULT_REQUIREMENTS)
+    build.add_argument(
+        "--packages",
+        type=_package_list,
+        default=RUNTIME_PACKAGES,
+        help=f"comma-separated distributions to install at their pins "
+        f"(default {','.join(RUNTIME_PACKAGES)})",
+    )
     build.add_argument("--wheel-dir", type=Path, default=DEFAULT_WHEEL_DIR)
     build.add_argument(
         "--python", help="interpreter of --python-version for bytecode (default: this one)"
@@ -118,6 +132,7 @@ def _build(args: argparse.Namespace) -> int:
         "arch": args.arch,
         "platform": args.platform,
         "wheel_dir": args.wheel_dir,
+        "packages": args.packages,
     }
     if args.naive:
         build_naive_layer(args.out or default_out(args.arch, naive=True), **common)

@@ -18,7 +18,7 @@ from pathlib import Path
 from vendor_build.bytecode import compile_tree
 from vendor_build.elf import check_binaries
 from vendor_build.layer_checks import check_wheel_tags, installed_wheel_tags
-from vendor_build.pins import DEFAULT_REQUIREMENTS, runtime_pins
+from vendor_build.pins import DEFAULT_REQUIREMENTS, RUNTIME_PACKAGES, runtime_pins
 from vendor_build.report import (
     DEFAULT_LIMITS,
     Limit,
@@ -176,12 +176,13 @@ def _install_fresh(
     python_version: str,
     platform: str,
     wheel_dir: Path,
+    packages: tuple[str, ...] = RUNTIME_PACKAGES,
     compile_bytecode: bool = False,
 ) -> _Installed:
-    """Empty ``out_dir/tree`` and install the pins of ``requirements_file`` into it."""
+    """Empty ``out_dir/tree`` and install the pins of ``packages`` in ``requirements_file``."""
     tree = _fresh(out_dir / "tree")
     site_packages = site_packages_dir(tree, python_version)
-    requirements = runtime_pins(requirements_file)
+    requirements = runtime_pins(requirements_file, packages)
     step = time.perf_counter()
     packages = install_packages(
         site_packages,
@@ -222,6 +223,7 @@ def build_layer(
     arch: str = "x86_64",
     platform: str | None = None,
     wheel_dir: Path = DEFAULT_WHEEL_DIR,
+    packages: tuple[str, ...] = RUNTIME_PACKAGES,
     strip: bool = True,
     prune: bool = True,
     sourceless: bool = True,
@@ -235,7 +237,9 @@ def build_layer(
     ``arch`` is Lambda's architecture (``x86_64`` or ``arm64``); ``platform`` defaults to
     the :class:`~vendor_build.targets.Target`'s pip tag. ``python`` is an interpreter of
     ``python_version`` for compiling bytecode (default: this one when it is that version,
-    else one found by :func:`~vendor_build.targets.find_interpreter`).
+    else one found by :func:`~vendor_build.targets.find_interpreter`). ``packages`` are the
+    distributions installed at their pins (another stack's, e.g. the bench's python3.11
+    baseline, may lack one of today's).
 
     Raises :class:`~vendor_build.report.LayerTooLargeError` when ``check`` and a limit is broken
     (the zip and report are written first, so they can be inspected);
@@ -252,6 +256,7 @@ def build_layer(
         python_version=python_version,
         platform=platform,
         wheel_dir=wheel_dir,
+        packages=packages,
     )
     tree, site_packages = installed.tree, installed.site_packages
     timings = {"install": installed.install_s}
@@ -316,6 +321,7 @@ def build_naive_layer(
     arch: str = "x86_64",
     platform: str | None = None,
     wheel_dir: Path = DEFAULT_WHEEL_DIR,
+    packages: tuple[str, ...] = RUNTIME_PACKAGES,
     echo: bool = True,
 ) -> BuildResult:
     """The tutorial's layer, for comparison: ``pip install --target`` of the same wheels, zipped.
@@ -333,6 +339,7 @@ def build_naive_layer(
         python_version=python_version,
         platform=platform,
         wheel_dir=wheel_dir,
+        packages=packages,
         compile_bytecode=True,
     )
     zip_path = write_deterministic_zip(installed.tree, out_dir / ZIP_NAME, compresslevel=6)
