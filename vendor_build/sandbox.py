@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vendor_build.runtime import PYTHON_VERSION
+from vendor_build.targets import TargetError, find_interpreter
 
 __all__ = [
     "RUNTIME_SDK_PACKAGES",
@@ -84,28 +83,12 @@ class SandboxRun:
     seconds: float
 
 
-def _runs(python: str, python_version: str) -> bool:
-    # pyenv's shims are on PATH for every version but fail unless PYENV_VERSION names one.
-    check = f"import sys; sys.exit('%d.%d' % sys.version_info[:2] != {python_version!r})"
-    try:
-        done = subprocess.run([python, "-c", check], capture_output=True, timeout=30, check=False)
-    except OSError:
-        return False
-    return done.returncode == 0
-
-
 def find_python(python_version: str = PYTHON_VERSION) -> str:
-    """A base (non-venv) interpreter of ``python_version``: this one's base, PATH, or pyenv's."""
-    current = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if current == python_version:
-        return getattr(sys, "_base_executable", sys.executable) or sys.executable
-    name = f"python{python_version}"
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates = [shutil.which(name), *sorted(pyenv.glob(f"{python_version}*/bin/{name}"))]
-    for candidate in candidates:
-        if candidate and _runs(str(candidate), python_version):
-            return str(candidate)
-    raise SandboxError(f"no {name} that runs (PATH, {pyenv}) to run the sandbox with")
+    """A base (non-venv) interpreter of ``python_version`` (``targets.find_interpreter``)."""
+    try:
+        return find_interpreter(python_version)
+    except TargetError as exc:
+        raise SandboxError(f"nothing to run the sandbox with: {exc}") from exc
 
 
 def run_sandbox(
