@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["FakeClock", "opaque_bundle"]
+import shutil
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+__all__ = ["FakeClock", "copy_chalice_project", "opaque_bundle"]
 
 
 class FakeClock:
@@ -31,3 +36,14 @@ def opaque_bundle(sklearn_version: str, tag: str):
         sklearn_version=sklearn_version,
         metrics_summary={"mcc": 0.9},
     )
+
+
+def copy_chalice_project(parent: Path) -> Path:
+    """``spam_api/`` copied under ``parent``, without build output: deploy writes there."""
+    copy = parent / "spam_api"
+    shutil.copytree(
+        REPO_ROOT / "spam_api",
+        copy,
+        ignore=shutil.ignore_patterns("deployed", "deployments", "__pycache__", "vendor"),
+    )
+    return copy

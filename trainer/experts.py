@@ -397,6 +397,7 @@ def select_experts(
     experts = sigmoid(np.column_stack([cv.logits[n][chosen[n]] for n in cv.media]) - offsets)
     gate_rows: list[dict[str, Any]] = []
     keys, oofs = [], []
+    places = [corpus, *(media == n for n in cv.pooled)]  # the corpus, then each pooled medium
     for index, setting in enumerate(cv.gate_grid):
         proba = cv.gate[index]
         picked = np.clip(proba[np.arange(truth.size), truth], 1e-12, 1.0)
@@ -414,7 +415,6 @@ def select_experts(
             if cv.pooled:
                 on_corpus = classification_report(y[corpus], oof[corpus], cut)
                 gate_rows[-1]["corpus_mcc"] = on_corpus["mcc"]
-                places = [corpus, *(media == n for n in cv.pooled)]
                 keys[-1] = _per_place_key(y, oof, cut, places)
                 gate_rows[-1]["per_place_key"] = list(keys[-1])
             oofs.append(oof)

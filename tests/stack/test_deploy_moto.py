@@ -29,6 +29,7 @@ from stack.aws_chalice import ChaliceCli
 from stack.aws_destroy import destroy
 from stack.aws_state import DeployState, state_path
 from stack.deploy import LAYER_NAME, DeployOptions, Toolchain, deploy
+from tests.support import copy_chalice_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,13 +42,7 @@ FAKE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
 def project(tmp_path: Path) -> Iterator[Path]:
     """A copy of the Chalice project: deploy writes into it, never into the real one."""
     before = REAL_CONFIG.read_bytes()
-    copy = tmp_path / "spam_api"
-    shutil.copytree(
-        REPO_ROOT / "spam_api",
-        copy,
-        ignore=shutil.ignore_patterns("deployed", "deployments", "__pycache__", "vendor"),
-    )
-    yield copy
+    yield copy_chalice_project(tmp_path)
     assert REAL_CONFIG.read_bytes() == before, "the real config.json must never be written"
 
 

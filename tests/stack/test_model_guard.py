@@ -11,7 +11,6 @@ so these tests hold whichever scikit-learn is installed.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from chalicelib.registry_format import current_key, live_key
 from stack.aws import AwsContext, DeployError
 from stack.aws_state import state_path
 from stack.deploy import DeployOptions, Toolchain, deploy
-from tests.support import opaque_bundle
+from tests.support import copy_chalice_project, opaque_bundle
 from trainer.registry import publish
 
 pytestmark = [pytest.mark.integration]
@@ -39,13 +38,7 @@ URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the Chalice project: deploy writes its stage settings there."""
-    copy = tmp_path / "spam_api"
-    shutil.copytree(
-        REPO_ROOT / "spam_api",
-        copy,
-        ignore=shutil.ignore_patterns("deployed", "deployments", "__pycache__", "vendor"),
-    )
-    return copy
+    return copy_chalice_project(tmp_path)
 
 
 @dataclass

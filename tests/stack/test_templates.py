@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import copy_chalice_project
 
 pytestmark = pytest.mark.slow
 
@@ -95,13 +96,7 @@ def _package(project: Path, out_dir: Path, pkg_format: str) -> Path:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("templates") / "spam_api"
-    shutil.copytree(
-        REPO_ROOT / "spam_api",
-        copy,
-        ignore=shutil.ignore_patterns("deployed", "deployments", "__pycache__", "vendor"),
-    )
-    return copy
+    return copy_chalice_project(tmp_path_factory.mktemp("templates"))
 
 
 @pytest.fixture(scope="module")
