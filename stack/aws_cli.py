@@ -1,8 +1,9 @@
-"""The options and exit codes ``python -m stack deploy`` and ``destroy`` share.
+"""The options, prompt and exit codes ``python -m stack deploy`` and ``destroy`` share.
 
 Both act on one stage of the Chalice project, reach AWS the same way (region, profile,
-an emulator's endpoint, a dry run) and report failures alike: a :class:`DeployError`
-says what to do (exit 2), a failed AWS call is shown as it came (exit 1).
+an emulator's endpoint), preview alike (``--plan`` with no AWS call, ``--dry-run`` with
+read-only calls), and report failures alike: a :class:`DeployError` says what to do
+(exit 2), a failed AWS call is shown as it came (exit 1).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stack.aws import AwsContext, DeployError, make_context
 
-__all__ = ["DEFAULT_PROJECT_DIR", "add_stage_arguments", "context_from", "exit_code"]
+__all__ = ["DEFAULT_PROJECT_DIR", "add_stage_arguments", "ask", "context_from", "exit_code"]
 
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "spam_api"
 
 
 def add_stage_arguments(parser: argparse.ArgumentParser, *, verb: str, region: str) -> None:
-    """``--stage``, ``--region``, ``--profile``, ``--endpoint-url``, ``--dry-run``.
+    """``--stage``, ``--region``, ``--profile``, ``--endpoint-url``, and the preview options.
 
     ``verb`` says what happens to the stage, ``region`` where the region comes from by
     default; ``--project-dir`` is hidden (the tests point it at a copy).
@@ -34,8 +35,14 @@ def add_stage_arguments(parser: argparse.ArgumentParser, *, verb: str, region: s
         "--endpoint-url", help="AWS endpoint (an emulator such as moto); default: real AWS"
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="print every AWS call instead of making it"
+        "--plan", action="store_true", help="print what would happen; no AWS call, no credentials"
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="create the change set and print it without executing it (reads the account)",
+    )
+    parser.add_argument("--yes", action="store_true", help="do not ask before changing prod")
     parser.add_argument(
         "--project-dir", type=Path, default=DEFAULT_PROJECT_DIR, help=argparse.SUPPRESS
     )
@@ -47,8 +54,15 @@ def context_from(args: argparse.Namespace, *, region: str | None = None) -> AwsC
         region=args.region or region,
         endpoint_url=args.endpoint_url,
         profile=args.profile,
-        dry_run=args.dry_run,
     )
+
+
+def ask(question: str) -> bool:
+    """Ask on the terminal; no terminal (CI) is a no: pass ``--yes`` there."""
+    if not sys.stdin.isatty():
+        print(f"{question}no terminal to ask on: pass --yes to go on without asking")
+        return False
+    return input(question).strip().lower() in {"y", "yes"}
 
 
 def exit_code(command: str, action: Callable[[], object]) -> int:

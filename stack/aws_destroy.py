@@ -1,33 +1,27 @@
 """Tear down a deployed stage: ``python -m stack destroy --stage prod``.
 
-Removes what ``python -m stack deploy`` created and nothing else:
-
-- ``chalice delete --stage`` (function, role, REST API: Chalice's own records);
-- the function's log group (deploy made it, to give it a retention);
-- the layer versions this deploy published and their zip objects in S3 (from the
-  extras state file, see ``stack.aws_state``);
-- the page bucket, when deploy created it (it holds only copies of ``static/``).
-
-The model bucket and its models stay: they are the product's data, versioned so that
-rollbacks work, and cheap at rest. ``--delete-model-bucket`` deletes it with every
-object version, and only when deploy created it.
+``chalice delete --stage`` (function, role, REST API), then the stage's stack: the layer,
+the log group and the page bucket (emptied first: CloudFormation deletes only empty
+buckets) go with it. The model bucket has a Retain policy, so the models stay; a later
+deploy imports it back into a new stack. ``--delete-model-bucket`` deletes it too, with
+every object version. prod's stack has termination protection: destroy asks, then lifts it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from stack.aws import AwsContext, DeployError, client_error_code, preflight
-from stack.aws_buckets import delete_bucket_and_contents
+from stack import cfn
+from stack.aws import AwsContext, DeployError, preflight
+from stack.aws_buckets import delete_bucket_and_contents, empty_bucket
 from stack.aws_chalice import ChaliceCli
-from stack.aws_cli import add_stage_arguments, context_from, exit_code
-from stack.aws_state import DeployState, state_path
+from stack.aws_cli import add_stage_arguments, ask, context_from, exit_code
+from stack.aws_state import legacy_extras, stack_name
 
 __all__ = ["HELP", "DestroyResult", "add_arguments", "destroy", "run"]
 
@@ -42,16 +36,16 @@ class DestroyResult:
     kept: list[str] = field(default_factory=list)
 
 
-def _layer_name_and_version(arn: str) -> tuple[str, int]:
-    """``arn:aws:lambda:R:A:layer:NAME:7`` -> ``("NAME", 7)``."""
-    parts = arn.split(":")
-    return parts[6], int(parts[7])
-
-
-def _gone(exc: ClientError) -> bool:
-    return client_error_code(exc) in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"} or (
-        client_error_code(exc) == "ResourceNotFoundException"
+def _plan(project_dir: Path, stage: str, delete_model_bucket: bool, out: Callable[[str], None]):
+    """What destroy removes and keeps, from the template alone (no AWS call)."""
+    out(
+        f"plan: chalice delete --stage {stage}, then delete stack {stack_name(project_dir, stage)}:"
     )
+    for logical, resource in json.loads(cfn.TEMPLATE.read_text())["Resources"].items():
+        retained = resource.get("DeletionPolicy") == "Retain"
+        what = "kept" if retained and not delete_model_bucket else "removed"
+        out(f"  {what:<7} {logical} ({resource['Type']})")
+    return DestroyResult()
 
 
 def destroy(
@@ -60,83 +54,65 @@ def destroy(
     stage: str,
     *,
     delete_model_bucket: bool = False,
+    plan: bool = False,
+    dry_run: bool = False,
+    yes: bool = False,
     chalice_factory: Callable[..., Any] = ChaliceCli,
+    confirm: Callable[[str], bool] = ask,
     out: Callable[[str], None] = print,
 ) -> DestroyResult:
-    """Remove the stage's API, layers and page bucket; the model bucket only if asked."""
-    path = state_path(project_dir, stage)
-    state = DeployState.load(path, stage)
-    if state.region and state.region != ctx.region:
-        raise DeployError(
-            f"stage {stage!r} was deployed to {state.region}, not {ctx.region}: run destroy "
-            f"with --region {state.region}"
-        )
-    deployed = project_dir / ".chalice" / "deployed" / f"{stage}.json"
-    if not path.exists() and not deployed.exists():
-        out(f"nothing recorded for stage {stage!r} in {deployed.parent}: nothing to remove")
-        return DestroyResult()
-    if ctx.dry_run:
-        out("dry run: no AWS call is made")
+    """Remove the stage's API and stack; the model bucket only if asked."""
+    if plan:
+        return _plan(project_dir, stage, delete_model_bucket, out)
     preflight(ctx)
+    client, name = ctx.client("cloudformation"), stack_name(project_dir, stage)
+    stack = cfn.describe(client, name)
+    deployed = project_dir / ".chalice" / "deployed" / f"{stage}.json"
+    if stack is None and not deployed.exists():
+        out(f"no stack {name} in {ctx.region} and no Chalice deployment of stage {stage!r}")
+        for line in legacy_extras(project_dir, stage):
+            out(line)
+        return DestroyResult()
     result = DestroyResult()
-
-    if deployed.exists():
-        if ctx.dry_run:
-            out(f"[dry-run] would run: chalice delete --stage {stage} (in {project_dir})")
-        else:
-            chalice_factory(project_dir, ctx.subprocess_env(), out).delete(stage)
-        result.removed.append(f"chalice stage {stage}")
-
-    lam, s3 = ctx.client("lambda"), ctx.client("s3")
-    for arn in list(state.layer_version_arns):
-        name, version = _layer_name_and_version(arn)
-        lam.delete_layer_version(LayerName=name, VersionNumber=version)  # idempotent in AWS
-        result.removed.append(arn)
-        state.layer_version_arns.remove(arn)
-    for obj in list(state.layer_objects):
-        try:
-            s3.delete_object(Bucket=obj["bucket"], Key=obj["key"])
-        except ClientError as exc:
-            if not _gone(exc):
-                raise
-        result.removed.append(f"s3://{obj['bucket']}/{obj['key']}")
-        state.layer_objects.remove(obj)
-    if state.log_group:
-        try:
-            ctx.client("logs").delete_log_group(logGroupName=state.log_group)
-        except ClientError as exc:
-            if not _gone(exc):
-                raise
-        result.removed.append(f"log group {state.log_group}")
-        state.log_group = ""
-    if not ctx.dry_run:
-        state.save(path)
-
-    if state.page_bucket and state.page_bucket_created:
-        _delete_bucket(ctx, state.page_bucket, out)
-        result.removed.append(f"s3://{state.page_bucket}")
-        state.page_bucket, state.page_bucket_created, state.page_url = "", False, ""
-    elif state.page_bucket:
-        result.kept.append(f"s3://{state.page_bucket} (not created by deploy)")
-
-    if state.model_bucket and delete_model_bucket and state.model_bucket_created:
-        _delete_bucket(ctx, state.model_bucket, out)
-        result.removed.append(f"s3://{state.model_bucket} (with every model version)")
-        state.model_bucket, state.model_bucket_created = "", False
-    elif state.model_bucket:
-        why = (
-            "not created by deploy; delete it yourself"
-            if delete_model_bucket
-            else "models are kept; --delete-model-bucket removes them"
+    bucket = stack.parameters.get("ModelBucketName", "") if stack else ""
+    page = stack.parameters.get("PageBucketName", "") if stack else ""
+    if dry_run:
+        resources = (
+            client.list_stack_resources(StackName=name)["StackResourceSummaries"] if stack else []
         )
-        result.kept.append(f"s3://{state.model_bucket} ({why})")
-
-    if not ctx.dry_run:
-        if state.model_bucket:
-            state.api_url = ""
-            state.save(path)
+        for r in resources:
+            kept = r["LogicalResourceId"] == "ModelBucket" and not delete_model_bucket
+            (result.kept if kept else result.removed).append(
+                f"{r['PhysicalResourceId']} ({r['ResourceType']})"
+            )
+        if deployed.exists():
+            result.removed.insert(0, f"chalice stage {stage}")
+        for verb, items in (("would remove", result.removed), ("would keep", result.kept)):
+            for item in items:
+                out(f"{verb} {item}")
+        return result
+    if stack is not None and stack.termination_protection:
+        if not yes and not confirm(
+            f"stack {name} is protected; delete stage {stage} anyway? [y/N] "
+        ):
+            raise DeployError("not confirmed: nothing was removed")
+        client.update_termination_protection(StackName=name, EnableTerminationProtection=False)
+    if deployed.exists():
+        chalice_factory(project_dir, ctx.subprocess_env(), out).delete(stage)
+        result.removed.append(f"chalice stage {stage}")
+    if stack is not None:
+        s3 = ctx.client("s3")
+        if page:
+            empty_bucket(s3, page)
+        cfn.delete_stack(client, name)
+        result.removed.append(f"stack {name}" + (f" (with s3://{page})" if page else ""))
+        if delete_model_bucket:
+            count = delete_bucket_and_contents(s3, bucket)
+            result.removed.append(f"s3://{bucket} ({count} object versions)")
         else:
-            path.unlink(missing_ok=True)
+            result.kept.append(
+                f"s3://{bucket} (models are kept; --delete-model-bucket removes them)"
+            )
     for line in result.removed:
         out(f"removed {line}")
     for line in result.kept:
@@ -144,23 +120,9 @@ def destroy(
     return result
 
 
-def _delete_bucket(ctx: AwsContext, name: str, out: Callable[[str], None]) -> None:
-    if ctx.dry_run:
-        out(f"[dry-run] s3.list_object_versions(Bucket={name!r}) then s3.delete_objects(...)")
-        out(f"[dry-run] s3.delete_bucket(Bucket={name!r})")
-        return
-    try:
-        count = delete_bucket_and_contents(ctx.client("s3"), name)
-    except ClientError as exc:
-        if _gone(exc):
-            return
-        raise
-    out(f"deleted s3://{name} ({count} object versions)")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``destroy`` subcommand's options."""
-    add_stage_arguments(parser, verb="remove", region="the one deploy recorded")
+    add_stage_arguments(parser, verb="remove", region="AWS_REGION / profile")
     parser.add_argument(
         "--delete-model-bucket",
         action="store_true",
@@ -170,11 +132,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``python -m stack destroy``: 0 on success, 2 with a message on a known failure."""
-    project_dir = args.project_dir.resolve()
-
-    def destroy_stage() -> None:
-        recorded = DeployState.load(state_path(project_dir, args.stage), args.stage).region
-        ctx = context_from(args, region=recorded or None)
-        destroy(ctx, project_dir, args.stage, delete_model_bucket=args.delete_model_bucket)
-
-    return exit_code("destroy", destroy_stage)
+    return exit_code(
+        "destroy",
+        lambda: destroy(
+            context_from(args),
+            args.project_dir.resolve(),
+            args.stage,
+            delete_model_bucket=args.delete_model_bucket,
+            plan=args.plan,
+            dry_run=args.dry_run,
+            yes=args.yes,
+        ),
+    )

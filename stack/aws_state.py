@@ -1,14 +1,8 @@
-"""What a deploy created (the extras state file) and the stage settings it writes.
+"""The stage settings deploy writes into the Chalice project, and what Chalice recorded.
 
-Why a state file: ``chalice delete`` removes only what Chalice made (role, function,
-API). The layer versions, the layer zip in S3 and the page bucket are ours, so deploy
-records each one the moment it exists in ``.chalice/deployed/<stage>-extras.json``
-(gitignored, next to Chalice's own ``<stage>.json``) and destroy deletes exactly those,
-even after a deploy that stopped halfway.
-
-Why the config is edited here: ``chalice deploy`` takes a stage's environment only from
-``.chalice/config.json``, so the model bucket chosen at deploy time has to be written
-there (as vendor_build writes the layer ARN).
+Why the config is edited here: ``chalice deploy`` takes a stage's environment, layers and
+policy only from ``.chalice/``, so the stack's outputs (bucket, layer ARN, page origin)
+have to be written there before it runs.
 """
 
 from __future__ import annotations
@@ -16,73 +10,59 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from stack.aws import DeployError
 
 __all__ = [
-    "DeployState",
     "chalice_api_url",
     "chalice_rest_api_id",
-    "drop_stale_layers",
+    "legacy_extras",
     "load_config",
     "point_policy_at_bucket",
     "set_stage_environment",
+    "set_stage_layer",
+    "stack_name",
     "stage_architecture",
-    "stage_layers",
-    "state_path",
 ]
 
 
-@dataclass
-class DeployState:
-    """Everything a deploy made outside Chalice's own records, for destroy to undo."""
-
-    stage: str
-    region: str = ""
-    account: str = ""
-    model_bucket: str = ""
-    model_bucket_created: bool = False
-    model_prefix: str = "models/"
-    model_version: str = ""
-    layer_version_arns: list[str] = field(default_factory=list)
-    layer_objects: list[dict[str, str]] = field(default_factory=list)
-    api_url: str = ""
-    page_bucket: str = ""
-    page_bucket_created: bool = False
-    page_url: str = ""
-    log_group: str = ""
-
-    @classmethod
-    def load(cls, path: Path, stage: str) -> DeployState:
-        """The recorded state, or a fresh one when nothing was deployed yet."""
-        if not path.exists():
-            return cls(stage=stage)
-        raw = json.loads(path.read_text())
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
-
-    def save(self, path: Path) -> None:
-        """Write atomically (a crash never leaves half a file that destroy cannot read)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(path, asdict(self), sort_keys=True)
+def stack_name(project_dir: Path, stage: str) -> str:
+    """The stage's CloudFormation stack: ``<app_name>-<stage>``, like its function."""
+    return f"{load_config(project_dir, stage)['app_name']}-{stage}"
 
 
-def state_path(project_dir: Path, stage: str) -> Path:
-    """``<project>/.chalice/deployed/<stage>-extras.json``."""
-    return project_dir / ".chalice" / "deployed" / f"{stage}-extras.json"
+def legacy_extras(project_dir: Path, stage: str) -> list[str]:
+    """What a deploy from before the stack recorded and left outside it, and how to remove it.
+
+    Those deploys listed their layer versions and layer zips in
+    ``.chalice/deployed/<stage>-extras.json``; the stack now has its own, so these are unused.
+    """
+    path = project_dir / ".chalice" / "deployed" / f"{stage}-extras.json"
+    if not path.exists():
+        return []
+    extras = json.loads(path.read_text())
+    lines = [f"left from a deploy before the stack ({path.name}), no longer used:"]
+    for arn in extras.get("layer_version_arns", []):
+        name, version = arn.split(":")[6:8]
+        lines.append(
+            f"  aws lambda delete-layer-version --layer-name {name} --version-number {version}"
+        )
+    for obj in extras.get("layer_objects", []):
+        lines.append(f"  aws s3 rm s3://{obj['bucket']}/{obj['key']}")
+    lines.append(f"then delete {path}")
+    return lines
 
 
 def _config_path(project_dir: Path) -> Path:
     return project_dir / ".chalice" / "config.json"
 
 
-def _write_json(path: Path, data: Any, *, sort_keys: bool = False) -> None:
+def _write_json(path: Path, data: Any) -> None:
     """Write through a temporary file and a rename, so a crash never leaves half a file."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -99,11 +79,6 @@ def load_config(project_dir: Path, stage: str) -> dict[str, Any]:
         stages = ", ".join(sorted(config.get("stages", {}))) or "none"
         raise DeployError(f"stage {stage!r} is not in {path} (stages there: {stages})")
     return config
-
-
-def stage_layers(project_dir: Path, stage: str) -> list[str]:
-    """The layer ARNs the stage's config lists (what vendor_build wrote)."""
-    return list(load_config(project_dir, stage)["stages"][stage].get("layers", []))
 
 
 def stage_architecture(project_dir: Path, stage: str) -> str:
@@ -158,25 +133,29 @@ def point_policy_at_bucket(project_dir: Path, stage: str, bucket: str) -> Path |
     return path
 
 
-def drop_stale_layers(project_dir: Path, stage: str, layer_name: str, ours: str) -> list[str]:
-    """Remove layer ARNs that cannot be ours in this account and region; returns them.
+#: The layer the stack publishes, and the placeholder name the committed config carries.
+OUR_LAYERS = {"spam-classifier-sklearn", "spam-sklearn-layer"}
 
-    Those are placeholders (account ``000000000000``) and versions of ``layer_name`` from
-    another account or region (``ours`` is ``arn:aws:lambda:REGION:ACCOUNT:layer:``).
-    Anything else (a public layer someone added on purpose) stays.
+
+def set_stage_layer(project_dir: Path, stage: str, arn: str) -> bool:
+    """Make ``arn`` the stage's scikit-learn layer; other layers stay. True when it changed.
+
+    Any version of our layer (an older one, another account's) and any placeholder (account
+    000000000000) goes; a public layer someone added on purpose stays.
     """
     config = load_config(project_dir, stage)
     layers = config["stages"][stage].get("layers", [])
-    stale = [
-        arn
-        for arn in layers
-        if arn.split(":")[4:5] == ["000000000000"]
-        or (arn.split(":")[6:7] == [layer_name] and not arn.startswith(ours))
+    kept = [
+        a
+        for a in layers
+        if a.split(":")[4:5] != ["000000000000"]
+        and not any(f":layer:{n}:" in a for n in OUR_LAYERS)
     ]
-    if stale:
-        config["stages"][stage]["layers"] = [arn for arn in layers if arn not in stale]
-        _write_json(_config_path(project_dir), config)
-    return stale
+    if layers == [arn, *kept]:
+        return False
+    config["stages"][stage]["layers"] = [arn, *kept]
+    _write_json(_config_path(project_dir), config)
+    return True
 
 
 def _recorded_rest_api(project_dir: Path, stage: str, key: str) -> str | None:

@@ -8,6 +8,7 @@ new, empty bucket on it.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +17,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from stack.local import Service, moto_server
+from stack.local import DEFAULT_HOST, REPO_ROOT, Service, _service, free_port
 from tests.support import FakeClock
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -60,8 +60,20 @@ def clock() -> FakeClock:
 
 @pytest.fixture(scope="session")
 def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """A moto S3 server over HTTP for the whole session."""
-    with moto_server(log_dir=tmp_path_factory.mktemp("moto-logs")) as service:
+    """A moto server over HTTP for the whole session (S3, and CloudFormation for deploy).
+
+    It runs ``tests.moto_cfn``: moto with what its CloudFormation lacks for deploy's change
+    sets (outputs, a layer's Ref, imports); everything else is moto as it is.
+    """
+    port = free_port()
+    with _service(
+        "moto server",
+        [sys.executable, "-m", "tests.moto_cfn", "-H", DEFAULT_HOST, "-p", str(port)],
+        port=port,
+        ready_path="/moto-api/",
+        log_path=tmp_path_factory.mktemp("moto-logs") / f"moto-{port}.log",
+        cwd=REPO_ROOT,
+    ) as service:
         yield service
 
 

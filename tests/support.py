@@ -47,3 +47,20 @@ def copy_chalice_project(parent: Path) -> Path:
         ignore=shutil.ignore_patterns("deployed", "deployments", "__pycache__", "vendor"),
     )
     return copy
+
+
+def delete_stacks(endpoint: str) -> None:
+    """Delete every CloudFormation stack on the moto server at ``endpoint``.
+
+    Deploy tests share one server and deploy the same stage, so each one starts with no
+    stack; protected (prod) stacks are unprotected first. Retained buckets stay.
+    """
+    import boto3
+
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
+    for stack in cloudformation.describe_stacks()["Stacks"]:
+        name = stack["StackName"]
+        cloudformation.update_termination_protection(
+            StackName=name, EnableTerminationProtection=False
+        )
+        cloudformation.delete_stack(StackName=name)

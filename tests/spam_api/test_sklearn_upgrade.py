@@ -38,6 +38,7 @@ from sklearn.linear_model import LogisticRegression
 
 from stack.aws import AwsContext, DeployError
 from stack.deploy import DeployOptions, Toolchain, deploy
+from tests.support import delete_stacks
 from trainer.registry import ModelBundle, promote, publish, rollback
 
 from . import registry_v1
@@ -84,7 +85,7 @@ class Upgrade:
 
     def __init__(self, client, s3, bucket: str, fitted, project: Path, endpoint: str) -> None:
         self.client, self.s3, self.bucket, self.project = client, s3, bucket, project
-        self.ctx = AwsContext(region="us-east-1", endpoint_url=endpoint, out=lambda _l: None)
+        self.ctx = AwsContext(region="us-east-1", endpoint_url=endpoint)
         self.models = {
             name: make_bundle(
                 fitted.vectorizer,
@@ -154,7 +155,8 @@ class Upgrade:
             project_dir=self.project,
             bucket=self.bucket,
             skip_layer=True,
-            throttle_rate=0,
+            throttle=(0.0, 0),
+            yes=True,
             runtime_sklearn=function.sklearn,
             **options,
         )
@@ -174,6 +176,7 @@ def upgrade(bare_client, s3_client, bucket, fitted, tmp_path, s3_endpoint) -> It
     s3_client.delete_object(Bucket=bucket, Key=live_key(PREFIX, OLD))
     yield run
     reset_runtime()
+    delete_stacks(s3_endpoint)
 
 
 def _current(upgrade: Upgrade) -> str:

@@ -1,8 +1,10 @@
-"""Deploy and destroy without AWS: stubbed clients, the dry run, and the failure messages.
+"""Deploy and destroy without AWS: stubbed clients, the plan, and the failure messages.
 
-A bucket owned by another account cannot be made on moto (everything there is ours), so
-those answers come from botocore's ``Stubber``: it also fails the test on any call we
-did not expect, which is how "nothing was created" is proven.
+A bucket owned by another account cannot be made on moto (everything there is ours), and
+moto's CloudFormation neither marks an unchanged change set FAILED nor fails a resource,
+so those answers come from botocore's ``Stubber``: it checks every request against the
+service's model and fails the test on any call we did not expect, which is how "nothing
+was created" is proven.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from stack import aws_buckets, deploy, handoff
-from stack.aws import AwsContext, DeployError, DryRunClient, make_context, resolve_region
-from stack.aws_state import DeployState, state_path
+from stack import aws_buckets, cfn, deploy, handoff
+from stack.aws import AwsContext, DeployError, make_context, resolve_region
+from stack.aws_destroy import destroy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -49,9 +52,23 @@ def _client(service: str):
 
 
 def _stubbed_context(**clients) -> AwsContext:
-    ctx = AwsContext(region="eu-west-1", out=lambda _line: None)
+    """A context whose clients are the given ones; any other service gets a stub that
+    refuses every call (a Stubber with no responses), so no test can reach AWS."""
+    ctx = AwsContext(region="eu-west-1")
+    for service in ("sts", "s3", "lambda", "logs", "cloudformation", "apigateway"):
+        if service not in clients:
+            clients[service] = _client(service)
+            Stubber(clients[service]).activate()
     ctx._clients.update(clients)
     return ctx
+
+
+def _no_stack(cloudformation) -> Stubber:
+    stub = Stubber(cloudformation)
+    stub.add_client_error(
+        "describe_stacks", "ValidationError", "Stack with id spam-api-prod does not exist"
+    )
+    return stub
 
 
 def _identity_stub(sts) -> Stubber:
@@ -120,7 +137,6 @@ def test_deploy_cli_without_credentials_fails_before_creating_anything(project, 
     assert "no AWS credentials found" in result.stderr
     assert "Traceback" not in result.stderr
     assert (project / ".chalice" / "config.json").read_text() == before
-    assert not state_path(project, "prod").exists()
 
 
 def test_deploy_cli_without_region_fails_clearly(project, tmp_path) -> None:
@@ -146,7 +162,6 @@ def test_deploy_cli_with_unreachable_endpoint_fails_clearly(project, tmp_path) -
     )
     assert result.returncode == 2
     assert "cannot reach AWS STS" in result.stderr
-    assert not state_path(project, "prod").exists()
 
 
 def test_deploy_rejected_credentials_are_reported() -> None:
@@ -171,9 +186,9 @@ def test_deploy_unknown_stage_is_reported(project) -> None:
 
 
 def test_deploy_bucket_of_another_account_stops_before_anything_is_created(project) -> None:
-    sts, s3 = _client("sts"), _client("s3")
+    sts, s3, cloudformation = _client("sts"), _client("s3"), _client("cloudformation")
     before = (project / ".chalice" / "config.json").read_text()
-    with _identity_stub(sts), Stubber(s3) as s3_stub:
+    with _identity_stub(sts), _no_stack(cloudformation) as cfn_stub, Stubber(s3) as s3_stub:
         s3_stub.add_client_error(
             "head_bucket",
             service_error_code="403",
@@ -184,16 +199,16 @@ def test_deploy_bucket_of_another_account_stops_before_anything_is_created(proje
         with pytest.raises(DeployError, match="'taken-name' exists but is not yours"):
             deploy.deploy(
                 deploy.DeployOptions(stage="prod", project_dir=project, bucket="taken-name"),
-                _stubbed_context(sts=sts, s3=s3),
+                _stubbed_context(sts=sts, s3=s3, cloudformation=cloudformation),
             )
         s3_stub.assert_no_pending_responses()  # and Stubber refused any other call
+        cfn_stub.assert_no_pending_responses()  # the stack was only read
     assert (project / ".chalice" / "config.json").read_text() == before
-    assert not state_path(project, "prod").exists()
 
 
 def test_deploy_taken_page_bucket_is_caught_in_the_preflight_too(project) -> None:
-    sts, s3 = _client("sts"), _client("s3")
-    with _identity_stub(sts), Stubber(s3) as s3_stub:
+    sts, s3, cloudformation = _client("sts"), _client("s3"), _client("cloudformation")
+    with _identity_stub(sts), _no_stack(cloudformation), Stubber(s3) as s3_stub:
         s3_stub.add_client_error("head_bucket", service_error_code="404", http_status_code=404)
         s3_stub.add_client_error("head_bucket", service_error_code="403", http_status_code=403)
         with pytest.raises(DeployError, match=r"'www\.example\.com' exists but is not yours"):
@@ -201,19 +216,33 @@ def test_deploy_taken_page_bucket_is_caught_in_the_preflight_too(project) -> Non
                 deploy.DeployOptions(
                     stage="prod", project_dir=project, static_bucket="www.example.com"
                 ),
-                _stubbed_context(sts=sts, s3=s3),
+                _stubbed_context(sts=sts, s3=s3, cloudformation=cloudformation),
             )
-    assert not state_path(project, "prod").exists()
+        s3_stub.assert_no_pending_responses()
 
 
-def test_deploy_bucket_name_race_lost_at_create_time_is_reported() -> None:
-    s3 = _client("s3")
-    with Stubber(s3) as stub:
-        stub.add_client_error("create_bucket", "BucketAlreadyExists", http_status_code=409)
-        with pytest.raises(DeployError, match="taken by another AWS account"):
-            aws_buckets.ensure_model_bucket(
-                s3, "raced", region="eu-west-1", state="missing", out=lambda _l: None
-            )
+def test_deploy_failed_stack_change_shows_the_failed_events() -> None:
+    """A bucket name lost to a race after the preflight: the stack rolls back, and says why."""
+    cloudformation = _client("cloudformation")
+    since = datetime.now(UTC)
+    with Stubber(cloudformation) as stub:
+        stub.add_response("execute_change_set", {})
+        stub.add_response(
+            "describe_stacks",
+            {"Stacks": [_stack_description("ROLLBACK_COMPLETE")]},
+        )
+        stub.add_response(
+            "describe_stack_events",
+            {
+                "StackEvents": [
+                    _event("ModelBucket", "CREATE_FAILED", "raced already exists", since),
+                    _event("spam-api-prod", "CREATE_IN_PROGRESS", "User Initiated", since),
+                ]
+            },
+        )
+        change_set = cfn.ChangeSet("spam-api-prod", "cs", "CREATE", [("Add", "M", "T", "")])
+        with pytest.raises(DeployError, match="ModelBucket: CREATE_FAILED raced already exists"):
+            cfn.apply(cloudformation, change_set, lambda _l: None)
 
 
 def test_deploy_bucket_in_another_region_is_reported() -> None:
@@ -228,29 +257,120 @@ def test_deploy_bucket_in_another_region_is_reported() -> None:
             aws_buckets.check_bucket(s3, "mine", region="eu-west-1", account=ACCOUNT)
 
 
-def test_deploy_reused_bucket_keeps_its_own_encryption() -> None:
-    """A bucket with its own KMS key is not downgraded to SSE-S3; only gaps are filled."""
-    s3 = _client("s3")
-    with Stubber(s3) as stub:
-        stub.add_response("get_bucket_versioning", {"Status": "Suspended"})
-        stub.add_response("put_bucket_versioning", {})
-        stub.add_response(
-            "get_public_access_block",
-            {"PublicAccessBlockConfiguration": aws_buckets.BLOCK_ALL_PUBLIC_ACCESS},
-        )
-        stub.add_response(
-            "get_bucket_encryption",
-            {
-                "ServerSideEncryptionConfiguration": {
-                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
-                }
-            },
-        )
-        created = aws_buckets.ensure_model_bucket(
-            s3, "mine", region="eu-west-1", state="ours", out=lambda _l: None
-        )
+def _stack_description(status: str, **extra) -> dict:
+    return {
+        "StackName": "spam-api-prod",
+        "StackStatus": status,
+        "CreationTime": datetime.now(UTC),
+        **extra,
+    }
+
+
+def _event(logical: str, status: str, reason: str, when: datetime) -> dict:
+    return {
+        "StackId": "id",
+        "EventId": logical + status,
+        "StackName": "spam-api-prod",
+        "LogicalResourceId": logical,
+        "ResourceStatus": status,
+        "ResourceStatusReason": reason,
+        "Timestamp": when,
+    }
+
+
+def test_deploy_unchanged_change_set_is_deleted_and_reported_empty() -> None:
+    """CloudFormation's answer to a redeploy with nothing new: a FAILED change set."""
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        stub.add_response("create_change_set", {"Id": "cs-id", "StackId": "stack-id"})
+        reason = "The submitted information didn't contain changes. Submit different information."
+        failed = {"Status": "FAILED", "StatusReason": reason, "ExecutionStatus": "UNAVAILABLE"}
+        stub.add_response("describe_change_set", failed)  # the waiter's poll
+        stub.add_response("describe_change_set", failed)
+        stub.add_response("delete_change_set", {})
+        change_set = cfn.create_change_set(cloudformation, "spam-api-prod", {}, kind="UPDATE")
         stub.assert_no_pending_responses()
-    assert created is False
+    assert change_set.empty and change_set.lines() == ["  (no changes)"]
+
+
+def test_deploy_adopts_a_retained_bucket_and_log_group_through_an_import(
+    project, monkeypatch
+) -> None:
+    """No stack, a bucket and a log group by its names: an IMPORT change set names both.
+
+    moto cannot import, so the request is checked here against CloudFormation's model (the
+    registry read by the model guard is tested on moto, in test_model_guard.py).
+    """
+    from stack.model_guard import ModelCheck
+
+    monkeypatch.setattr(deploy, "check_model", lambda *_a: ModelCheck("1.9.1", None))
+    sts, s3, cloudformation, logs = (_client(s) for s in ("sts", "s3", "cloudformation", "logs"))
+    with (
+        _identity_stub(sts),
+        _no_stack(cloudformation) as cfn_stub,
+        Stubber(s3) as s3_stub,
+        Stubber(logs) as logs_stub,
+    ):
+        s3_stub.add_response("head_bucket", {"BucketRegion": "eu-west-1"})
+        logs_stub.add_response(
+            "describe_log_groups", {"logGroups": [{"logGroupName": "/aws/lambda/spam-api-prod"}]}
+        )
+        found = deploy._preflight(
+            _stubbed_context(sts=sts, s3=s3, cloudformation=cloudformation, logs=logs),
+            deploy.DeployOptions(stage="prod", project_dir=project, bucket="kept", skip_api=True),
+            lambda _l: None,
+        )
+        cfn_stub.add_response("create_change_set", {"Id": "cs-id", "StackId": "stack-id"})
+        ready = {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE", "Changes": []}
+        cfn_stub.add_response("describe_change_set", ready)
+        cfn_stub.add_response("describe_change_set", ready)
+        ids = [i["LogicalResourceId"] for i in found.imports]
+        cfn.create_change_set(
+            cloudformation,
+            "spam-api-prod",
+            deploy._parameters(deploy.DeployOptions(stage="prod", project_dir=project), "kept", ""),
+            kind="IMPORT",
+            template=cfn.import_template(ids),
+            imports=found.imports,
+        )
+        cfn_stub.assert_no_pending_responses()
+    assert found.imports == [
+        {
+            "ResourceType": "AWS::S3::Bucket",
+            "LogicalResourceId": "ModelBucket",
+            "ResourceIdentifier": {"BucketName": "kept"},
+        },
+        {
+            "ResourceType": "AWS::Logs::LogGroup",
+            "LogicalResourceId": "FunctionLogGroup",
+            "ResourceIdentifier": {"LogGroupName": "/aws/lambda/spam-api-prod"},
+        },
+    ]
+    template = json.loads(cfn.import_template(ids))
+    assert set(template["Resources"]) == {"ModelBucket", "FunctionLogGroup"}
+    assert "Outputs" not in template  # an import may not add outputs
+    assert all("DeletionPolicy" in r for r in template["Resources"].values())  # import needs it
+
+
+def test_deploy_prod_asks_before_executing_and_a_no_changes_nothing() -> None:
+    cloudformation = _client("cloudformation")
+    asked: list[str] = []
+    change_set = cfn.ChangeSet("spam-api-prod", "cs", "UPDATE", [("Add", "M", "T", "")])
+    tools = deploy.Toolchain(confirm=lambda q: asked.append(q) or False)
+    with Stubber(cloudformation) as stub:
+        stub.add_response(
+            "delete_change_set", {}, {"StackName": "spam-api-prod", "ChangeSetName": "cs"}
+        )
+        with pytest.raises(DeployError, match="not confirmed: the change set was deleted"):
+            deploy._execute(
+                _stubbed_context(cloudformation=cloudformation),
+                deploy.DeployOptions(stage="prod"),
+                tools,
+                change_set,
+                lambda _l: None,
+            )
+        stub.assert_no_pending_responses()  # deleted, never executed
+    assert asked == ["execute this change set on stage prod? [y/N] "]
 
 
 def test_deploy_concurrency_quota_too_small_stops_before_anything(project) -> None:
@@ -260,7 +380,13 @@ def test_deploy_concurrency_quota_too_small_stops_before_anything(project) -> No
     config["stages"]["prod"]["reserved_concurrency"] = 10
     config_path.write_text(json.dumps(config))
     sts, s3, lam = _client("sts"), _client("s3"), _client("lambda")
-    with _identity_stub(sts), Stubber(s3) as s3_stub, Stubber(lam) as lam_stub:
+    cloudformation = _client("cloudformation")
+    with (
+        _identity_stub(sts),
+        _no_stack(cloudformation),
+        Stubber(s3) as s3_stub,
+        Stubber(lam) as lam_stub,
+    ):
         s3_stub.add_client_error("head_bucket", service_error_code="404", http_status_code=404)
         lam_stub.add_response(
             "get_account_settings",
@@ -272,89 +398,114 @@ def test_deploy_concurrency_quota_too_small_stops_before_anything(project) -> No
         with pytest.raises(DeployError, match="can reserve only 0 more"):
             deploy.deploy(
                 deploy.DeployOptions(stage="prod", project_dir=project),
-                _stubbed_context(sts=sts, s3=s3, **{"lambda": lam}),
+                _stubbed_context(sts=sts, s3=s3, cloudformation=cloudformation, **{"lambda": lam}),
             )
-    assert not state_path(project, "prod").exists()
 
 
-# --- dry run -----------------------------------------------------------------------------
+# --- plan and dry run ----------------------------------------------------------------------
 
 
-def test_deploy_dry_run_prints_every_call_and_makes_none(project) -> None:
+def test_deploy_plan_prints_every_step_and_makes_no_call(project) -> None:
     lines: list[str] = []
-    ctx = AwsContext(region="eu-west-1", dry_run=True, out=lines.append)
+    ctx = AwsContext(region="eu-west-1")
     before = (project / ".chalice" / "config.json").read_text()
     deploy.deploy(
-        deploy.DeployOptions(stage="prod", project_dir=project, static_bucket="spam-page-example"),
+        deploy.DeployOptions(
+            stage="prod", project_dir=project, static_bucket="spam-page-example", plan=True
+        ),
         ctx,
         out=lines.append,
     )
     text = "\n".join(lines)
-    for call in (
-        "sts.get_caller_identity()",
-        "s3.head_bucket(Bucket='spam-classifier-<account-id>-eu-west-1'",
-        "s3.create_bucket(Bucket='spam-classifier-<account-id>-eu-west-1', "
-        "CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'})",
-        "s3.put_bucket_versioning(",
-        "s3.put_public_access_block(",
-        "s3.put_bucket_encryption(",
-        "s3.put_bucket_policy(Bucket='spam-classifier-<account-id>-eu-west-1', Policy=",
-        "s3.put_bucket_lifecycle_configuration(Bucket='spam-classifier-<account-id>-eu-west-1'",
-        "'Filter': {'Prefix': 'feedback/pending/'}",
-        "'path': '/~1feedback/POST/throttling/rateLimit', 'value': '5.0'",
-        "would read s3://spam-classifier-<account-id>-eu-west-1/models/current.json and "
-        "models/live/sklearn-",  # the model guard
-        "would train",
-        "then s3.put_object(Key='models/live/sklearn-",  # the new model's live pointer
-        "lambda.publish_layer_version(LayerName='spam-classifier-sklearn'",
-        "logs.create_log_group(logGroupName='/aws/lambda/spam-api-prod')",
-        "logs.put_retention_policy(logGroupName='/aws/lambda/spam-api-prod', retentionInDays=30)",
-        "would run: chalice deploy --stage prod",
-        "apigateway.import_rest_api",
-        "apigateway.update_stage(restApiId='<rest-api-id>', stageName='api', patchOperations=",
-        "s3.put_bucket_website(Bucket='spam-page-example'",
-        "s3.put_object(Bucket='spam-page-example', Key='config.js'",
+    for expected in (
+        "stack spam-api-prod from stack/template.json, through change sets",
+        "ModelBucketName = spam-classifier-prod-<account-id>-eu-west-1",
+        "PageBucketName = spam-page-example",
+        "FunctionName = spam-api-prod",
+        "ModelBucket: AWS::S3::Bucket (kept when the stack is deleted)",
+        "SklearnLayer: AWS::Lambda::LayerVersion",
+        "FunctionLogGroup: AWS::Logs::LogGroup",
+        "chalice deploy --stage prod",
+        "POST /feedback 5/s",
+        "static/ and config.js into s3://spam-page-example",
     ):
-        assert call in text, call
-    assert all(isinstance(c, DryRunClient) for c in ctx._clients.values())
+        assert expected in text, expected
+    assert ctx._clients == {}  # not one client was made
     assert (project / ".chalice" / "config.json").read_text() == before
-    assert not state_path(project, "prod").exists()
 
 
-def test_deploy_dry_run_cli_needs_no_credentials(project, tmp_path) -> None:
+def test_deploy_plan_cli_needs_no_credentials(project, tmp_path) -> None:
     result = _run_cli(
         [
-            *("deploy", "--stage", "prod", "--region", "eu-west-1", "--dry-run"),
+            *("deploy", "--stage", "prod", "--region", "eu-west-1", "--plan"),
             *("--project-dir", str(project)),
         ],
         _bare_env(tmp_path),
     )
     assert result.returncode == 0, result.stderr
-    assert "[dry-run] s3.create_bucket(" in result.stdout
-    assert not state_path(project, "prod").exists()
+    assert "ModelBucket: AWS::S3::Bucket" in result.stdout
 
 
-def test_destroy_dry_run_lists_what_would_go(project) -> None:
-    from stack.aws_destroy import destroy
-
-    state = DeployState(
-        stage="prod",
-        region="eu-west-1",
-        model_bucket="models-bucket",
-        model_bucket_created=True,
-        layer_version_arns=[f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:spam-sklearn-prod:3"],
-        layer_objects=[{"bucket": "models-bucket", "key": "layers/sklearn-layer.zip"}],
-    )
-    state.save(state_path(project, "prod"))
+def test_destroy_plan_lists_what_would_go_and_what_stays(project) -> None:
     lines: list[str] = []
-    ctx = AwsContext(region="eu-west-1", dry_run=True, out=lines.append)
-    destroy(ctx, project, "prod", delete_model_bucket=False, out=lines.append)
-    text = "\n".join(lines)
-    assert "lambda.delete_layer_version(LayerName='spam-sklearn-prod', VersionNumber=3)" in text
-    assert "s3.delete_object(Bucket='models-bucket', Key='layers/sklearn-layer.zip')" in text
-    assert "kept    s3://models-bucket" in text
-    assert "delete_bucket" not in text
-    assert DeployState.load(state_path(project, "prod"), "prod") == state  # untouched
+    destroy(AwsContext(region="eu-west-1"), project, "prod", plan=True, out=lines.append)
+    assert "  kept    ModelBucket (AWS::S3::Bucket)" in lines
+    assert "  removed SklearnLayer (AWS::Lambda::LayerVersion)" in lines
+    assert "  removed PageBucket (AWS::S3::Bucket)" in lines
+    lines.clear()
+    destroy(
+        AwsContext(region="eu-west-1"),
+        project,
+        "prod",
+        plan=True,
+        delete_model_bucket=True,
+        out=lines.append,
+    )
+    assert "  removed ModelBucket (AWS::S3::Bucket)" in lines
+
+
+def test_destroy_dry_run_reads_the_stack_and_changes_nothing(project) -> None:
+    sts, cloudformation = _client("sts"), _client("cloudformation")
+    lines: list[str] = []
+    parameters = [
+        {"ParameterKey": "ModelBucketName", "ParameterValue": "models"},
+        {"ParameterKey": "PageBucketName", "ParameterValue": ""},
+    ]
+    with _identity_stub(sts), Stubber(cloudformation) as stub:
+        stub.add_response(
+            "describe_stacks",
+            {"Stacks": [_stack_description("UPDATE_COMPLETE", Parameters=parameters)]},
+        )
+        when = datetime.now(UTC)
+        stub.add_response(
+            "list_stack_resources",
+            {
+                "StackResourceSummaries": [
+                    {
+                        "LogicalResourceId": logical,
+                        "PhysicalResourceId": physical,
+                        "ResourceType": kind,
+                        "ResourceStatus": "CREATE_COMPLETE",
+                        "LastUpdatedTimestamp": when,
+                    }
+                    for logical, physical, kind in (
+                        ("ModelBucket", "models", "AWS::S3::Bucket"),
+                        ("SklearnLayer", "arn:layer:7", "AWS::Lambda::LayerVersion"),
+                    )
+                ]
+            },
+        )
+        result = destroy(
+            _stubbed_context(sts=sts, cloudformation=cloudformation),
+            project,
+            "prod",
+            dry_run=True,
+            out=lines.append,
+        )
+        stub.assert_no_pending_responses()  # and nothing else was called
+    assert result.kept == ["models (AWS::S3::Bucket)"]
+    assert result.removed == ["arn:layer:7 (AWS::Lambda::LayerVersion)"]
+    assert "would keep models (AWS::S3::Bucket)" in lines
 
 
 def test_deploy_unknown_profile_is_a_clear_error(monkeypatch) -> None:
@@ -364,20 +515,17 @@ def test_deploy_unknown_profile_is_a_clear_error(monkeypatch) -> None:
         resolve_region(None, {"AWS_PROFILE": "nobody"})
 
 
-def test_destroy_with_nothing_recorded_does_nothing(project) -> None:
-    from stack.aws_destroy import destroy
-
+def test_destroy_with_no_stack_and_no_api_does_nothing(project) -> None:
+    sts, cloudformation = _client("sts"), _client("cloudformation")
     lines: list[str] = []
-    result = destroy(AwsContext(region="us-east-1"), project, "prod", out=lines.append)
-    assert result.removed == [] and "nothing to remove" in lines[0]
-
-
-def test_destroy_refuses_another_region(project) -> None:
-    from stack.aws_destroy import destroy
-
-    DeployState(stage="prod", region="eu-west-1").save(state_path(project, "prod"))
-    with pytest.raises(DeployError, match="--region eu-west-1"):
-        destroy(AwsContext(region="us-east-1", dry_run=True), project, "prod")
+    with _identity_stub(sts), _no_stack(cloudformation):
+        result = destroy(
+            _stubbed_context(sts=sts, cloudformation=cloudformation),
+            project,
+            "prod",
+            out=lines.append,
+        )
+    assert result.removed == [] and "no stack spam-api-prod in eu-west-1" in lines[0]
 
 
 # --- small pure helpers --------------------------------------------------------------------
@@ -395,21 +543,11 @@ def test_deploy_curl_line_and_page_config() -> None:
     assert js.startswith("//") and "window.SPAM_CLASSIFIER_CONFIG = {" in js
 
 
-def test_deploy_website_url_by_region() -> None:
-    assert (
-        aws_buckets.website_url("p", "us-east-1") == "http://p.s3-website-us-east-1.amazonaws.com"
-    )
-    assert (
-        aws_buckets.website_url("p", "eu-central-1")
-        == "http://p.s3-website.eu-central-1.amazonaws.com"
-    )
-
-
 def test_deploy_and_destroy_are_subcommands() -> None:
     from stack.__main__ import build_parser
 
-    args = build_parser().parse_args(["deploy", "--stage", "prod", "--dry-run"])
-    assert (args.stage, args.dry_run) == ("prod", True)
+    args = build_parser().parse_args(["deploy", "--stage", "prod", "--dry-run", "--yes"])
+    assert (args.stage, args.dry_run, args.plan, args.yes) == ("prod", True, False, True)
     args = build_parser().parse_args(["destroy", "--stage", "prod", "--delete-model-bucket"])
     assert args.delete_model_bucket is True
 
@@ -418,7 +556,7 @@ def test_deploy_and_destroy_are_subcommands() -> None:
 
 
 def test_deploy_config_edits_are_idempotent_and_keep_foreign_layers(project) -> None:
-    from stack.aws_state import drop_stale_layers, point_policy_at_bucket, set_stage_environment
+    from stack.aws_state import point_policy_at_bucket, set_stage_environment, set_stage_layer
 
     config_path = project / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
@@ -439,10 +577,10 @@ def test_deploy_config_edits_are_idempotent_and_keep_foreign_layers(project) -> 
     }
     (project / ".chalice" / "policy-prod.json").write_text(json.dumps(policy))
 
-    ours = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:"
-    assert len(drop_stale_layers(project, "prod", "spam-classifier-sklearn", ours)) == 2
-    assert drop_stale_layers(project, "prod", "spam-classifier-sklearn", ours) == []
-    assert json.loads(config_path.read_text())["stages"]["prod"]["layers"] == [public]
+    ours = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:spam-classifier-sklearn:9"
+    assert set_stage_layer(project, "prod", ours) is True
+    assert set_stage_layer(project, "prod", ours) is False
+    assert json.loads(config_path.read_text())["stages"]["prod"]["layers"] == [ours, public]
 
     assert point_policy_at_bucket(project, "prod", "new-bucket") is not None
     assert point_policy_at_bucket(project, "prod", "new-bucket") is None
@@ -457,7 +595,7 @@ def test_deploy_config_edits_are_idempotent_and_keep_foreign_layers(project) -> 
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_deploy_dry_run_builds_and_publishes_for_the_stages_architecture(
+def test_deploy_plan_builds_the_layer_for_the_stages_architecture(
     tmp_path: Path, stage: str
 ) -> None:
     real = Path(__file__).resolve().parents[2] / "spam_api" / ".chalice" / "config.json"
@@ -466,12 +604,8 @@ def test_deploy_dry_run_builds_and_publishes_for_the_stages_architecture(
     (project / ".chalice" / "config.json").write_text(real.read_text())
     arch = json.loads(real.read_text())["stages"][stage]["lambda_architecture"]
     lines: list[str] = []
-    ctx = AwsContext(region="eu-west-1", dry_run=True, out=lines.append)
-    deploy.deploy(deploy.DeployOptions(stage=stage, project_dir=project), ctx, out=lines.append)
-    text = "\n".join(lines)
-    assert f"python -m vendor_build build --arch {arch}" in text
-    assert f"python -m vendor_build verify --arch {arch}" in text
-    assert (
-        f"CompatibleRuntimes=['python{deploy.RUNTIME_PYTHON}'], "
-        f"CompatibleArchitectures=[{arch!r}])" in text
-    )
+    options = deploy.DeployOptions(stage=stage, project_dir=project, plan=True)
+    deploy.deploy(options, AwsContext(region="eu-west-1"), out=lines.append)
+    assert f"    LayerArchitecture = {arch}" in lines
+    assert f"    PythonRuntime = python{deploy.RUNTIME_PYTHON}" in lines
+    assert any(f"python -m vendor_build build --arch {arch}" in line for line in lines)

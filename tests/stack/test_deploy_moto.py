@@ -1,10 +1,13 @@
 """Deploy and destroy against a local moto server: every step moto supports runs for real.
 
-Real here: STS, the model bucket and its settings (read back), the trainer's CLI
-training and publishing a model, vendor_build publishing a layer through S3 and writing
-its ARN into a *copy* of the Chalice project, the log group, the page bucket. Only
-``chalice deploy`` is replaced, by ``chalice package`` (moto cannot import a REST API,
-see platform-facts), whose template must carry what deploy wrote into the config.
+Real here: STS, the stack's change sets (created, shown, executed; empty on a redeploy),
+the layer zip uploaded and its version made by the stack, the outputs written into a
+*copy* of the Chalice project, the trainer's CLI training and publishing a model, the
+log group, the page bucket and its files, destroy deleting the stack and keeping the
+models, and a later deploy importing the retained bucket. moto is ``tests.moto_cfn``
+(moto with the CloudFormation gaps it documents filled). Only ``chalice deploy`` is
+replaced, by ``chalice package`` (moto cannot import a REST API, see platform-facts),
+whose template must carry what deploy wrote into the config.
 """
 
 from __future__ import annotations
@@ -23,19 +26,20 @@ from pathlib import Path
 import boto3
 import pytest
 
-from stack.aws import AwsContext
+from stack.aws import AwsContext, DeployError
 from stack.aws_buckets import delete_bucket_and_contents
 from stack.aws_chalice import ChaliceCli
 from stack.aws_destroy import destroy
-from stack.aws_state import DeployState, state_path
-from stack.deploy import LAYER_NAME, DeployOptions, Toolchain, deploy
-from tests.support import copy_chalice_project
+from stack.deploy import RUNTIME_PYTHON, DeployOptions, Toolchain, deploy
+from tests.support import copy_chalice_project, delete_stacks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REAL_CONFIG = REPO_ROOT / "spam_api" / ".chalice" / "config.json"
 FAKE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
+STACK = "spam-api-prod"
+LAYER_NAME = "spam-classifier-sklearn"
 
 
 @pytest.fixture
@@ -57,15 +61,17 @@ def layer_zip(tmp_path: Path) -> Path:
 
 def _clients(endpoint: str) -> dict[str, object]:
     kw = {"endpoint_url": endpoint, "region_name": "us-east-1"}
-    return {name: boto3.client(name, **kw) for name in ("s3", "lambda", "logs", "apigateway")}
+    services = ("s3", "lambda", "logs", "apigateway", "cloudformation")
+    return {name: boto3.client(name, **kw) for name in services}
 
 
 @pytest.fixture
 def names(s3_endpoint: str) -> Iterator[dict[str, str]]:
-    """Fresh bucket names; whatever is left of them is deleted afterwards."""
+    """Fresh bucket names; whatever is left of them, and the stack, is deleted afterwards."""
     unique = uuid.uuid4().hex[:10]
     chosen = {"bucket": f"deploy-models-{unique}", "page": f"deploy-page-{unique}"}
     yield chosen
+    delete_stacks(s3_endpoint)
     s3 = _clients(s3_endpoint)["s3"]
     existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     for name in chosen.values():
@@ -135,14 +141,22 @@ def _moto_rest_api(apigateway) -> str:
 
 @pytest.fixture
 def ctx(s3_endpoint: str) -> AwsContext:
-    return AwsContext(region="us-east-1", endpoint_url=s3_endpoint, out=lambda _line: None)
+    return AwsContext(region="us-east-1", endpoint_url=s3_endpoint)
 
 
-def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
+def _stack(cloudformation) -> dict:
+    return cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
+
+
+def _outputs(cloudformation) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in _stack(cloudformation).get("Outputs", [])}
+
+
+def test_deploy_on_moto_runs_every_step_then_changes_nothing_then_destroys(
     ctx, project, layer_zip, names, s3_endpoint, sms_collection_path
 ) -> None:
     aws = _clients(s3_endpoint)
-    s3, lam, logs = aws["s3"], aws["lambda"], aws["logs"]
+    s3, lam, logs, cloudformation = aws["s3"], aws["lambda"], aws["logs"], aws["cloudformation"]
     lines: list[str] = []
     opts = DeployOptions(
         stage="prod",
@@ -152,44 +166,46 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
         train_args=("--folds", "2", "--min-mcc", "0.5"),
         layer_zip=layer_zip,
         static_bucket=names["page"],
+        yes=True,
     )
     api_id = _moto_rest_api(aws["apigateway"])
     tools = Toolchain(chalice=_packaging_chalice(api_id))
 
     first = deploy(opts, ctx, tools=tools, out=lines.append)
 
-    assert first.steps["model bucket"] == "created"
+    assert first.steps["stack"] == "created or updated"
     assert first.steps["model"] == "published"
     assert first.steps["layer"] == "published"
     assert first.steps["api"] == "deployed"
     bucket = names["bucket"]
-    # bucket settings, read back
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    assert block == dict.fromkeys(
-        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
-        True,
-    )
+    stack = _stack(cloudformation)
+    assert stack["StackStatus"] in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+    assert stack["EnableTerminationProtection"] is True  # prod
+    outputs = _outputs(cloudformation)
+    assert outputs["ModelBucketName"] == bucket
+    # encryption is the one bucket setting moto's CloudFormation applies (template tests cover
+    # the rest: versioning, public access block, lifecycle, the TLS-only policy)
     rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    # no TLS-only policy over plain HTTP: moto enforces it and would lock us out
-    with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
-        s3.get_bucket_policy(Bucket=bucket)
     # the model the trainer published
     manifest = json.loads(s3.get_object(Bucket=bucket, Key="models/current.json")["Body"].read())
     for ref in manifest["artifacts"].values():
         s3.head_object(Bucket=bucket, Key=ref["key"])
-    # the layer, and its ARN in the copy's config (not the real one: see the fixture)
+    # the layer: its zip in the bucket, its version made by the stack, its ARN in the config
     arn = first.layer_arn
-    assert arn and f":layer:{LAYER_NAME}:" in arn
-    version = lam.get_layer_version(LayerName=LAYER_NAME, VersionNumber=int(arn.split(":")[-1]))
-    assert version["LayerVersionArn"] == arn
+    assert arn == outputs["LayerArn"] and ":layer:" in arn
+    name, version = arn.split(":")[6:8]
+    published = lam.get_layer_version(LayerName=name, VersionNumber=int(version))
+    assert published["LayerVersionArn"] == arn
+    assert published["CompatibleArchitectures"] == ["x86_64"]  # prod's
+    assert published["CompatibleRuntimes"] == [f"python{RUNTIME_PYTHON}"]
+    s3.head_object(Bucket=bucket, Key=outputs["LayerKey"])
     config = json.loads((project / ".chalice" / "config.json").read_text())
     prod = config["stages"]["prod"]
     assert prod["layers"] == [arn]  # the placeholder ARN is gone
-    page_origin = f"http://{names['page']}.s3-website-us-east-1.amazonaws.com"
     assert prod["environment_variables"]["MODEL_BUCKET"] == bucket
-    assert prod["environment_variables"]["CORS_ALLOW_ORIGIN"] == page_origin
+    assert prod["environment_variables"]["CORS_ALLOW_ORIGIN"] == outputs["PageUrl"]
+    assert names["page"] in outputs["PageUrl"]
     policy = (project / ".chalice" / prod["iam_policy_file"]).read_text()
     assert f"arn:aws:s3:::{bucket}/" in policy and "spam-models-prod" not in policy
     # what chalice would deploy: the packaged template carries all of it
@@ -201,24 +217,14 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
     # log group retention
     group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/spam-api-prod")
     assert group["logGroups"][0]["retentionInDays"] == 30
-    # stage throttling, on every method
+    # stage throttling, on every method, and POST /feedback below it
     settings = aws["apigateway"].get_stage(restApiId=api_id, stageName="api")["methodSettings"]
     assert settings["*/*"]["throttlingRateLimit"] == 50.0
     assert settings["*/*"]["throttlingBurstLimit"] == 100
-    # and POST /feedback below it: reports cost storage and a reviewer's attention
     assert settings["~1feedback/POST"]["throttlingRateLimit"] == 5.0
     assert settings["~1feedback/POST"]["throttlingBurstLimit"] == 10
-    # unreviewed and rejected reports expire, and so do their old versions
-    lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    by_prefix = {rule["Filter"]["Prefix"]: rule for rule in lifecycle}
-    assert set(by_prefix) == {"feedback/pending/", "feedback/rejected/"}
-    for rule in by_prefix.values():
-        assert rule["Status"] == "Enabled" and rule["Expiration"] == {"Days": 30}
-        assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
-    assert first.steps["feedback expiry"] == "30 days"
-    # the page bucket: website, public read, config.js naming the API
-    assert first.page_url == page_origin
-    s3.get_bucket_website(Bucket=names["page"])
+    # the page bucket: website, config.js naming the API
+    assert first.page_url == outputs["PageUrl"]
     config_js = s3.get_object(Bucket=names["page"], Key="config.js")["Body"].read().decode()
     assert '"apiBaseUrl": "https://abc123.execute-api.us-east-1.amazonaws.com/api"' in config_js
     s3.head_object(Bucket=names["page"], Key="index.html")
@@ -227,25 +233,37 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
     assert f"Invoke URL: {FAKE_URL}" in text
     assert "curl -s -X POST https://abc123.execute-api.us-east-1.amazonaws.com/api/predict" in text
 
-    # A second run finds everything in place and publishes nothing new.
-    buckets_before = len(s3.list_buckets()["Buckets"])
+    # A second run: an empty change set, nothing executed, nothing published.
+    events = len(cloudformation.describe_stack_events(StackName=STACK)["StackEvents"])
+    lines.clear()
     second = deploy(opts, ctx, tools=tools, out=lines.append)
-    assert second.steps["model bucket"] == "reused"
-    assert second.steps["feedback expiry"] == "30 days (already set)"
+    assert second.steps["stack"] == "no changes"
+    assert "  (no changes)" in lines
     assert second.steps["model"] == "exists"
     assert second.steps["layer"] == "exists"
     assert second.layer_arn == arn
-    assert len(lam.list_layer_versions(LayerName=LAYER_NAME)["LayerVersions"]) >= 1
-    assert len(s3.list_buckets()["Buckets"]) == buckets_before
-    state = DeployState.load(state_path(project, "prod"), "prod")
-    assert state.layer_version_arns == [arn]
-    assert state.model_bucket_created and state.page_bucket_created
+    assert len(cloudformation.describe_stack_events(StackName=STACK)["StackEvents"]) == events
+    assert not any(line.startswith("stack spam-api-prod: executing") for line in lines)
 
-    # destroy: API, layer, its zip, log group and page go; the models stay.
-    result = destroy(ctx, project, "prod", chalice_factory=_packaging_chalice(), out=lines.append)
-    assert arn in result.removed
-    versions = lam.list_layer_versions(LayerName=LAYER_NAME)["LayerVersions"]
-    assert arn not in [v["LayerVersionArn"] for v in versions]
+    # destroy: the protected stack asks; the API, the stack (layer, log group, page) go;
+    # the models stay.
+    refused = []
+    with pytest.raises(DeployError, match="not confirmed"):
+        destroy(
+            ctx, project, "prod", confirm=lambda q: refused.append(q) or False, out=lines.append
+        )
+    assert refused and _stack(cloudformation)  # still there
+    result = destroy(
+        ctx, project, "prod", yes=True, chalice_factory=_packaging_chalice(), out=lines.append
+    )
+    assert f"stack {STACK} (with s3://{names['page']})" in result.removed
+    with pytest.raises(cloudformation.exceptions.ClientError, match="does not exist"):
+        _stack(cloudformation)
+    assert arn not in [
+        v["LayerVersionArn"]
+        for layer in lam.list_layers()["Layers"]
+        for v in lam.list_layer_versions(LayerName=layer["LayerName"])["LayerVersions"]
+    ]
     remaining = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert names["page"] not in remaining
     assert bucket in remaining
@@ -253,29 +271,52 @@ def test_deploy_on_moto_runs_every_step_then_reuses_then_destroys(
     assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/spam-api-prod")["logGroups"]
     assert not (project / ".chalice" / "deployed" / "prod.json").exists()
 
+    # A later deploy adopts the retained bucket (an import), with its models.
+    lines.clear()
+    again = deploy(replace(opts, static_bucket=None), ctx, tools=tools, out=lines.append)
+    assert any(
+        line.startswith("adopting what exists outside any stack: ModelBucket") for line in lines
+    )
+    assert again.steps["model"] == "exists"
+    assert _outputs(cloudformation)["ModelBucketName"] == bucket
+
     # only when asked: the model bucket, with every version
-    destroy(ctx, project, "prod", delete_model_bucket=True, out=lines.append)
+    destroy(
+        ctx,
+        project,
+        "prod",
+        yes=True,
+        delete_model_bucket=True,
+        chalice_factory=_packaging_chalice(),
+        out=lines.append,
+    )
     assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
-    assert not state_path(project, "prod").exists()
 
 
-def test_deploy_dry_run_on_moto_creates_nothing(s3_endpoint, project, names) -> None:
-    s3 = _clients(s3_endpoint)["s3"]
+def test_deploy_dry_run_on_moto_shows_the_change_set_and_changes_nothing(
+    ctx, s3_endpoint, project, names
+) -> None:
+    aws = _clients(s3_endpoint)
+    s3, cloudformation = aws["s3"], aws["cloudformation"]
     before = sorted(b["Name"] for b in s3.list_buckets()["Buckets"])
     before_config = (project / ".chalice" / "config.json").read_text()
     lines: list[str] = []
-    ctx = AwsContext(region="us-east-1", endpoint_url=s3_endpoint, dry_run=True, out=lines.append)
-    deploy(
-        DeployOptions(
-            stage="prod", project_dir=project, bucket=names["bucket"], static_bucket=names["page"]
-        ),
-        ctx,
-        out=lines.append,
+    opts = DeployOptions(
+        stage="prod",
+        project_dir=project,
+        bucket=names["bucket"],
+        static_bucket=names["page"],
+        dry_run=True,
     )
-    assert f"[dry-run] s3.create_bucket(Bucket='{names['bucket']}')" in lines
+    result = deploy(opts, ctx, out=lines.append)
+    text = "\n".join(lines)
+    for logical in ("ModelBucket", "FunctionLogGroup", "PageBucket"):
+        assert f"Add     {logical} (" in text, logical
+    assert result.steps["dry run"].endswith("changes")
     assert sorted(b["Name"] for b in s3.list_buckets()["Buckets"]) == before
     assert (project / ".chalice" / "config.json").read_text() == before_config
-    assert not state_path(project, "prod").exists()
+    with pytest.raises(cloudformation.exceptions.ClientError, match="does not exist"):
+        _stack(cloudformation)
 
 
 def _stack_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -291,59 +332,28 @@ def _stack_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_deploy_cli_on_moto_skipping_model_and_api(s3_endpoint, project, layer_zip, names) -> None:
-    """The command a person types, as a subprocess, against moto."""
+    """The command a person types, as a subprocess, against moto (dev: no confirmation)."""
     result = _stack_cli(
-        *("deploy", "--stage", "prod", "--region", "us-east-1", "--endpoint-url", s3_endpoint),
+        *("deploy", "--stage", "dev", "--region", "us-east-1", "--endpoint-url", s3_endpoint),
         *("--bucket", names["bucket"], "--project-dir", str(project)),
         *("--layer-zip", str(layer_zip), "--skip-model", "--skip-api"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "model bucket  created" in result.stdout
-    assert "model         skipped (--skip-model)" in result.stdout
-    s3 = _clients(s3_endpoint)["s3"]
-    assert s3.get_bucket_versioning(Bucket=names["bucket"])["Status"] == "Enabled"
-    layers = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["prod"][
+    assert "stack       created or updated" in result.stdout
+    assert "model       skipped (--skip-model)" in result.stdout
+    layers = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["dev"][
         "layers"
     ]
-    assert len(layers) == 1 and f":layer:{LAYER_NAME}:" in layers[0]
-    state = DeployState.load(state_path(project, "prod"), "prod")
-    assert state.layer_version_arns == layers
+    assert len(layers) == 1 and ":layer:" in layers[0]
+    assert "000000000000" not in layers[0]
 
     undo = _stack_cli(
-        *("destroy", "--stage", "prod", "--endpoint-url", s3_endpoint),
+        *("destroy", "--stage", "dev", "--region", "us-east-1", "--endpoint-url", s3_endpoint),
         *("--project-dir", str(project)),
     )
     assert undo.returncode == 0, undo.stdout + undo.stderr
-    assert f"removed {layers[0]}" in undo.stdout
+    assert "removed stack spam-api-dev" in undo.stdout
     assert f"kept    s3://{names['bucket']}" in undo.stdout
-
-
-def test_feedback_expiry_keeps_the_owners_rules_and_changes_only_when_it_must(
-    s3_client, bucket
-) -> None:
-    from stack.aws_buckets import ensure_feedback_expiry
-
-    owner = {
-        "ID": "owner-archive",
-        "Filter": {"Prefix": "logs/"},
-        "Status": "Enabled",
-        "Expiration": {"Days": 365},
-    }
-    s3_client.put_bucket_lifecycle_configuration(
-        Bucket=bucket, LifecycleConfiguration={"Rules": [owner]}
-    )
-    said: list[str] = []
-    assert ensure_feedback_expiry(s3_client, bucket, prefix="fb/", days=7, out=said.append)
-    assert not ensure_feedback_expiry(s3_client, bucket, prefix="fb/", days=7, out=said.append)
-    assert ensure_feedback_expiry(s3_client, bucket, prefix="fb/", days=14, out=said.append)
-    rules = {
-        r["ID"]: r for r in s3_client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    }
-    assert rules["owner-archive"]["Filter"] == {"Prefix": "logs/"}
-    assert rules["expire-unreviewed-feedback"]["Filter"] == {"Prefix": "fb/pending/"}
-    assert rules["expire-unreviewed-feedback"]["Expiration"] == {"Days": 14}
-    assert rules["expire-rejected-feedback"]["Filter"] == {"Prefix": "fb/rejected/"}
-    assert len(rules) == 3 and len(said) == 2
 
 
 def _set_architecture(project: Path, stage: str, arch: str) -> None:
@@ -353,16 +363,14 @@ def _set_architecture(project: Path, stage: str, arch: str) -> None:
     path.write_text(json.dumps(config, indent=2) + "\n")
 
 
-def test_deploy_publishes_the_layer_for_the_stages_architecture(
+def test_deploy_replaces_the_layer_when_the_stage_changes_architecture(
     ctx, project, layer_zip, names, s3_endpoint, tmp_path
 ) -> None:
-    """A layer is reused only for its own architecture; a zip built for another is refused."""
-    from stack.aws import DeployError
-    from stack.deploy import RUNTIME_PYTHON
+    """The stack's layer is kept only for its architecture; a zip built for another is refused."""
     from vendor_build.build import REPORT_NAME
     from vendor_build.targets import Target
 
-    lam = _clients(s3_endpoint)["lambda"]
+    cloudformation = _clients(s3_endpoint)["cloudformation"]
     lines: list[str] = []
     opts = DeployOptions(
         stage="prod",
@@ -371,15 +379,11 @@ def test_deploy_publishes_the_layer_for_the_stages_architecture(
         layer_zip=layer_zip,
         skip_model=True,
         skip_api=True,
+        yes=True,
     )
-
-    def published(arn: str) -> dict:
-        return lam.get_layer_version(LayerName=LAYER_NAME, VersionNumber=int(arn.split(":")[-1]))
-
-    first = deploy(opts, ctx, out=lines.append).layer_arn
-    assert published(first)["CompatibleArchitectures"] == ["x86_64"]  # prod's setting
-    assert published(first)["CompatibleRuntimes"] == [f"python{RUNTIME_PYTHON}"]
-    assert deploy(opts, ctx, out=lines.append).steps["layer"] == "exists"
+    first = deploy(opts, ctx, out=lines.append)
+    assert _outputs(cloudformation)["LayerArchitecture"] == "x86_64"  # prod's setting
+    assert deploy(replace(opts, layer_zip=None), ctx, out=lines.append).steps["layer"] == "exists"
 
     _set_architecture(project, "prod", "arm64")
     x86_zip = tmp_path / "x86" / "sklearn-layer.zip"
@@ -390,8 +394,63 @@ def test_deploy_publishes_the_layer_for_the_stages_architecture(
     with pytest.raises(DeployError, match=r"built for .* on x86_64; the stage runs .* on arm64"):
         deploy(replace(opts, layer_zip=x86_zip), ctx, out=lines.append)
 
-    second = deploy(opts, ctx, out=lines.append)
-    assert second.steps["layer"] == "published" and second.layer_arn != first
-    assert published(second.layer_arn)["CompatibleArchitectures"] == ["arm64"]
-    assert f"layer: {first} is for ['x86_64']; the stage runs arm64: rebuilding" in lines
-    destroy(ctx, project, "prod", delete_model_bucket=True, out=lines.append)
+    built: list[str] = []
+
+    def build(_out, arch: str) -> Path:
+        built.append(arch)
+        return layer_zip
+
+    second = deploy(
+        replace(opts, layer_zip=None), ctx, tools=Toolchain(build_layer=build), out=lines.append
+    )
+    assert built == ["arm64"]
+    assert second.steps["layer"] in {"published", "exists"}
+    assert _outputs(cloudformation)["LayerArchitecture"] == "arm64"
+    assert first.layer_arn
+    destroy(ctx, project, "prod", yes=True, delete_model_bucket=True, out=lines.append)
+
+
+def test_a_stage_deployed_before_the_stack_is_adopted_with_its_models(
+    ctx, project, layer_zip, names, s3_endpoint
+) -> None:
+    """Today's deploy left a bucket, a log group and layer versions outside any stack."""
+    aws = _clients(s3_endpoint)
+    s3, logs, lam = aws["s3"], aws["logs"], aws["lambda"]
+    bucket = names["bucket"]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="models/keep-me.txt", Body=b"a model of the old deploy")
+    logs.create_log_group(logGroupName="/aws/lambda/spam-api-prod")
+    old = lam.publish_layer_version(
+        LayerName="spam-classifier-sklearn", Content={"ZipFile": layer_zip.read_bytes()}
+    )["LayerVersionArn"]
+    extras = project / ".chalice" / "deployed" / "prod-extras.json"
+    extras.parent.mkdir(parents=True, exist_ok=True)
+    record = {"layer_version_arns": [old], "layer_objects": [{"bucket": bucket, "key": "l.zip"}]}
+    extras.write_text(json.dumps(record))
+    lines: list[str] = []
+    opts = DeployOptions(
+        stage="prod",
+        project_dir=project,
+        bucket=bucket,
+        layer_zip=layer_zip,
+        skip_model=True,
+        skip_api=True,
+        yes=True,
+    )
+
+    deploy(opts, ctx, out=lines.append)
+
+    assert "adopting what exists outside any stack: ModelBucket, FunctionLogGroup" in "\n".join(
+        lines
+    )
+    assert _outputs(aws["cloudformation"])["ModelBucketName"] == bucket
+    assert s3.get_object(Bucket=bucket, Key="models/keep-me.txt")["Body"].read()
+    version = old.split(":")[-1]
+    command = (
+        "  aws lambda delete-layer-version --layer-name spam-classifier-sklearn "
+        f"--version-number {version}"
+    )
+    assert command in lines
+    assert f"  aws s3 rm s3://{bucket}/l.zip" in lines
+    destroy(ctx, project, "prod", yes=True, out=lines.append)
+    assert s3.get_object(Bucket=bucket, Key="models/keep-me.txt")  # kept by the Retain policy

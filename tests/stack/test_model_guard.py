@@ -13,18 +13,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3
 import pytest
 from chalicelib.registry import RegistryReader
 from chalicelib.registry_format import current_key, live_key
 
 from stack.aws import AwsContext, DeployError
-from stack.aws_state import state_path
 from stack.deploy import DeployOptions, Toolchain, deploy
-from tests.support import copy_chalice_project, opaque_bundle
+from tests.support import copy_chalice_project, delete_stacks, opaque_bundle
 from trainer.registry import publish
 
 pytestmark = [pytest.mark.integration]
@@ -77,15 +77,22 @@ def options(project: Path, bucket: str, **overrides) -> DeployOptions:
         project_dir=project,
         bucket=bucket,
         skip_layer=True,
-        throttle_rate=0,
+        throttle=(0.0, 0),
+        yes=True,
         runtime_sklearn=NEW,
     )
     return DeployOptions(**{**values, **overrides})
 
 
 @pytest.fixture
-def ctx(s3_endpoint: str) -> AwsContext:
-    return AwsContext(region="us-east-1", endpoint_url=s3_endpoint, out=lambda _line: None)
+def ctx(s3_endpoint: str) -> Iterator[AwsContext]:
+    yield AwsContext(region="us-east-1", endpoint_url=s3_endpoint)
+    delete_stacks(s3_endpoint)
+
+
+def _stacks(endpoint: str) -> list[dict]:
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
+    return cloudformation.describe_stacks()["Stacks"]
 
 
 def _objects(s3, bucket: str) -> dict[str, str]:
@@ -93,7 +100,7 @@ def _objects(s3, bucket: str) -> dict[str, str]:
 
 
 def test_upgrade_without_a_model_for_the_new_sklearn_stops_before_any_change(
-    ctx, project, s3_client, bucket
+    ctx, project, s3_client, bucket, s3_endpoint
 ) -> None:
     old = publish(s3_client, bucket, PREFIX, opaque_bundle(OLD, "a"))
     objects = _objects(s3_client, bucket)
@@ -116,7 +123,7 @@ def test_upgrade_without_a_model_for_the_new_sklearn_stops_before_any_change(
     assert switches.loaded == [] and trained == []
     assert _objects(s3_client, bucket) == objects
     assert (project / ".chalice" / "config.json").read_text() == config
-    assert not state_path(project, "prod").exists()
+    assert not _stacks(s3_endpoint)
     versioning = s3_client.get_bucket_versioning(Bucket=bucket)
     assert "Status" not in versioning  # not even the bucket settings were touched
 
@@ -237,4 +244,4 @@ def test_deploy_cli_stops_with_exit_2_and_the_command(
     assert result.returncode == 2, result.stdout + result.stderr
     assert "scikit-learn 0.24.2" in result.stderr
     assert "-m trainer train --publish" in result.stderr and "Traceback" not in result.stderr
-    assert not state_path(project, "prod").exists()
+    assert not _stacks(s3_endpoint)
