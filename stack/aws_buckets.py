@@ -93,11 +93,11 @@ def upload_page(
     return keys
 
 
-def empty_bucket(s3: Any, name: str) -> int:
-    """Delete every object version and delete marker; returns the count."""
+def empty_bucket(s3: Any, name: str, *, prefix: str = "") -> int:
+    """Delete every object version and delete marker (under ``prefix``); returns the count."""
     deleted = 0
     paginator = s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=name):
+    for page in paginator.paginate(Bucket=name, Prefix=prefix):
         items = page.get("Versions", []) + page.get("DeleteMarkers", [])
         for start in range(0, len(items), 1000):
             chunk = items[start : start + 1000]

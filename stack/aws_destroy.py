@@ -21,7 +21,7 @@ from stack.aws import AwsContext, DeployError, preflight
 from stack.aws_buckets import delete_bucket_and_contents, empty_bucket
 from stack.aws_chalice import ChaliceCli
 from stack.aws_cli import add_stage_arguments, ask, context_from, exit_code
-from stack.aws_state import legacy_extras, stack_name
+from stack.aws_state import LAYER_PREFIX, legacy_extras, stack_name
 
 __all__ = ["HELP", "DestroyResult", "add_arguments", "destroy", "run"]
 
@@ -109,7 +109,9 @@ def destroy(
         if delete_model_bucket:
             count = delete_bucket_and_contents(s3, bucket)
             result.removed.append(f"s3://{bucket} ({count} object versions)")
-        else:
+        else:  # the layer zips served only the stack's layer
+            count = empty_bucket(s3, bucket, prefix=LAYER_PREFIX)
+            result.removed.append(f"s3://{bucket}/{LAYER_PREFIX} ({count} object versions)")
             result.kept.append(
                 f"s3://{bucket} (models are kept; --delete-model-bucket removes them)"
             )

@@ -135,6 +135,8 @@ def point_policy_at_bucket(project_dir: Path, stage: str, bucket: str) -> Path |
 
 #: The layer the stack publishes, and the placeholder name the committed config carries.
 OUR_LAYERS = {"spam-classifier-sklearn", "spam-sklearn-layer"}
+#: Where deploy uploads the layer zips, in the model bucket.
+LAYER_PREFIX = "layers/spam-classifier-sklearn/"
 
 
 def set_stage_layer(project_dir: Path, stage: str, arn: str) -> bool:

@@ -95,10 +95,24 @@ def describe(cfn: Any, name: str) -> StackState | None:
     )
 
 
+#: The property that names each importable resource (its identifier in an import).
+_NAME_PROPERTY = {"AWS::S3::Bucket": "BucketName", "AWS::Logs::LogGroup": "LogGroupName"}
+
+
 def import_template(logical_ids: Sequence[str]) -> str:
-    """The template with only ``logical_ids`` and no outputs: what an import may contain."""
+    """What an import of ``logical_ids`` into a new stack may hold: those, with no outputs.
+
+    Each keeps only its name: the update that follows then sets every other property, so
+    an adopted bucket gets the template's versioning, encryption and lifecycle rather than
+    keeping whatever it had (an import records a resource, it changes nothing).
+    """
     template = json.loads(TEMPLATE.read_text())
-    template["Resources"] = {k: v for k, v in template["Resources"].items() if k in logical_ids}
+    resources = {}
+    for logical in logical_ids:
+        resource = template["Resources"][logical]
+        name = _NAME_PROPERTY[resource["Type"]]
+        resources[logical] = {**resource, "Properties": {name: resource["Properties"][name]}}
+    template["Resources"] = resources
     template.pop("Outputs")
     return json.dumps(template)
 

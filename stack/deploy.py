@@ -44,6 +44,7 @@ from stack.aws_buckets import check_bucket, upload_page
 from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable
 from stack.aws_cli import DEFAULT_PROJECT_DIR, add_stage_arguments, ask, context_from, exit_code
 from stack.aws_state import (
+    LAYER_PREFIX,
     chalice_api_url,
     chalice_rest_api_id,
     legacy_extras,
@@ -266,6 +267,11 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
         raise DeployError(f"no index.html in {opts.static_dir}")
     if not opts.skip_api and shutil.which(chalice_executable()) is None:
         raise DeployError("the chalice CLI is not installed: run `make install` first")
+    if opts.static_bucket and opts.skip_api and not chalice_api_url(opts.project_dir, opts.stage):
+        raise DeployError(
+            "--static-bucket with --skip-api needs an API deployed before (its URL goes into "
+            "config.js); run once without --skip-api"
+        )
     identity = preflight(ctx)
     out(f"deploying stage {opts.stage!r} to {ctx.region} as {identity.arn}")
     stack = cfn.describe(ctx.client("cloudformation"), stack_name(opts.project_dir, opts.stage))
@@ -380,7 +386,7 @@ def _layer_key(
             f"{zip_path} was built for python{built_for[0]} on {built_for[1]}; the stage runs "
             f"python{RUNTIME_PYTHON} on {arch} (python -m vendor_build build --arch {arch})"
         )
-    key = f"layers/spam-classifier-sklearn/{sha256_file(zip_path)}.zip"
+    key = f"{LAYER_PREFIX}{sha256_file(zip_path)}.zip"
     if key == previous:
         return key, "exists"
     out(f"layer: uploading {zip_path} to s3://{bucket}/{key}")
@@ -391,7 +397,7 @@ def _layer_key(
 def _plan(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> DeployResult:
     """What deploy would do, with no AWS call (no credentials needed)."""
     bucket = opts.bucket or default_bucket(opts.stage, "<account-id>", ctx.region)
-    params = _parameters(opts, bucket, "layers/spam-classifier-sklearn/<sha256>.zip")
+    params = _parameters(opts, bucket, f"{LAYER_PREFIX}<sha256>.zip")
     resources = cfn.json.loads(cfn.TEMPLATE.read_text())["Resources"]
     template = cfn.TEMPLATE.relative_to(REPO_ROOT)
     lines = [
@@ -599,11 +605,7 @@ def deploy(
         result.steps["api"] = "deployed"
         result.steps["throttling"] = _throttle_step(ctx, opts)
     if opts.static_bucket:
-        api_url = result.api_url or chalice_api_url(opts.project_dir, opts.stage)
-        if not api_url:
-            raise DeployError(
-                "--static-bucket with --skip-api needs the API's URL; run once without --skip-api"
-            )
+        api_url = result.api_url or chalice_api_url(opts.project_dir, opts.stage) or ""
         upload_page(
             ctx.client("s3"),
             opts.static_bucket,

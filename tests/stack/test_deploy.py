@@ -350,6 +350,13 @@ def test_deploy_adopts_a_retained_bucket_and_log_group_through_an_import(
     assert set(template["Resources"]) == {"ModelBucket", "FunctionLogGroup"}
     assert "Outputs" not in template  # an import may not add outputs
     assert all("DeletionPolicy" in r for r in template["Resources"].values())  # import needs it
+    # only the names: the update after the import then sets versioning, encryption, retention
+    assert template["Resources"]["ModelBucket"]["Properties"] == {
+        "BucketName": {"Ref": "ModelBucketName"}
+    }
+    assert template["Resources"]["FunctionLogGroup"]["Properties"] == {
+        "LogGroupName": {"Fn::Sub": "/aws/lambda/${FunctionName}"}
+    }
 
 
 def test_deploy_prod_asks_before_executing_and_a_no_changes_nothing() -> None:

@@ -268,6 +268,7 @@ def test_deploy_on_moto_runs_every_step_then_changes_nothing_then_destroys(
     assert names["page"] not in remaining
     assert bucket in remaining
     s3.head_object(Bucket=bucket, Key="models/current.json")
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="layers/")  # zips go
     assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/spam-api-prod")["logGroups"]
     assert not (project / ".chalice" / "deployed" / "prod.json").exists()
 
@@ -395,18 +396,28 @@ def test_deploy_replaces_the_layer_when_the_stage_changes_architecture(
         deploy(replace(opts, layer_zip=x86_zip), ctx, out=lines.append)
 
     built: list[str] = []
+    arm_zip = tmp_path / "arm64" / "sklearn-layer.zip"
+    arm_zip.parent.mkdir()
+    with zipfile.ZipFile(arm_zip, "w") as zf:
+        zf.writestr("python/tiny_layer_marker.py", "MARKER = 'arm64'\n")
 
     def build(_out, arch: str) -> Path:
         built.append(arch)
-        return layer_zip
+        return arm_zip
 
+    old_key = _outputs(cloudformation)["LayerKey"]
     second = deploy(
         replace(opts, layer_zip=None), ctx, tools=Toolchain(build_layer=build), out=lines.append
     )
     assert built == ["arm64"]
-    assert second.steps["layer"] in {"published", "exists"}
-    assert _outputs(cloudformation)["LayerArchitecture"] == "arm64"
-    assert first.layer_arn
+    assert second.steps["layer"] == "published"
+    outputs = _outputs(cloudformation)
+    assert outputs["LayerArchitecture"] == "arm64"
+    assert second.layer_arn == outputs["LayerArn"] != first.layer_arn
+    s3 = _clients(s3_endpoint)["s3"]
+    s3.head_object(Bucket=names["bucket"], Key=outputs["LayerKey"])
+    with pytest.raises(s3.exceptions.ClientError, match="404"):  # its version is gone with it
+        s3.head_object(Bucket=names["bucket"], Key=old_key)
     destroy(ctx, project, "prod", yes=True, delete_model_bucket=True, out=lines.append)
 
 
