@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -688,28 +688,13 @@ def run(args: argparse.Namespace) -> int:
     """``python -m stack deploy``: 0 on success, 2 with a message on a known failure."""
 
     def deploy_stage() -> None:
+        named = {f.name for f in fields(DeployOptions)} - {"project_dir", "throttle"}
         opts = DeployOptions(
-            stage=args.stage,
+            **{key: value for key, value in vars(args).items() if key in named},
             project_dir=args.project_dir.resolve(),
-            bucket=args.bucket,
-            prefix=args.prefix,
-            data=args.data,
             train_args=() if args.min_mcc is None else ("--min-mcc", str(args.min_mcc)),
-            layer_zip=args.layer_zip,
-            rebuild_layer=args.rebuild_layer,
-            skip_model=args.skip_model,
-            skip_layer=args.skip_layer,
-            skip_api=args.skip_api,
-            static_bucket=args.static_bucket,
-            static_dir=args.static_dir,
-            cors_origin=args.cors_origin,
-            log_retention_days=args.log_retention_days,
             throttle=(args.throttle_rate, args.throttle_burst),
             feedback_throttle=(args.feedback_throttle_rate, args.feedback_throttle_burst),
-            train_missing_model=args.train_missing_model,
-            plan=args.plan,
-            dry_run=args.dry_run,
-            yes=args.yes,
         )
         deploy(opts, context_from(args))
 
