@@ -119,6 +119,8 @@ def destroy(
         out(f"removed {line}")
     for line in result.kept:
         out(f"kept    {line}")
+    for line in legacy_extras(project_dir, stage):
+        out(line)
     return result
 
 

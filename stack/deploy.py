@@ -448,8 +448,10 @@ def _dry_run(
         client.delete_change_set(StackName=name, ChangeSetName=change_set.name)
     if fresh and found.stack is None:
         client.delete_stack(StackName=name)  # the empty REVIEW_IN_PROGRESS stack
-    if fresh or not key:
-        out("and then the layer (built, uploaded, added by a second change set)")
+    arch = stage_architecture(opts.project_dir, opts.stage)
+    stale = not key or found.stack.outputs.get("LayerArchitecture") != arch
+    if not opts.skip_layer and (stale or opts.rebuild_layer or opts.layer_zip):
+        out(f"then a new layer for {arch} (built, uploaded, and put in by another change set)")
     return DeployResult(
         bucket=found.bucket, steps={"dry run": f"{len(change_set.changes)} changes"}
     )

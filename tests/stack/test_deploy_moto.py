@@ -314,6 +314,7 @@ def test_deploy_dry_run_on_moto_shows_the_change_set_and_changes_nothing(
     for logical in ("ModelBucket", "FunctionLogGroup", "PageBucket"):
         assert f"Add     {logical} (" in text, logical
     assert result.steps["dry run"].endswith("changes")
+    assert "then a new layer for x86_64 (built, uploaded, and put in by another change set)" in text
     assert sorted(b["Name"] for b in s3.list_buckets()["Buckets"]) == before
     assert (project / ".chalice" / "config.json").read_text() == before_config
     with pytest.raises(cloudformation.exceptions.ClientError, match="does not exist"):
