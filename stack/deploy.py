@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +253,8 @@ def _model_guard(
 @dataclass
 class _Preflight:
     bucket: str
+    #: ``--static-bucket``, else the stack's page bucket: a page once deployed stays served
+    page: str | None
     stack: cfn.StackState | None
     imports: list[dict[str, Any]]
     model_check: ModelCheck
@@ -281,6 +283,7 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
         or (held or {}).get("ModelBucketName")
         or default_bucket(opts.stage, identity.account, ctx.region)
     )
+    page = opts.static_bucket or (held or {}).get("PageBucketName") or None
     s3, function = ctx.client("s3"), f"{config['app_name']}-{opts.stage}"
     owned = {
         "ModelBucket": check_bucket(s3, bucket, region=ctx.region, account=identity.account),
@@ -318,7 +321,7 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
             for logical, (kind, ident) in names.items()
             if owned[logical] == "ours"
         ]
-    return _Preflight(bucket, stack, imports, check)
+    return _Preflight(bucket, page, stack, imports, check)
 
 
 def default_bucket(stage: str, account: str, region: str) -> str:
@@ -592,6 +595,7 @@ def deploy(
         load_config(opts.project_dir, opts.stage)
         return _plan(ctx, opts, out)
     found = _preflight(ctx, opts, out)
+    opts = replace(opts, static_bucket=found.page)
     if opts.dry_run:
         return _dry_run(ctx, opts, found, out)
     result = DeployResult(bucket=found.bucket)
@@ -661,7 +665,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--skip-model", action="store_true", help="do not train or publish")
     arg("--skip-layer", action="store_true", help="keep the stack's layer")
     arg("--skip-api", action="store_true", help="do not run chalice deploy")
-    arg("--static-bucket", help="also serve static/ from this S3 website bucket (in the stack)")
+    arg("--static-bucket", help="also serve static/ from this S3 website bucket (kept after)")
     arg("--cors-origin", help="the one origin the API allows (default: the page bucket's)")
     arg("--log-retention-days", type=int, default=30, help="the function's log retention (30)")
     arg(

@@ -244,6 +244,10 @@ def test_deploy_on_moto_runs_every_step_then_changes_nothing_then_destroys(
     assert second.layer_arn == arn
     assert len(cloudformation.describe_stack_events(StackName=STACK)["StackEvents"]) == events
     assert not any(line.startswith("stack spam-api-prod: executing") for line in lines)
+    # without --static-bucket the stack keeps its page bucket, and the page is refreshed
+    third = deploy(replace(opts, static_bucket=None), ctx, tools=tools, out=lines.append)
+    assert third.steps["stack"] == "no changes" and third.steps["page"] == "uploaded"
+    assert third.page_url == outputs["PageUrl"]
 
     # destroy: the protected stack asks; the API, the stack (layer, log group, page) go;
     # the models stay.
