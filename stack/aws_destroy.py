@@ -74,8 +74,9 @@ def destroy(
             out(line)
         return DestroyResult()
     result = DestroyResult()
-    bucket = stack.parameters.get("ModelBucketName", "") if stack else ""
-    page = stack.parameters.get("PageBucketName", "") if stack else ""
+    made = stack is not None and stack.usable  # not a change set's empty shell
+    bucket = stack.parameters.get("ModelBucketName", "") if made else ""
+    page = stack.parameters.get("PageBucketName", "") if made else ""
     if dry_run:
         resources = (
             client.list_stack_resources(StackName=name)["StackResourceSummaries"] if stack else []
@@ -106,10 +107,10 @@ def destroy(
             empty_bucket(s3, page)
         cfn.delete_stack(client, name)
         result.removed.append(f"stack {name}" + (f" (with s3://{page})" if page else ""))
-        if delete_model_bucket:
+        if bucket and delete_model_bucket:
             count = delete_bucket_and_contents(s3, bucket)
             result.removed.append(f"s3://{bucket} ({count} object versions)")
-        else:  # the layer zips served only the stack's layer
+        elif bucket:  # the layer zips served only the stack's layer
             count = empty_bucket(s3, bucket, prefix=LAYER_PREFIX)
             result.removed.append(f"s3://{bucket}/{LAYER_PREFIX} ({count} object versions)")
             result.kept.append(

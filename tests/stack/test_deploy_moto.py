@@ -470,3 +470,28 @@ def test_a_stage_deployed_before_the_stack_is_adopted_with_its_models(
     assert f"  aws s3 rm s3://{bucket}/l.zip" in lines
     destroy(ctx, project, "prod", yes=True, out=lines.append)
     assert s3.get_object(Bucket=bucket, Key="models/keep-me.txt")  # kept by the Retain policy
+
+
+def test_a_first_prod_deploy_that_is_not_confirmed_leaves_nothing(
+    ctx, project, layer_zip, names, s3_endpoint
+) -> None:
+    aws = _clients(s3_endpoint)
+    asked: list[str] = []
+    opts = DeployOptions(
+        stage="prod",
+        project_dir=project,
+        bucket=names["bucket"],
+        layer_zip=layer_zip,
+        skip_model=True,
+        skip_api=True,
+    )
+    tools = Toolchain(confirm=lambda question: asked.append(question) or False)
+    with pytest.raises(DeployError, match="not confirmed"):
+        deploy(opts, ctx, tools=tools, out=lambda _l: None)
+    assert len(asked) == 1
+    with pytest.raises(aws["cloudformation"].exceptions.ClientError, match="does not exist"):
+        _stack(aws["cloudformation"])  # not even the change set's empty stack
+    assert names["bucket"] not in {b["Name"] for b in aws["s3"].list_buckets()["Buckets"]}
+    # and destroy finds nothing to remove
+    result = destroy(ctx, project, "prod", out=lambda _l: None)
+    assert result.removed == [] and result.kept == []
