@@ -10,7 +10,6 @@ every object version. prod's stack has termination protection: destroy asks, the
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ def _plan(project_dir: Path, stage: str, delete_model_bucket: bool, out: Callabl
     out(
         f"plan: chalice delete --stage {stage}, then delete stack {stack_name(project_dir, stage)}:"
     )
-    for logical, resource in json.loads(cfn.TEMPLATE.read_text())["Resources"].items():
+    for logical, resource in cfn.template()["Resources"].items():
         retained = resource.get("DeletionPolicy") == "Retain"
         what = "kept" if retained and not delete_model_bucket else "removed"
         out(f"  {what:<7} {logical} ({resource['Type']})")

@@ -24,7 +24,6 @@ __all__ = [
     "set_stage_environment",
     "set_stage_layer",
     "stack_name",
-    "stage_architecture",
 ]
 
 
@@ -79,13 +78,6 @@ def load_config(project_dir: Path, stage: str) -> dict[str, Any]:
         stages = ", ".join(sorted(config.get("stages", {}))) or "none"
         raise DeployError(f"stage {stage!r} is not in {path} (stages there: {stages})")
     return config
-
-
-def stage_architecture(project_dir: Path, stage: str) -> str:
-    """The stage's ``lambda_architecture`` (Chalice's lookup: stage, then top level, x86_64)."""
-    config = load_config(project_dir, stage)
-    stage_config = config["stages"][stage]
-    return str(stage_config.get("lambda_architecture", config.get("lambda_architecture", "x86_64")))
 
 
 def set_stage_environment(project_dir: Path, stage: str, values: dict[str, str]) -> bool:

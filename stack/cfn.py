@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,18 @@ __all__ = [
     "delete_stack",
     "describe",
     "import_template",
+    "template",
 ]
 
 TEMPLATE = Path(__file__).with_name("template.json")
+
+
+@cache
+def template() -> dict[str, Any]:
+    """``TEMPLATE``, parsed (once); never modified in place."""
+    return json.loads(TEMPLATE.read_text())
+
+
 _WAIT = {"Delay": 5, "MaxAttempts": 360}  # 30 minutes: a layer version can take a while
 
 
@@ -106,15 +116,13 @@ def import_template(logical_ids: Sequence[str]) -> str:
     an adopted bucket gets the template's versioning, encryption and lifecycle rather than
     keeping whatever it had (an import records a resource, it changes nothing).
     """
-    template = json.loads(TEMPLATE.read_text())
     resources = {}
     for logical in logical_ids:
-        resource = template["Resources"][logical]
+        resource = template()["Resources"][logical]
         name = _NAME_PROPERTY[resource["Type"]]
         resources[logical] = {**resource, "Properties": {name: resource["Properties"][name]}}
-    template["Resources"] = resources
-    template.pop("Outputs")
-    return json.dumps(template)
+    kept = {key: value for key, value in template().items() if key != "Outputs"}
+    return json.dumps({**kept, "Resources": resources})
 
 
 def create_change_set(

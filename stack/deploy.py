@@ -53,7 +53,6 @@ from stack.aws_state import (
     set_stage_environment,
     set_stage_layer,
     stack_name,
-    stage_architecture,
 )
 from stack.handoff import curl_line, page_config_js
 from stack.local import REPO_ROOT, STATIC_DIR
@@ -108,6 +107,11 @@ class DeployOptions:
     plan: bool = False
     dry_run: bool = False
     yes: bool = False
+
+    @property
+    def production(self) -> bool:
+        """prod asks before each change set and its stack has termination protection."""
+        return self.stage == "prod"
 
 
 @dataclass
@@ -166,29 +170,55 @@ class Toolchain:
     confirm: Callable[[str], bool] = ask
 
 
-def _stage_settings(opts: DeployOptions) -> Settings:
-    """The settings the stage's function will run with (config.json's, read as the API does)."""
+@dataclass(frozen=True)
+class _Stage:
+    """The stage as ``.chalice/config.json`` describes it, read once per deploy.
+
+    Deploy writes only the stage's environment bucket, prefix, CORS origin and layers into
+    that file, none of what this holds.
+    """
+
+    stack: str  #: its CloudFormation stack, named like its function: ``<app_name>-<stage>``
+    architecture: str
+    api_stage: str
+    reserved_concurrency: int | None
+    #: what the function will run with (read as the API reads its environment)
+    settings: Settings
+
+
+def _read_stage(opts: DeployOptions) -> _Stage:
     config = load_config(opts.project_dir, opts.stage)
     stage = config["stages"][opts.stage]
+
+    def setting(key: str, default: Any = None) -> Any:
+        """Chalice's lookup: the stage's value, else the top level's, else ``default``."""
+        return stage.get(key, config.get(key, default))
+
     try:
-        return load_settings(
+        settings = load_settings(
             {**config.get("environment_variables", {}), **stage.get("environment_variables", {})}
         )
     except SettingsError as exc:
         raise DeployError(f"stage {opts.stage!r} in config.json: {exc}") from exc
+    reserved = setting("reserved_concurrency")
+    return _Stage(
+        stack=stack_name(opts.project_dir, opts.stage),
+        architecture=str(setting("lambda_architecture", "x86_64")),
+        api_stage=str(setting("api_gateway_stage", "api")),
+        reserved_concurrency=None if reserved is None else int(reserved),
+        settings=settings,
+    )
 
 
-def _parameters(opts: DeployOptions, bucket: str, layer_key: str) -> dict[str, str]:
-    config = load_config(opts.project_dir, opts.stage)
-    settings = _stage_settings(opts)
+def _parameters(opts: DeployOptions, stage: _Stage, bucket: str, layer_key: str) -> dict[str, str]:
     return {
         "ModelBucketName": bucket,
-        "FeedbackPrefix": settings.feedback_prefix,
-        "FeedbackRetentionDays": str(settings.feedback_retention_days),
-        "FunctionName": f"{config['app_name']}-{opts.stage}",
+        "FeedbackPrefix": stage.settings.feedback_prefix,
+        "FeedbackRetentionDays": str(stage.settings.feedback_retention_days),
+        "FunctionName": stage.stack,
         "LogRetentionDays": str(opts.log_retention_days),
         "LayerKey": layer_key,
-        "LayerArchitecture": stage_architecture(opts.project_dir, opts.stage),
+        "LayerArchitecture": stage.architecture,
         "PythonRuntime": f"python{RUNTIME_PYTHON}",
         "PageBucketName": opts.static_bucket or "",
     }
@@ -198,13 +228,10 @@ def _parameters(opts: DeployOptions, bucket: str, layer_key: str) -> dict[str, s
 
 
 def _check_concurrency_quota(
-    ctx: AwsContext, opts: DeployOptions, function: str, out: Callable[[str], None]
+    ctx: AwsContext, opts: DeployOptions, stage: _Stage, out: Callable[[str], None]
 ) -> None:
     """A ``reserved_concurrency`` the account cannot fit fails here, not inside chalice deploy."""
-    config = load_config(opts.project_dir, opts.stage)
-    wanted = config["stages"][opts.stage].get(
-        "reserved_concurrency", config.get("reserved_concurrency")
-    )
+    wanted = stage.reserved_concurrency
     if wanted is None or opts.skip_api:
         return
     lam = ctx.client("lambda")
@@ -214,7 +241,7 @@ def _check_concurrency_quota(
         out(f"warning: could not read the Lambda concurrency quota ({client_error_code(exc)})")
         return
     try:
-        held = lam.get_function_concurrency(FunctionName=function).get(
+        held = lam.get_function_concurrency(FunctionName=stage.stack).get(
             "ReservedConcurrentExecutions", 0
         )
     except ClientError as exc:
@@ -222,7 +249,7 @@ def _check_concurrency_quota(
             raise
         held = 0
     available = int(limits.get("UnreservedConcurrentExecutions", 0)) + int(held) - _MIN_UNRESERVED
-    if int(wanted) > available:
+    if wanted > available:
         raise DeployError(
             f"stage {opts.stage!r} reserves {wanted} concurrent executions but the account "
             f"(total {limits.get('ConcurrentExecutions')}) can reserve only {max(available, 0)} "
@@ -252,6 +279,7 @@ def _model_guard(
 
 @dataclass
 class _Preflight:
+    stage: _Stage
     bucket: str
     #: ``--static-bucket``, else the stack's page bucket: a page once deployed stays served
     page: str | None
@@ -261,7 +289,7 @@ class _Preflight:
 
 
 def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> _Preflight:
-    config = load_config(opts.project_dir, opts.stage)
+    stage = _read_stage(opts)
     for given, what in ((opts.data, "--data"), (opts.layer_zip, "--layer-zip")):
         if given is not None and not given.exists():
             raise DeployError(f"{what} {given} does not exist")
@@ -276,7 +304,7 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
         )
     identity = preflight(ctx)
     out(f"deploying stage {opts.stage!r} to {ctx.region} as {identity.arn}")
-    stack = cfn.describe(ctx.client("cloudformation"), stack_name(opts.project_dir, opts.stage))
+    stack = cfn.describe(ctx.client("cloudformation"), stage.stack)
     held = stack.parameters if stack is not None and stack.usable else None
     bucket = (
         opts.bucket
@@ -284,33 +312,31 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
         or default_bucket(opts.stage, identity.account, ctx.region)
     )
     page = opts.static_bucket or (held or {}).get("PageBucketName") or None
-    s3, function = ctx.client("s3"), f"{config['app_name']}-{opts.stage}"
-    owned = {
-        "ModelBucket": check_bucket(s3, bucket, region=ctx.region, account=identity.account),
-        "PageBucket": opts.static_bucket
-        and check_bucket(s3, opts.static_bucket, region=ctx.region, account=identity.account),
+    s3 = ctx.client("s3")
+    exists = {  # ours, in this region; someone else's name stops the deploy here
+        "ModelBucket": check_bucket(s3, bucket, region=ctx.region, account=identity.account)
+        == "ours",
+        "PageBucket": bool(opts.static_bucket)
+        and check_bucket(s3, opts.static_bucket, region=ctx.region, account=identity.account)
+        == "ours",
     }
-    _check_concurrency_quota(ctx, opts, function, out)
+    _check_concurrency_quota(ctx, opts, stage, out)
     if held is not None and held["ModelBucketName"] != bucket:
         raise DeployError(
             f"stack {stack.name} holds model bucket {held['ModelBucketName']}, not {bucket}: "
             f"deploy with --bucket {held['ModelBucketName']}; nothing has been changed"
         )
-    if (
-        held is not None
-        and owned["PageBucket"] == "ours"
-        and held["PageBucketName"] != opts.static_bucket
-    ):
+    if held is not None and exists["PageBucket"] and held["PageBucketName"] != opts.static_bucket:
         raise DeployError(
             f"page bucket {opts.static_bucket!r} exists outside stack {stack.name}: choose "
             f"another --static-bucket or delete it first; nothing has been changed"
         )
-    check = _model_guard(ctx, opts, bucket, owned["ModelBucket"] == "ours")
+    check = _model_guard(ctx, opts, bucket, exists["ModelBucket"])
     imports: list[dict[str, Any]] = []
     if held is None:  # a new stack adopts what exists by its names (CloudFormation import)
-        log_group = f"/aws/lambda/{function}"
+        log_group = f"/aws/lambda/{stage.stack}"
         groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
-        owned["FunctionLogGroup"] = any(g["logGroupName"] == log_group for g in groups) and "ours"
+        exists["FunctionLogGroup"] = any(g["logGroupName"] == log_group for g in groups)
         names = {
             "ModelBucket": ("AWS::S3::Bucket", {"BucketName": bucket}),
             "PageBucket": ("AWS::S3::Bucket", {"BucketName": opts.static_bucket}),
@@ -319,9 +345,9 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
         imports = [
             {"ResourceType": kind, "LogicalResourceId": logical, "ResourceIdentifier": ident}
             for logical, (kind, ident) in names.items()
-            if owned[logical] == "ours"
+            if exists[logical]
         ]
-    return _Preflight(bucket, page, stack, imports, check)
+    return _Preflight(stage, bucket, page, stack, imports, check)
 
 
 def default_bucket(stage: str, account: str, region: str) -> str:
@@ -350,7 +376,7 @@ def _execute(
     if change_set.empty:
         return False
     if (
-        opts.stage == "prod"
+        opts.production
         and not opts.yes
         and not tools.confirm("execute this change set on stage prod? [y/N] ")
     ):
@@ -363,21 +389,27 @@ def _execute(
     return True
 
 
+def _needs_new_layer(opts: DeployOptions, stage: _Stage, outputs: dict[str, str]) -> bool:
+    """No layer in the stack, or one for another architecture, or one was asked for."""
+    if opts.skip_layer:
+        return False
+    fits = outputs.get("LayerKey") and outputs.get("LayerArchitecture") == stage.architecture
+    return not fits or opts.rebuild_layer or opts.layer_zip is not None
+
+
 def _layer_key(
     ctx: AwsContext,
     opts: DeployOptions,
     tools: Toolchain,
-    bucket: str,
-    stack: cfn.StackState | None,
+    found: _Preflight,
+    outputs: dict[str, str],
     out: Callable[[str], None],
 ) -> tuple[str, str]:
     """The layer zip's key in the bucket (uploaded when new) and what happened."""
-    arch = stage_architecture(opts.project_dir, opts.stage)
-    previous = stack.outputs.get("LayerKey", "") if stack and stack.usable else ""
-    same_arch = stack is not None and stack.outputs.get("LayerArchitecture") == arch
+    previous, arch = outputs.get("LayerKey", ""), found.stage.architecture
     if opts.skip_layer:
         return previous, "skipped (--skip-layer)"
-    if previous and same_arch and not opts.rebuild_layer and opts.layer_zip is None:
+    if not _needs_new_layer(opts, found.stage, outputs):
         return previous, "exists"
     zip_path = opts.layer_zip or tools.build_layer(out, arch)
     from vendor_build.publish import target_of_build
@@ -392,22 +424,22 @@ def _layer_key(
     key = f"{LAYER_PREFIX}{sha256_file(zip_path)}.zip"
     if key == previous:
         return key, "exists"
-    out(f"layer: uploading {zip_path} to s3://{bucket}/{key}")
-    ctx.client("s3").upload_file(str(zip_path), bucket, key)
+    out(f"layer: uploading {zip_path} to s3://{found.bucket}/{key}")
+    ctx.client("s3").upload_file(str(zip_path), found.bucket, key)
     return key, "published"
 
 
 def _plan(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> DeployResult:
     """What deploy would do, with no AWS call (no credentials needed)."""
+    stage = _read_stage(opts)
     bucket = opts.bucket or default_bucket(opts.stage, "<account-id>", ctx.region)
-    params = _parameters(opts, bucket, f"{LAYER_PREFIX}<sha256>.zip")
-    resources = cfn.json.loads(cfn.TEMPLATE.read_text())["Resources"]
+    params = _parameters(opts, stage, bucket, f"{LAYER_PREFIX}<sha256>.zip")
+    resources = cfn.template()["Resources"]
     template = cfn.TEMPLATE.relative_to(REPO_ROOT)
     lines = [
         f"plan for stage {opts.stage!r} in {ctx.region} (no AWS call is made):",
         f"  preflight: credentials, bucket names, the registry in s3://{bucket}/{opts.prefix}",
-        f"  stack {stack_name(opts.project_dir, opts.stage)} from {template}, through change "
-        "sets, with:",
+        f"  stack {stage.stack} from {template}, through change sets, with:",
         *(f"    {key} = {value}" for key, value in params.items()),
         *(
             f"    {logical}: {resource['Type']}"
@@ -436,11 +468,10 @@ def _dry_run(
     ctx: AwsContext, opts: DeployOptions, found: _Preflight, out: Callable[[str], None]
 ) -> DeployResult:
     """Create the change set a deploy would execute, print it, delete it."""
-    client = ctx.client("cloudformation")
-    name = stack_name(opts.project_dir, opts.stage)
+    client, name = ctx.client("cloudformation"), found.stage.stack
     fresh = found.stack is None or not found.stack.usable
-    key = "" if fresh else found.stack.outputs.get("LayerKey", "")
-    params = _parameters(opts, found.bucket, key)
+    outputs = {} if fresh else found.stack.outputs
+    params = _parameters(opts, found.stage, found.bucket, outputs.get("LayerKey", ""))
     if found.imports:
         out("would import: " + ", ".join(i["LogicalResourceId"] for i in found.imports))
     change_set = cfn.create_change_set(client, name, params, kind="CREATE" if fresh else "UPDATE")
@@ -451,9 +482,8 @@ def _dry_run(
         client.delete_change_set(StackName=name, ChangeSetName=change_set.name)
     if fresh and found.stack is None:
         client.delete_stack(StackName=name)  # the empty REVIEW_IN_PROGRESS stack
-    arch = stage_architecture(opts.project_dir, opts.stage)
-    stale = not key or found.stack.outputs.get("LayerArchitecture") != arch
-    if not opts.skip_layer and (stale or opts.rebuild_layer or opts.layer_zip):
+    if _needs_new_layer(opts, found.stage, outputs):
+        arch = found.stage.architecture
         out(f"then a new layer for {arch} (built, uploaded, and put in by another change set)")
     return DeployResult(
         bucket=found.bucket, steps={"dry run": f"{len(change_set.changes)} changes"}
@@ -468,15 +498,14 @@ def _stack_step(
     out: Callable[[str], None],
 ) -> tuple[cfn.StackState, str, str]:
     """Create or update the stack; returns it, the stack step and the layer step."""
-    client = ctx.client("cloudformation")
-    name = stack_name(opts.project_dir, opts.stage)
+    client, name = ctx.client("cloudformation"), found.stage.stack
     stack, changed = found.stack, False
     if stack is not None and not stack.usable and stack.status == "ROLLBACK_COMPLETE":
         out(f"stack {name} failed to create before; deleting what is left of it")
         cfn.delete_stack(client, name)
         stack = None
     if stack is None or not stack.usable:
-        params = _parameters(opts, found.bucket, "")
+        params = _parameters(opts, found.stage, found.bucket, "")
         if found.imports:
             ids = [i["LogicalResourceId"] for i in found.imports]
             out(f"adopting what exists outside any stack: {', '.join(ids)} (with its contents)")
@@ -489,15 +518,15 @@ def _stack_step(
         _execute(ctx, opts, tools, cfn.create_change_set(client, name, params, kind=kind), out)
         stack, changed = cfn.describe(client, name), True
     previous = stack.outputs.get("LayerKey")
-    key, layer = _layer_key(ctx, opts, tools, found.bucket, stack, out)
-    params = _parameters(opts, found.bucket, key)
+    key, layer = _layer_key(ctx, opts, tools, found, stack.outputs, out)
+    params = _parameters(opts, found.stage, found.bucket, key)
     changed |= _execute(
         ctx, opts, tools, cfn.create_change_set(client, name, params, kind="UPDATE"), out
     )
     stack = cfn.describe(client, name)
     if previous and previous != stack.outputs.get("LayerKey"):  # its layer version is gone
         ctx.client("s3").delete_object(Bucket=found.bucket, Key=previous)
-    if opts.stage == "prod" and not stack.termination_protection:
+    if opts.production and not stack.termination_protection:
         client.update_termination_protection(StackName=name, EnableTerminationProtection=True)
     return stack, ("created or updated" if changed else "no changes"), layer
 
@@ -556,23 +585,19 @@ def _model_step(
     return "published"
 
 
-def _throttle_step(ctx: AwsContext, opts: DeployOptions) -> str:
+def _throttle_step(ctx: AwsContext, opts: DeployOptions, stage: _Stage) -> str:
     """Throttle every method of the API stage (``*/*``), and POST /feedback below that."""
     if opts.throttle[0] <= 0:
         return "off (--throttle-rate 0)"
     api_id = chalice_rest_api_id(opts.project_dir, opts.stage)
     if not api_id:
         raise DeployError(f"chalice recorded no REST API id for stage {opts.stage!r}")
-    config = load_config(opts.project_dir, opts.stage)
-    stage_name = config["stages"][opts.stage].get(
-        "api_gateway_stage", config.get("api_gateway_stage", "api")
-    )
     limits = [("*/*", *opts.throttle)]
-    if _stage_settings(opts).feedback_enabled and opts.feedback_throttle[0] > 0:
+    if stage.settings.feedback_enabled and opts.feedback_throttle[0] > 0:
         limits.append(("~1feedback/POST", *opts.feedback_throttle))  # "/" is escaped as ~1
     ctx.client("apigateway").update_stage(
         restApiId=api_id,
-        stageName=stage_name,
+        stageName=stage.api_stage,
         patchOperations=[
             {"op": "replace", "path": f"/{method}/throttling/{name}", "value": str(value)}
             for method, rate, burst in limits
@@ -592,7 +617,6 @@ def deploy(
     """Run every deploy step for ``opts.stage``; raises :class:`DeployError` on failure."""
     tools = tools or Toolchain()
     if opts.plan:
-        load_config(opts.project_dir, opts.stage)
         return _plan(ctx, opts, out)
     found = _preflight(ctx, opts, out)
     opts = replace(opts, static_bucket=found.page)
@@ -609,7 +633,7 @@ def deploy(
         chalice = tools.chalice(opts.project_dir, ctx.subprocess_env(), out)
         result.api_url = chalice.deploy(opts.stage)
         result.steps["api"] = "deployed"
-        result.steps["throttling"] = _throttle_step(ctx, opts)
+        result.steps["throttling"] = _throttle_step(ctx, opts, found.stage)
     if opts.static_bucket:
         api_url = result.api_url or chalice_api_url(opts.project_dir, opts.stage) or ""
         upload_page(

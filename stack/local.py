@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,17 +161,26 @@ def _service(
 
 
 def moto_server(
-    port: int | None = None, *, log_dir: Path | None = None, host: str = DEFAULT_HOST
+    port: int | None = None,
+    *,
+    log_dir: Path | None = None,
+    host: str = DEFAULT_HOST,
+    command: Sequence[str] | None = None,
 ) -> contextlib.AbstractContextManager[Service]:
-    """A moto S3 server over HTTP on loopback (in memory: it forgets everything on exit)."""
+    """A moto S3 server over HTTP on loopback (in memory: it forgets everything on exit).
+
+    ``command`` runs another entry point that takes ``moto_server``'s arguments (the tests'
+    ``python -m tests.moto_cfn``), started from the repository root.
+    """
     port = port or free_port(host)
     log_dir = log_dir or _default_log_dir()
     return _service(
         "moto server",
-        [_bin("moto_server"), "-H", host, "-p", str(port)],
+        [*(command or [_bin("moto_server")]), "-H", host, "-p", str(port)],
         port=port,
         ready_path="/moto-api/",
         log_path=log_dir / f"moto-{port}.log",
+        cwd=REPO_ROOT,
         host=host,
     )
 

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from stack.local import DEFAULT_HOST, REPO_ROOT, Service, _service, free_port
+from stack.local import REPO_ROOT, Service, moto_server
 from tests.support import FakeClock
 
 SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
@@ -65,14 +65,9 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     It runs ``tests.moto_cfn``: moto with what its CloudFormation lacks for deploy's change
     sets (outputs, a layer's Ref, imports); everything else is moto as it is.
     """
-    port = free_port()
-    with _service(
-        "moto server",
-        [sys.executable, "-m", "tests.moto_cfn", "-H", DEFAULT_HOST, "-p", str(port)],
-        port=port,
-        ready_path="/moto-api/",
-        log_path=tmp_path_factory.mktemp("moto-logs") / f"moto-{port}.log",
-        cwd=REPO_ROOT,
+    with moto_server(
+        log_dir=tmp_path_factory.mktemp("moto-logs"),
+        command=[sys.executable, "-m", "tests.moto_cfn"],
     ) as service:
         yield service
 

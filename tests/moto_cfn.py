@@ -46,20 +46,16 @@ def _execute_change_set(
     self: CloudFormationBackend, change_set_name: str, stack_name: Any = None
 ) -> None:
     global _importing
-    change_set = self.change_sets.get(change_set_name) or next(
-        (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
-    )
-    _importing = change_set is not None and change_set.change_set_type == "IMPORT"
+    change_set = self.describe_change_set(change_set_name)  # by name or id, as moto finds it
+    _importing = change_set.change_set_type == "IMPORT"
     try:
         _execute(self, change_set_name, stack_name)
     finally:
         _importing = False
-    if change_set is not None:  # what the next change set is compared with
-        change_set.stack.parameters = change_set.parameters
-    for stack in self.stacks.values():
-        if isinstance(stack.template, str) and stack.template:
-            stack._parse_template()  # moto keeps the template's text, not its parsed form
-        stack.output_map = stack._create_output_map()
+    stack = change_set.stack
+    stack.parameters = change_set.parameters  # what the next change set is compared with
+    stack._parse_template()  # moto keeps the new template's text, not its parsed form
+    stack.output_map = stack._create_output_map()
 
 
 def _adopt_bucket(cls: Any, name: str, cfn: Any, account_id: str, region: str, **kw: Any) -> Any:

@@ -328,7 +328,9 @@ def test_deploy_adopts_a_retained_bucket_and_log_group_through_an_import(
         cfn.create_change_set(
             cloudformation,
             "spam-api-prod",
-            deploy._parameters(deploy.DeployOptions(stage="prod", project_dir=project), "kept", ""),
+            deploy._parameters(
+                deploy.DeployOptions(stage="prod", project_dir=project), found.stage, "kept", ""
+            ),
             kind="IMPORT",
             template=cfn.import_template(ids),
             imports=found.imports,

@@ -144,6 +144,14 @@ def ctx(s3_endpoint: str) -> AwsContext:
     return AwsContext(region="us-east-1", endpoint_url=s3_endpoint)
 
 
+def _stack_only(project: Path, bucket: str, layer_zip: Path, **overrides) -> DeployOptions:
+    """prod, its stack and layer only (no model, no chalice), confirmed by ``--yes``."""
+    values = {"skip_model": True, "skip_api": True, "yes": True, **overrides}
+    return DeployOptions(
+        stage="prod", project_dir=project, bucket=bucket, layer_zip=layer_zip, **values
+    )
+
+
 def _stack(cloudformation) -> dict:
     return cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
 
@@ -317,7 +325,8 @@ def test_deploy_dry_run_on_moto_shows_the_change_set_and_changes_nothing(
     text = "\n".join(lines)
     for logical in ("ModelBucket", "FunctionLogGroup", "PageBucket"):
         assert f"Add     {logical} (" in text, logical
-    assert result.steps["dry run"].endswith("changes")
+    shown = [line for line in lines if line.startswith("  Add ")]
+    assert result.steps["dry run"] == f"{len(shown)} changes" and shown
     assert "then a new layer for x86_64 (built, uploaded, and put in by another change set)" in text
     assert sorted(b["Name"] for b in s3.list_buckets()["Buckets"]) == before
     assert (project / ".chalice" / "config.json").read_text() == before_config
@@ -378,15 +387,7 @@ def test_deploy_replaces_the_layer_when_the_stage_changes_architecture(
 
     cloudformation = _clients(s3_endpoint)["cloudformation"]
     lines: list[str] = []
-    opts = DeployOptions(
-        stage="prod",
-        project_dir=project,
-        bucket=names["bucket"],
-        layer_zip=layer_zip,
-        skip_model=True,
-        skip_api=True,
-        yes=True,
-    )
+    opts = _stack_only(project, names["bucket"], layer_zip)
     first = deploy(opts, ctx, out=lines.append)
     assert _outputs(cloudformation)["LayerArchitecture"] == "x86_64"  # prod's setting
     assert deploy(replace(opts, layer_zip=None), ctx, out=lines.append).steps["layer"] == "exists"
@@ -444,17 +445,7 @@ def test_a_stage_deployed_before_the_stack_is_adopted_with_its_models(
     record = {"layer_version_arns": [old], "layer_objects": [{"bucket": bucket, "key": "l.zip"}]}
     extras.write_text(json.dumps(record))
     lines: list[str] = []
-    opts = DeployOptions(
-        stage="prod",
-        project_dir=project,
-        bucket=bucket,
-        layer_zip=layer_zip,
-        skip_model=True,
-        skip_api=True,
-        yes=True,
-    )
-
-    deploy(opts, ctx, out=lines.append)
+    deploy(_stack_only(project, bucket, layer_zip), ctx, out=lines.append)
 
     assert "adopting what exists outside any stack: ModelBucket, FunctionLogGroup" in "\n".join(
         lines
@@ -477,14 +468,7 @@ def test_a_first_prod_deploy_that_is_not_confirmed_leaves_nothing(
 ) -> None:
     aws = _clients(s3_endpoint)
     asked: list[str] = []
-    opts = DeployOptions(
-        stage="prod",
-        project_dir=project,
-        bucket=names["bucket"],
-        layer_zip=layer_zip,
-        skip_model=True,
-        skip_api=True,
-    )
+    opts = _stack_only(project, names["bucket"], layer_zip, yes=False)
     tools = Toolchain(confirm=lambda question: asked.append(question) or False)
     with pytest.raises(DeployError, match="not confirmed"):
         deploy(opts, ctx, tools=tools, out=lambda _l: None)
