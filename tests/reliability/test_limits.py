@@ -82,7 +82,8 @@ def test_a_body_over_the_byte_limit_is_not_even_parsed(served, monkeypatch) -> N
     limit = runtime.settings.max_body_bytes
     body = b'{"text": "' + b"x" * (limit - 11) + b'"}'
     assert len(body) == limit + 1
-    _refused(post(client, "/predict", body))
+    message = _refused(post(client, "/predict", body))["Message"]
+    assert message.endswith(f"the limit is {limit}"), message  # the client is told the limit
     assert parsed == [] and calls == []
 
 

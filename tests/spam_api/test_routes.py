@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from types import SimpleNamespace
 
 import pytest
 
@@ -259,25 +258,6 @@ def test_batch_item_over_the_limit_is_413(api_client) -> None:
         413,
         "PayloadTooLargeError",
         '"texts[1]"',
-    )
-
-
-def test_body_over_the_byte_limit_is_refused_before_parsing(
-    api_client, make_runtime, monkeypatch
-) -> None:
-    runtime = make_runtime(max_body_bytes=30_000)
-    model = runtime.holder.load()
-    monkeypatch.setattr(
-        type(model.vectorizer), "transform", lambda *a, **k: pytest.fail("vectorised")
-    )
-    monkeypatch.setattr(
-        "chalicelib.validation.json", SimpleNamespace(loads=lambda *a, **k: pytest.fail("parsed"))
-    )
-    assert_error(
-        post(api_client, "/predict", b'{"text": "' + b"a" * 40_000 + b'"}'),
-        413,
-        "PayloadTooLargeError",
-        "30000",
     )
 
 
