@@ -1,5 +1,6 @@
 """Loading and hot swap seen through the routes, in process: the refresh interval, a version
-refused once and not fetched again, a deleted live manifest, the legacy layout, no model.
+refused once and not fetched again, a deleted live manifest, the legacy layout, bad input
+with no model (the 503 with nothing published is test_error_contract.py's, on every route).
 
 Each swap behaviour is tested once: a broken new version and S3 down at cold start are in
 ``tests/reliability/test_faults.py``, publishes and a rollback under concurrent load (every
@@ -112,21 +113,6 @@ def test_legacy_bucket_serves_the_tutorial_model(
     info = body_of(bare_client.http.get("/model"))
     assert info["model"]["source"] == "legacy"
     assert info["model"]["labels"] == {"spam": 0, "ham": 1}
-
-
-def test_no_model_anywhere_is_503_with_cors_everywhere(bare_client, make_runtime) -> None:
-    make_runtime()
-    for response in (
-        post(bare_client, "/predict", TEXT),
-        post(bare_client, "/predict/batch", {"texts": ["a"]}),
-        bare_client.http.get("/health"),
-        bare_client.http.get("/model"),
-    ):
-        assert response.status_code == 503
-        assert response.headers["Access-Control-Allow-Origin"] == "*"
-        body = body_of(response)
-        assert body["Code"] == "ServiceUnavailableError"
-        assert "no model" in body["Message"]
 
 
 def test_bad_input_is_400_even_without_a_model(bare_client, make_runtime) -> None:
