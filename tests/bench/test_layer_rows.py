@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import shutil
 import zipfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from bench import cold, layers, runner, sizes
+from bench.context import BenchContext
 from bench.layers import LayerInfo
 from bench.settings import REPO_ROOT, BenchSettings
+from tests.support import opaque_bundle
+from trainer.registry import publish
 from vendor_build.build import REPORT_NAME
+from vendor_build.pins import runtime_pins
 
 BASELINE = REPO_ROOT / "bench" / "baseline-py311-requirements.txt"
 OLD_PINS = {
@@ -148,64 +155,171 @@ def test_the_baseline_row_gives_both_floors_and_new_over_old() -> None:
     assert row.raw["old_median_ms"] == 360.0
 
 
-class _FakeContext:
-    def __init__(self, settings: BenchSettings) -> None:
-        self.settings = settings
-        self.log_dir = settings.build_dir / "logs"
+# -- the cold and size steps, on a repository whose layers earlier runs built ---------------
+#
+# Nothing is faked but what would take minutes: the layer builds (their cached output is on
+# disk, as a previous `make bench` leaves it), the deployment package (the sizes step's, in
+# the run's cache) and the cold-start sandboxes (``cold.measure``).
+
+OUR_BYTES, TUTORIAL_BYTES, BASELINE_BYTES = 7_000, 19_000, 5_000
+TARGET_MEASURES = [
+    "cold start → first /predict (trimmed layer, packaged app, model from local S3)",
+    "cold start → first /predict vs the tutorial's system",
+    "cold import floor, trimmed layer vs untrimmed tutorial layer",
+]
 
 
-def test_a_broken_baseline_costs_only_its_own_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _zip(path: Path, payload: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("python/x.bin", payload)
+    return path
+
+
+@pytest.fixture
+def bench_ctx(tmp_path: Path) -> Iterator[BenchContext]:
+    """A run's context on a copy of the repository: our x86_64 layer and the tutorial's are
+    cached builds of today's pins, the deployment package is in the run's cache; the old
+    layer is a python3.13 one here, so that its interpreter is one this machine has."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copyfile(REPO_ROOT / "requirements-train.txt", repo / "requirements-train.txt")
+    settings = replace(
+        BenchSettings(), repo=repo, build_dir=repo / "build" / "bench", baseline_python="3.13"
+    )
+    ours = layers.our_layer(repo)
+    _write_layer(ours, ours.pins(), b"o" * OUR_BYTES)
+    tutorial_dir = settings.build_dir / "tutorial-layer"
+    _zip(tutorial_dir / "sklearn-layer.zip", b"t" * TUTORIAL_BYTES)
+    stamp = json.dumps(runtime_pins(repo / "requirements-train.txt"))
+    (settings.build_dir / "tutorial-layer.stamp").write_text(stamp)
+    deployment = _zip(tmp_path / "deployment.zip", b"d" * 3_000)
+    with contextlib.ExitStack() as stack:
+        ctx = BenchContext(settings, stack)
+        ctx.cached("deployment", lambda: deployment)
+        yield ctx
+
+
+def _cached_baseline(ctx: BenchContext) -> None:
+    old = runner._baseline_layer(ctx)
+    _write_layer(old, old.pins(), b"b" * BASELINE_BYTES)
+
+
+def _samples_with(**medians: float) -> dict[str, list[dict[str, float]]]:
+    target = {"ours": 500.0, "floor": 450.0, "tutorial": 1700.0, "tutorial_floor": 1500.0}
+    return _samples(**{**target, **medians})
+
+
+def test_a_baseline_that_cannot_be_built_costs_only_its_own_row(
+    bench_ctx: BenchContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = replace(BenchSettings(), build_dir=tmp_path / "bench")
-    layer_info = _info("python3.13 x86_64", 1, 1)
-    monkeypatch.setattr(runner, "_layers", lambda ctx: (layer_info, layer_info))
-    monkeypatch.setattr(runner, "_deployment", lambda ctx: tmp_path / "deployment.zip")
-    monkeypatch.setattr(layers, "ensure_trimmed_layer", lambda *a, **k: layer_info)
-    monkeypatch.setattr(runner, "_interpreter", lambda version: f"python {version}.0")
+    """No Python 3.99 layer can be built (vendor_build refuses it, for real): the target's
+    rows are measured without the old layer, and the baseline's row says why."""
+    bench_ctx.settings = replace(bench_ctx.settings, baseline_python="3.99")
+    calls: list[object] = []
+
+    def measure(ctx, ours, tutorial, deployment, baseline=None):
+        calls.append(baseline)
+        return _samples_with()
+
+    monkeypatch.setattr(runner.cold_step, "measure", measure)
+    rows = runner._cold(bench_ctx, {})
+    assert calls == [None]
+    assert [row.measure for row in rows] == [*TARGET_MEASURES, cold.BASELINE_MEASURE]
+    assert [row.result for row in rows] == ["PASS", "—", "—", "NOT MEASURED"]
+    assert rows[-1].notes.startswith("RuntimeError: ")
+    assert re.search(r"-m vendor_build build failed \(\d+\):$", rows[-1].notes), rows[-1].notes
+
+
+def test_a_baseline_that_fails_to_run_is_measured_again_without_it(
+    bench_ctx: BenchContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cached_baseline(bench_ctx)
     calls: list[object] = []
 
     def measure(ctx, ours, tutorial, deployment, baseline=None):
         calls.append(baseline)
         if baseline is not None:
-            raise RuntimeError("python3.11 could not import sklearn")
-        return _samples(ours=500.0, floor=450.0, tutorial=1700.0, tutorial_floor=1500.0)
+            raise RuntimeError("python3.11 could not import sklearn\nTraceback ...")
+        return _samples_with(ours=900.0)  # the second measurement's figures are the ones shown
 
     monkeypatch.setattr(runner.cold_step, "measure", measure)
-    rows = runner._cold(_FakeContext(settings), {})
-    assert calls[0] is not None and calls[1] is None  # measured again without the old layer
-    assert [row.result for row in rows] == ["PASS", "—", "—", "NOT MEASURED"]
-    assert rows[-1].measure == cold.BASELINE_MEASURE
-    assert "could not import sklearn" in rows[-1].notes
+    rows = runner._cold(bench_ctx, {})
+    assert len(calls) == 2 and calls[1] is None
+    assert calls[0].zip_path.read_bytes() == (  # the cached old layer, snapshotted
+        runner._baseline_layer(bench_ctx).zip_path.read_bytes()
+    )
+    assert [row.measure for row in rows] == [*TARGET_MEASURES, cold.BASELINE_MEASURE]
+    assert [row.result for row in rows] == ["MISS", "—", "—", "NOT MEASURED"]  # 900 / 450
+    assert rows[-1].notes == "RuntimeError: python3.11 could not import sklearn"
 
-    def working(ctx, ours, tutorial, deployment, baseline=None):
-        samples = _samples(ours=500.0, floor=450.0, tutorial=1700.0, tutorial_floor=1500.0)
-        return {**samples, **_samples(floor_baseline=400.0)}
 
-    monkeypatch.setattr(runner.cold_step, "measure", working)
-    rows = runner._cold(_FakeContext(settings), {})
+def test_the_baseline_row_names_both_layers_and_the_interpreters_that_ran_them(
+    bench_ctx: BenchContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cached_baseline(bench_ctx)
+    monkeypatch.setattr(
+        runner.cold_step, "measure", lambda *a, **k: _samples_with(floor_baseline=400.0)
+    )
+    rows = runner._cold(bench_ctx, {})
+    assert [row.measure for row in rows] == [*TARGET_MEASURES, cold.BASELINE_MEASURE]
     last = rows[-1]
-    assert (last.measure, last.ratio) == (cold.BASELINE_MEASURE, "1.12×")
-    assert "scikit-learn 1.7.2" in last.notes and "python 3.11.0" in last.notes
-    assert "scikit-learn 1.9.1" in last.notes and "python 3.13.0" in last.notes
+    assert (last.ours, last.baseline, last.ratio) == ("450 ms", "python3.11 layer 400 ms", "1.12×")
+    # each layer's pins and wheels, and the version its interpreter reported when asked
+    assert re.fullmatch(
+        r"scikit-learn 1\.9\.1, numpy 2\.5\.5, scipy 1\.18\.1 \(requirements-train\.txt\), "
+        r"manylinux_2_28_x86_64, python 3\.13\.\d+",
+        last.raw["new"],
+    )
+    assert re.fullmatch(
+        r"scikit-learn 1\.7\.2, numpy 2\.2\.6, scipy 1\.16\.3 \(\S*baseline-py311-requirements"
+        r"\.txt\), manylinux_2_28_x86_64, python 3\.13\.\d+",
+        last.raw["old"],
+    )
+    assert f"new: {last.raw['new']}; old: {last.raw['old']}" in last.notes
 
 
 def test_a_layer_that_fails_for_one_architecture_keeps_the_other_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bench_ctx: BenchContext, s3_client, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = replace(BenchSettings(), build_dir=tmp_path / "bench")
-    layer_info = _info("python3.13 x86_64", 1, 1)
-    monkeypatch.setattr(runner, "_layers", lambda ctx: (layer_info, layer_info))
-    monkeypatch.setattr(runner, "_deployment", lambda ctx: None)
+    """arm64's build fails; x86_64's layer rows, the package and the pickles are all measured."""
+    api = bench_ctx.settings.api_dir / ".chalice"
+    api.mkdir(parents=True)
+    local = {"environment_variables": {"MODEL_BUCKET": bucket, "MODEL_PREFIX": "models/"}}
+    (api / "config.json").write_text(json.dumps({"stages": {"local": local}}))
+    bench_ctx.cached("s3", lambda: s3_client)
+    bundle = opaque_bundle("1.9.1", "bench")
+    publish(s3_client, bucket, "models/", bundle)
+    s3_client.put_object(Bucket=bucket, Key="vectorizer.pkl", Body=b"v" * 300)
+    s3_client.put_object(Bucket=bucket, Key="spam_model.pkl", Body=b"m" * 700)
 
-    def no_arm64(ctx, arch):
-        raise RuntimeError(f"no {arch} wheels")
+    def failed_build(argv: list[str], *, cwd: Path, log: Path) -> None:
+        assert argv[argv.index("--arch") + 1] == "arm64"  # x86_64's cached build is reused
+        raise RuntimeError("python -m vendor_build build failed (1):\nno aarch64 wheel")
 
-    monkeypatch.setattr(runner, "_other_arch_layer", no_arm64)
-    ctx = SimpleNamespace(settings=settings, manifest=lambda: None)
-    monkeypatch.setattr(runner, "_artifact_sizes", lambda ctx: (None, None))
-    rows = runner._sizes(ctx, {})
-    assert [row.result for row in rows][-1] == "NOT MEASURED"
-    assert rows[-1].measure == "layer, python3.13 arm64"
-    assert "no arm64 wheels" in rows[-1].notes
-    assert rows[0].measure == "layer unzipped, python3.13 x86_64"
+    monkeypatch.setattr(layers, "_run_logged", failed_build)
+    rows = {row.measure: row for row in runner._sizes(bench_ctx, {})}
+    assert list(rows) == [
+        "layer unzipped, python3.13 x86_64",
+        "layer zipped, python3.13 x86_64",
+        "deployment.zip (`chalice package`), zipped / unzipped",
+        "model artifacts (vectorizer.pkl + spam_model.pkl)",
+        "layer, python3.13 arm64",
+    ]
+    failed = rows["layer, python3.13 arm64"]
+    assert (failed.result, failed.notes) == (
+        "NOT MEASURED",
+        "RuntimeError: python -m vendor_build build failed (1):",
+    )
+    assert rows["layer unzipped, python3.13 x86_64"].raw == {
+        "ours": OUR_BYTES,
+        "tutorial": TUTORIAL_BYTES,
+    }
+    assert rows["deployment.zip (`chalice package`), zipped / unzipped"].raw["with_layer"] == (
+        3_000 + OUR_BYTES
+    )
+    sizes = {"vectorizer.pkl": len(bundle.vectorizer_pkl), "spam_model.pkl": len(bundle.model_pkl)}
+    assert rows["model artifacts (vectorizer.pkl + spam_model.pkl)"].raw == {
+        "ours": sizes,
+        "tutorial": {"vectorizer.pkl": 300, "spam_model.pkl": 700},
+    }

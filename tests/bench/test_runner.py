@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -59,9 +60,13 @@ def test_cli_exit_codes_and_files(monkeypatch, settings, capsys) -> None:
     printed = capsys.readouterr().out
     assert "| 3 | batch | 1 msg/s |" in printed
     assert (settings.results_dir / "latest.md").read_text().strip() == printed.strip()
-    assert (settings.results_dir / "latest.json").exists()
+    saved = json.loads((settings.results_dir / "latest.json").read_text())
+    assert [(row["section"], row["ours"]) for row in saved["rows"]] == [("3", "1 msg/s")]
+    assert saved["meta"]["failures"] == []
     _fake_steps(monkeypatch, fail=True)
     assert cli.main([]) == 1
+    saved = json.loads((settings.results_dir / "latest.json").read_text())
+    assert saved["meta"]["failures"] == ["4. cold: RuntimeError: no layer\nsecond line"]
 
 
 def test_unknown_section_is_a_usage_error() -> None:

@@ -8,7 +8,6 @@ the sha256 of every byte string it is asked to unpickle.
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 
@@ -261,10 +260,8 @@ def test_tampered_bytes_are_never_unpickled(
     assert hbody["status"] == "degraded" and hbody["failure"]["kind"] == "integrity"
     assert not tripwire.exists()
     assert sha256_hex(evil) not in unpickled
-    assert set(unpickled) <= recorded | {target.artifacts["vectorizer"].sha256}
     # every byte string that reached joblib.load is one a manifest recorded
-    assert all(h in recorded | {target.artifacts["vectorizer"].sha256} for h in unpickled)
-    json.dumps(hbody)  # the reason is plain data
+    assert set(unpickled) <= recorded | {target.artifacts["vectorizer"].sha256}
 
 
 def _raw(response) -> tuple[int, dict, bytes]:

@@ -379,8 +379,11 @@ def test_s3_down_at_cold_start_is_503_with_cors_then_recovers_without_restart(
             assert response.status_code == 503, body
             assert body["Code"] == "ServiceUnavailableError"
             assert "S3 did not answer" in body["Message"], body
+            assert str(proxy.port) not in json.dumps(body)  # the endpoint is for the log
             if path.startswith("/predict"):
                 assert int(header(response.headers, "Retry-After")) >= 1
+            if path == "/health":
+                assert body["status"] == "unavailable" and body["ready"] is False, body
             clock.advance(runtime.settings.model_retry_seconds + 1)
     assert worst < 5.0, worst
 

@@ -1,4 +1,10 @@
-"""An in-memory stand-in for the few S3 calls the registry uses (cf. httpx's MockTransport)."""
+"""An in-memory stand-in for the few S3 calls the registry uses (cf. httpx's MockTransport).
+
+Conditional requests are answered as S3 answers them (``test_fake_s3.py`` runs the same
+requests against moto over HTTP): a GET or HEAD whose ``IfNoneMatch`` is the object's ETag
+is a 304 and a failed ``IfMatch`` a 412; a PUT with ``IfNoneMatch="*"`` over an existing
+object, or with an ``IfMatch`` that is not the object's ETag, is a 412 and writes nothing.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +23,13 @@ def _error(code: str, operation: str, status: int) -> ClientError:
     )
 
 
+def _precondition_failed(operation: str) -> ClientError:
+    """S3's 412; a HEAD answer has no body, so its code is the bare status."""
+    return _error("412" if operation == "HeadObject" else "PreconditionFailed", operation, 412)
+
+
 class FakeS3:
-    """get/head/put_object over a dict, with 304s, and switches for outages and 403s.
+    """get/head/put_object over a dict, with S3's conditions, and switches for outages and 403s.
 
     ``deny_missing``: answer 403 for missing keys, as S3 does without s3:ListBucket.
     """
@@ -49,20 +60,48 @@ class FakeS3:
     def _etag(body: bytes) -> str:
         return '"' + hashlib.md5(body).hexdigest() + '"'
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+    def _read(
+        self, operation: str, bucket: str, key: str, if_match: str | None, if_none_match: str | None
+    ) -> tuple[bytes, datetime, str]:
+        body, modified = self._check(operation, bucket, key)
+        etag = self._etag(body)
+        if if_match is not None and if_match != etag:
+            raise _precondition_failed(operation)
+        if if_none_match is not None and if_none_match == etag:
+            raise _error("304", operation, 304)
+        return body, modified, etag
+
+    def put_object(
+        self,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        IfMatch: str | None = None,
+        IfNoneMatch: str | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         if self.down:
             raise EndpointConnectionError(endpoint_url="http://fake-s3")
+        if IfNoneMatch not in (None, "*"):
+            raise _error("NotImplemented", "PutObject", 501)  # S3 takes only "*" on a PUT
+        existing = self.objects.get((Bucket, Key))
+        if IfNoneMatch == "*" and existing is not None:
+            raise _precondition_failed("PutObject")
+        if IfMatch is not None:
+            if existing is None:
+                raise _error("NoSuchKey", "PutObject", 404)
+            if IfMatch != self._etag(existing[0]):
+                raise _precondition_failed("PutObject")
         self.objects[(Bucket, Key)] = (bytes(Body), datetime.now(UTC))
         return {"ETag": self._etag(Body)}
 
     def delete_object(self, Bucket: str, Key: str, **_: Any) -> None:
         self.objects.pop((Bucket, Key), None)
 
-    def get_object(self, Bucket: str, Key: str, IfNoneMatch: str | None = None) -> dict[str, Any]:
-        body, modified = self._check("GetObject", Bucket, Key)
-        etag = self._etag(body)
-        if IfNoneMatch is not None and IfNoneMatch == etag:
-            raise _error("304", "GetObject", 304)
+    def get_object(
+        self, Bucket: str, Key: str, IfMatch: str | None = None, IfNoneMatch: str | None = None
+    ) -> dict[str, Any]:
+        body, modified, etag = self._read("GetObject", Bucket, Key, IfMatch, IfNoneMatch)
         return {
             "Body": io.BytesIO(body),
             "ETag": etag,
@@ -70,6 +109,8 @@ class FakeS3:
             "LastModified": modified,
         }
 
-    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
-        body, modified = self._check("HeadObject", Bucket, Key)
-        return {"ETag": self._etag(body), "ContentLength": len(body), "LastModified": modified}
+    def head_object(
+        self, Bucket: str, Key: str, IfMatch: str | None = None, IfNoneMatch: str | None = None
+    ) -> dict[str, Any]:
+        body, modified, etag = self._read("HeadObject", Bucket, Key, IfMatch, IfNoneMatch)
+        return {"ETag": etag, "ContentLength": len(body), "LastModified": modified}

@@ -66,17 +66,31 @@ def test_preflight_and_cross_origin_post(local_api) -> None:
 
 def test_errors_over_http_are_json_with_cors(local_api) -> None:
     api, _ = local_api
-    for response in (
-        requests.post(f"{api.url}/predict", data=b"{nope", headers={"Origin": ORIGIN}, timeout=30),
-        requests.post(
-            f"{api.url}/predict",
-            data="hello",
-            headers={"Origin": ORIGIN, "Content-Type": "text/plain"},
-            timeout=30,
+    for response, status, code in (
+        (
+            requests.post(
+                f"{api.url}/predict", data=b"{nope", headers={"Origin": ORIGIN}, timeout=30
+            ),
+            400,
+            "BadRequestError",
         ),
-        requests.post(f"{api.url}/predict", json={"text": "a" * 20_001}, timeout=30),
+        (
+            requests.post(
+                f"{api.url}/predict",
+                data="hello",
+                headers={"Origin": ORIGIN, "Content-Type": "text/plain"},
+                timeout=30,
+            ),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            requests.post(f"{api.url}/predict", json={"text": "a" * 20_001}, timeout=30),
+            413,
+            "PayloadTooLargeError",
+        ),
     ):
-        assert response.status_code in {400, 413, 415}
+        assert (response.status_code, response.json()["Code"]) == (status, code), response.text
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert response.json()["status"] == "error"
 

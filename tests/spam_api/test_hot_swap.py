@@ -1,4 +1,11 @@
-"""Loading, hot swap, failed versions, rollback and outages, seen through the routes."""
+"""Loading and hot swap seen through the routes, in process: the refresh interval, a version
+refused once and not fetched again, a deleted live manifest, the legacy layout, bad input
+with no model (the 503 with nothing published is test_error_contract.py's, on every route).
+
+Each swap behaviour is tested once: a broken new version and S3 down at cold start are in
+``tests/reliability/test_faults.py``, publishes and a rollback under concurrent load (every
+answer recomputed) in ``tests/reliability/test_swaps_under_load.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,9 @@ import sklearn
 from chalicelib.registry_format import current_key, live_key
 from sklearn.linear_model import LogisticRegression
 
-from stack.local import moto_server
-from trainer.registry import publish, rollback
+from trainer.registry import publish
 
-from .conftest import PREFIX, body_of, make_bundle, post, put_legacy, unreachable_s3
+from .conftest import PREFIX, body_of, make_bundle, post, put_legacy
 
 TEXT = {"text": "Congratulations! You won a free cruise, reply YES to claim"}
 
@@ -60,80 +66,6 @@ def test_interval_zero_checks_on_every_request(
     assert version_of(bare_client) == published.version
     second = publish_at(s3_client, bucket, second_bundle, clock)
     assert version_of(bare_client) == second.version
-
-
-def test_rollback_is_picked_up(
-    bare_client, make_runtime, published, s3_client, bucket, second_bundle, clock
-) -> None:
-    make_runtime(model_refresh_seconds=0)
-    second = publish_at(s3_client, bucket, second_bundle, clock)
-    assert version_of(bare_client) == second.version
-    rollback(s3_client, bucket, PREFIX, published.version)
-    assert version_of(bare_client) == published.version
-
-
-@pytest.mark.parametrize("fault", ["hash", "sklearn", "truncated", "not-json", "missing"])
-def test_a_broken_new_version_never_replaces_the_working_one(
-    bare_client, make_runtime, published, s3_client, bucket, second_bundle, clock, fault
-) -> None:
-    make_runtime(model_refresh_seconds=0)
-    assert version_of(bare_client) == published.version
-    if fault == "sklearn":
-        # A writer from before the live pointers moves current.json to a model of another
-        # scikit-learn, and this runtime has no pointer of its own: nothing it can load.
-        other = publish_at(
-            s3_client, bucket, replace(second_bundle, sklearn_version="1.7.2"), clock
-        )
-        s3_client.delete_object(Bucket=bucket, Key=live_key(PREFIX, sklearn.__version__))
-        s3_client.put_object(Bucket=bucket, Key=current_key(PREFIX), Body=other.to_json())
-    elif fault == "not-json":
-        s3_client.put_object(Bucket=bucket, Key=current_key(PREFIX), Body=b"{oops")
-    else:
-        broken = publish_at(s3_client, bucket, second_bundle, clock)
-        key = broken.artifacts["model"].key
-        if fault == "hash":
-            body = bytearray(second_bundle.model_pkl)
-            body[-5] ^= 0x55
-            s3_client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
-        elif fault == "truncated":
-            # a manifest that matches truncated bytes: passes the hash, fails to unpickle
-            raw = json.loads(broken.to_json())
-            short = second_bundle.model_pkl[: len(second_bundle.model_pkl) // 2]
-            from chalicelib.registry_format import sha256_hex
-
-            raw["artifacts"]["model"].update(size=len(short), sha256=sha256_hex(short))
-            s3_client.put_object(Bucket=bucket, Key=key, Body=short)
-            s3_client.put_object(
-                Bucket=bucket, Key=current_key(PREFIX), Body=json.dumps(raw).encode()
-            )
-        else:
-            s3_client.delete_object(Bucket=bucket, Key=key)
-
-    for _ in range(3):  # keeps serving, request after request
-        assert version_of(bare_client) == published.version
-    health = api_health = bare_client.http.get("/health")
-    assert health.status_code == 200
-    body = body_of(api_health)
-    assert body["status"] == "degraded"
-    assert body["model_version"] == published.version
-    assert body["reason"]
-    assert "Traceback" not in json.dumps(body)
-    expected_kind = {
-        "hash": "integrity",
-        "sklearn": "incompatible",
-        "truncated": "invalid_model",
-        "not-json": "invalid_manifest",
-        "missing": "not_found",
-    }[fault]
-    assert body["failure"]["kind"] == expected_kind
-    info = body_of(bare_client.http.get("/model"))
-    assert info["status"] == "degraded" and info["failure"]["kind"] == expected_kind
-    assert info["model"]["version"] == published.version
-
-    # a good version afterwards clears the failure
-    good = publish_at(s3_client, bucket, second_bundle, clock)
-    assert version_of(bare_client) == good.version
-    assert body_of(bare_client.http.get("/health"))["status"] == "ok"
 
 
 def test_a_refused_version_is_not_downloaded_again(
@@ -183,53 +115,6 @@ def test_legacy_bucket_serves_the_tutorial_model(
     assert info["model"]["labels"] == {"spam": 0, "ham": 1}
 
 
-def test_no_model_anywhere_is_503_with_cors_everywhere(bare_client, make_runtime) -> None:
-    make_runtime()
-    for response in (
-        post(bare_client, "/predict", TEXT),
-        post(bare_client, "/predict/batch", {"texts": ["a"]}),
-        bare_client.http.get("/health"),
-        bare_client.http.get("/model"),
-    ):
-        assert response.status_code == 503
-        assert response.headers["Access-Control-Allow-Origin"] == "*"
-        body = body_of(response)
-        assert body["Code"] == "ServiceUnavailableError"
-        assert "no model" in body["Message"]
-
-
 def test_bad_input_is_400_even_without_a_model(bare_client, make_runtime) -> None:
     make_runtime()
     assert post(bare_client, "/predict", {"text": ""}).status_code == 400
-
-
-def test_s3_down_at_cold_start_is_503_then_recovers_without_restart(
-    bare_client, make_runtime, clock, bundle, tmp_path
-) -> None:
-    s3_down, port = unreachable_s3()
-    runtime = make_runtime(s3=s3_down, model_bucket="spam-models-cold", model_retry_seconds=5)
-    response = post(bare_client, "/predict", TEXT)
-    assert response.status_code == 503
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
-    assert int(response.headers["Retry-After"]) >= 1
-    body = body_of(response)
-    assert "did not answer" in body["Message"]
-    assert f":{port}" not in body["Message"]
-    health = bare_client.http.get("/health")
-    assert health.status_code == 503 and body_of(health)["status"] == "unavailable"
-
-    attempts = []
-    original = runtime.holder.reader.fetch_pointer
-    runtime.holder.reader.fetch_pointer = lambda **kw: attempts.append(1) or original(**kw)
-    assert post(bare_client, "/predict", TEXT).status_code == 503
-    assert attempts == []  # within the retry interval: no new S3 attempt, answered at once
-
-    with moto_server(port, log_dir=tmp_path) as service:
-        import boto3
-
-        s3 = boto3.client("s3", endpoint_url=service.url, region_name="us-east-1")
-        s3.create_bucket(Bucket="spam-models-cold")
-        manifest = publish(s3, "spam-models-cold", PREFIX, bundle)
-        clock.advance(5)
-        assert version_of(bare_client) == manifest.version
-        assert body_of(bare_client.http.get("/health"))["status"] == "ok"

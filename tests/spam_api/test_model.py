@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
 import pytest
-from chalicelib.holder import ModelHolder
 from chalicelib.model import InvalidModelError, build_live_model
 from chalicelib.registry import Artifacts, Pointer
 from chalicelib.registry_format import ArtifactRef, Manifest
@@ -15,10 +10,6 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion
-
-from trainer.registry import publish
-
-from .conftest import PREFIX, make_bundle
 
 SPAM = "URGENT! You have won a FREE prize, call now to claim your reward"
 
@@ -162,68 +153,3 @@ def test_objects_that_are_not_a_model_are_refused(fitted) -> None:
     unfitted = TfidfVectorizer()
     with pytest.raises(InvalidModelError, match="probe"):
         live(unfitted, fitted.classifier)
-
-
-def test_swaps_under_concurrent_load_never_mix_versions(
-    s3_client, bucket, fitted, published, clock
-) -> None:
-    """Threads score while versions flip; each answer matches the version it names."""
-    from datetime import UTC, datetime
-
-    from chalicelib.registry import RegistryReader
-
-    other = LogisticRegression(C=0.3, solver="liblinear").fit(
-        fitted.vectorizer.transform(fitted.texts), fitted.labels
-    )
-    texts = ["free entry win cash now", "lunch at noon?", "call to claim your prize"]
-    expected = {
-        published.version: fitted.classifier.predict_proba(fitted.vectorizer.transform(texts)),
-    }
-    reader = RegistryReader(s3_client, bucket, PREFIX)
-    inside = threading.Semaphore(1)
-    original = reader.fetch_pointer
-
-    def guarded(**kwargs):
-        assert inside.acquire(blocking=False), "two threads checked the registry at once"
-        try:
-            return original(**kwargs)
-        finally:
-            inside.release()
-
-    reader.fetch_pointer = guarded
-    holder = ModelHolder(reader, refresh_seconds=0, clock=clock)
-    holder.load()
-    stop = threading.Event()
-    seen: list[tuple[str, list[float]]] = []
-
-    def worker() -> None:
-        while not stop.is_set():
-            model = holder.current()
-            probabilities = [s.spam_probability for s in model.score(texts)]
-            seen.append((model.version, probabilities))
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(worker) for _ in range(4)]
-        for i in range(4):
-            clock.advance(1)
-            chosen = other if i % 2 == 0 else fitted.classifier
-            manifest = publish(
-                s3_client,
-                bucket,
-                PREFIX,
-                make_bundle(fitted.vectorizer, chosen),
-                now=datetime.fromtimestamp(clock(), UTC),
-            )
-            expected[manifest.version] = chosen.predict_proba(fitted.vectorizer.transform(texts))
-            deadline = threading.Event()
-            for _ in range(200):
-                if holder.state.live.version == manifest.version:
-                    break
-                deadline.wait(0.02)
-        stop.set()
-        for future in futures:
-            future.result()
-    assert len({version for version, _ in seen}) >= 3
-    spam_column = list(fitted.classifier.classes_).index("spam")
-    for version, probabilities in seen:
-        assert np.allclose(probabilities, expected[version][:, spam_column], atol=1e-12)

@@ -62,27 +62,31 @@ def test_runtime_requirements_are_empty() -> None:
 
 @pytest.mark.parametrize("stage", ["local", "dev", "prod"])
 def test_policies_grant_exactly_the_registry_pending_feedback_and_logs(stage: str) -> None:
-    bucket = stage_env(stage)["MODEL_BUCKET"]
-    prefix = stage_env(stage)["MODEL_PREFIX"]
-    allowed_s3 = {
-        f"arn:aws:s3:::{bucket}/{prefix}*",
-        f"arn:aws:s3:::{bucket}/spam_model.pkl",
-        f"arn:aws:s3:::{bucket}/vectorizer.pkl",
-    }
-    function = f"{CONFIG['app_name']}-{stage}"
+    """Every grant the function needs is there, and nothing else (both ways: a missing
+    grant fails as an extra one does)."""
+    env = stage_env(stage)
+    bucket, prefix = env["MODEL_BUCKET"], env["MODEL_PREFIX"]
+    feedback = env.get("FEEDBACK_PREFIX", "feedback/")
+    log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{CONFIG['app_name']}-{stage}"
+    granted: dict[str, set[str]] = {}
     for statement in stage_policy(stage)["Statement"]:
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}, statement
         assert statement["Effect"] == "Allow"
-        actions = set(statement["Action"])
-        resources = statement["Resource"]
-        resources = {resources} if isinstance(resources, str) else set(resources)
-        if actions == {"s3:GetObject"}:
-            assert resources <= allowed_s3, resources
-        elif actions == {"s3:PutObject"}:  # the feedback writer creates pending reports only
-            feedback = stage_env(stage).get("FEEDBACK_PREFIX", "feedback/")
-            assert resources == {f"arn:aws:s3:::{bucket}/{feedback}pending/*"}, resources
-        else:
-            assert actions == LOG_ACTIONS, actions
-            assert all(f":log-group:/aws/lambda/{function}" in r for r in resources), resources
+        for action in _listed(statement["Action"]):
+            granted.setdefault(action, set()).update(_listed(statement["Resource"]))
+    assert granted == {
+        "s3:GetObject": {
+            f"arn:aws:s3:::{bucket}/{prefix}*",
+            f"arn:aws:s3:::{bucket}/spam_model.pkl",
+            f"arn:aws:s3:::{bucket}/vectorizer.pkl",
+        },
+        "s3:PutObject": {f"arn:aws:s3:::{bucket}/{feedback}pending/*"},
+        **{action: {log_group, f"{log_group}:*"} for action in LOG_ACTIONS},
+    }
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
 
 
 @pytest.mark.slow

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 from chalicelib import runtime as rt
-from chalicelib.holder import ModelHolder
-from chalicelib.registry import RegistryReader
 from chalicelib.settings import Settings
 
 from .conftest import body_of, post
-from .fakes import FakeS3
 
 
 @pytest.fixture(autouse=True)
@@ -50,14 +47,6 @@ def test_warm_start_with_s3_down_logs_and_leaves_a_503(monkeypatch) -> None:
     assert rt.warm_start() is False
     state = rt.get_runtime().holder.state
     assert state.live is None and state.failure.kind == "registry_unavailable"
-
-
-def test_holder_constructor_does_no_io() -> None:
-    s3 = FakeS3()
-    s3.down = True
-    holder = ModelHolder(RegistryReader(s3, "b", "models/"))
-    assert s3.calls == []
-    assert holder.state.live is None
 
 
 def test_app_without_configuration_answers_500_not_configured(

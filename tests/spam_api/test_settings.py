@@ -10,7 +10,8 @@ def test_defaults() -> None:
     s = load_settings({})
     assert s == Settings()
     assert (s.model_bucket, s.model_prefix, s.model_refresh_seconds) == ("", "models/", 30.0)
-    assert (s.max_text_chars, s.max_batch_size, s.cors_allow_origin) == (20_000, 100, "*")
+    assert (s.max_text_chars, s.max_batch_size, s.max_body_bytes) == (20_000, 100, 1_048_576)
+    assert s.cors_allow_origin == "*"
     assert s.s3_endpoint_url is None
     assert s.s3_connect_timeout_seconds == 2.0 and s.s3_read_timeout_seconds == 5.0
     assert s.s3_max_attempts == 2

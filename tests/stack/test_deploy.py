@@ -552,13 +552,18 @@ def test_deploy_curl_line_and_page_config() -> None:
     assert js.startswith("//") and "window.SPAM_CLASSIFIER_CONFIG = {" in js
 
 
-def test_deploy_and_destroy_are_subcommands() -> None:
-    from stack.__main__ import build_parser
+def test_the_cli_hands_its_flags_to_deploy_and_destroy(project, capsys) -> None:
+    """Through ``python -m stack``'s own parser and runner: a flag that reached no option,
+    or the wrong one, would change the plan printed."""
+    from stack.__main__ import main
 
-    args = build_parser().parse_args(["deploy", "--stage", "prod", "--dry-run", "--yes"])
-    assert (args.stage, args.dry_run, args.plan, args.yes) == ("prod", True, False, True)
-    args = build_parser().parse_args(["destroy", "--stage", "prod", "--delete-model-bucket"])
-    assert args.delete_model_bucket is True
+    where = ["--stage", "prod", "--region", "eu-west-1", "--plan", "--project-dir", str(project)]
+    assert main(["deploy", *where, "--static-bucket", "spam-page-example"]) == 0
+    assert "PageBucketName = spam-page-example" in capsys.readouterr().out
+    assert main(["destroy", *where]) == 0
+    assert "  kept    ModelBucket (AWS::S3::Bucket)" in capsys.readouterr().out
+    assert main(["destroy", *where, "--delete-model-bucket"]) == 0
+    assert "  removed ModelBucket (AWS::S3::Bucket)" in capsys.readouterr().out
 
 
 # --- what deploy writes into the Chalice project ---------------------------------------

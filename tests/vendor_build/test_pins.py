@@ -1,3 +1,4 @@
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -5,13 +6,30 @@ import pytest
 from vendor_build.pins import DEFAULT_REQUIREMENTS, RUNTIME_PACKAGES, PinError, runtime_pins
 
 
-def test_runtime_pins_come_from_requirements_train() -> None:
+def test_the_layer_pins_what_training_runs() -> None:
+    """requirements-train.txt, as read for the layer, names the versions installed here (the
+    training environment), so a model pickled here unpickles in the layer."""
     pins = runtime_pins(DEFAULT_REQUIREMENTS)
-    assert [pin.split("==")[0] for pin in pins] == list(RUNTIME_PACKAGES)
-    text = DEFAULT_REQUIREMENTS.read_text()
-    for pin in pins:
-        assert pin in text
-    assert not any(name in " ".join(pins) for name in ("pandas", "matplotlib", "boto3"))
+    assert pins == [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES]
+    assert pins[0] == "scikit-learn==1.9.1"  # the project's one scikit-learn
+    assert not {"pandas", "matplotlib", "boto3"} & set(RUNTIME_PACKAGES)
+
+
+def test_pins_are_read_through_case_separators_markers_and_comments(tmp_path: Path) -> None:
+    requirements = tmp_path / "r.txt"
+    requirements.write_text(
+        "# the stack\n"
+        "Scikit_Learn == 1.9.1 ; python_version >= '3.13'\n"
+        "numpy==2.5.5  # pinned with the layer\n"
+        "numpy-extra==9.9\n"
+        "scipy>=1.18\n"
+        "scipy==1.18.1\n"
+    )
+    assert runtime_pins(requirements, ("scikit-learn", "numpy", "scipy")) == [
+        "scikit-learn==1.9.1",
+        "numpy==2.5.5",
+        "scipy==1.18.1",
+    ]
 
 
 def test_an_unpinned_runtime_package_is_an_error(tmp_path: Path) -> None:
