@@ -24,12 +24,12 @@ from chalicelib.feedback_format import (
     report_key,
     utc_now_text,
 )
+from chalicelib.s3_errors import PRECONDITION_FAILED_CODES, error_code
 from chalicelib.settings import APP_NAME
 
 __all__ = ["FeedbackUnavailableError", "FeedbackWriter"]
 
 _log = logging.getLogger(f"{APP_NAME}.feedback")
-_TAKEN_CODES = {"PreconditionFailed", "412"}
 #: How soon a client may try again after S3 refused or did not answer.
 RETRY_AFTER_SECONDS = 5.0
 
@@ -90,8 +90,8 @@ class FeedbackWriter:
                     IfNoneMatch="*",
                 )
             except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                if code in _TAKEN_CODES:
+                code = error_code(exc)
+                if code in PRECONDITION_FAILED_CODES:  # the key is taken
                     _log.warning(
                         "report key s3://%s/%s was taken; trying a new id", self.bucket, key
                     )

@@ -40,6 +40,13 @@ from chalicelib.registry_format import (
     parse_manifest,
     verify_artifact,
 )
+from chalicelib.s3_errors import (
+    ACCESS_DENIED_CODES,
+    NO_SUCH_BUCKET,
+    NOT_FOUND_CODES,
+    NOT_MODIFIED_CODES,
+    error_code,
+)
 from chalicelib.settings import APP_NAME
 
 __all__ = [
@@ -54,9 +61,6 @@ __all__ = [
 
 LEGACY_VERSION = "legacy"
 LEGACY_THRESHOLD = 0.5
-_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
-_NOT_MODIFIED_CODES = {"304", "NotModified"}
-_DENIED_CODES = {"AccessDenied", "403", "Forbidden"}
 _log = logging.getLogger(f"{APP_NAME}.registry")
 
 
@@ -111,10 +115,6 @@ class Artifacts:
 
 class _AccessDenied(RegistryUnavailableError):
     """S3 answered 403: the key is forbidden, or missing and we may not list the bucket."""
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _via_live(current_etag: str | None, live_etag: str | None) -> PointerTag:
@@ -181,8 +181,8 @@ class RegistryReader:
             response = self._s3.get_object(**kwargs)
             body = response["Body"].read()
         except ClientError as exc:
-            code = _code(exc)
-            if code in _NOT_MODIFIED_CODES:
+            code = error_code(exc)
+            if code in NOT_MODIFIED_CODES:
                 return None
             raise self._client_error(key, code) from exc
         except (BotoCoreError, OSError) as exc:
@@ -193,7 +193,7 @@ class RegistryReader:
         try:
             return self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            raise self._client_error(key, _code(exc)) from exc
+            raise self._client_error(key, error_code(exc)) from exc
         except (BotoCoreError, OSError) as exc:
             raise self._no_answer(key, exc) from exc
 
@@ -204,17 +204,17 @@ class RegistryReader:
         )
 
     def _client_error(self, key: str, code: str) -> Exception:
-        if code in _DENIED_CODES:
+        if code in ACCESS_DENIED_CODES:
             return _AccessDenied(
                 f"could not read {self._where(key)}: S3 answered {code}",
                 public=f"S3 refused to let the API read the model registry ({code})",
             )
-        if code == "NoSuchBucket":
+        if code == NO_SUCH_BUCKET:
             return ArtifactNotFoundError(
                 f"bucket {self.bucket} does not exist",
                 public="the model registry's bucket does not exist",
             )
-        if code in _NOT_FOUND_CODES:
+        if code in NOT_FOUND_CODES:
             return ArtifactNotFoundError(f"{self._where(key)} does not exist")
         return RegistryUnavailableError(
             f"could not read {self._where(key)}: S3 answered {code}",
