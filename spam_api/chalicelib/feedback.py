@@ -26,6 +26,7 @@ from chalicelib.feedback_format import (
 )
 from chalicelib.s3_errors import PRECONDITION_FAILED_CODES, error_code
 from chalicelib.settings import APP_NAME
+from chalicelib.unavailable import Unavailable
 
 __all__ = ["FeedbackUnavailableError", "FeedbackWriter"]
 
@@ -34,10 +35,16 @@ _log = logging.getLogger(f"{APP_NAME}.feedback")
 RETRY_AFTER_SECONDS = 5.0
 
 
-class FeedbackUnavailableError(Exception):
-    """S3 did not store the report. ``str(exc)`` is for the log (bucket, key, cause)."""
+class FeedbackUnavailableError(Unavailable):
+    """S3 did not store the report: a 503. ``str(exc)`` is for the log (bucket, key, cause)."""
 
     retry_after = RETRY_AFTER_SECONDS
+
+    def client_message(self, retry_in: int) -> str:
+        return (
+            f"the report was not stored: S3 did not take it. Nothing was kept; "
+            f"send it again in {retry_in} s"
+        )
 
 
 class FeedbackWriter:

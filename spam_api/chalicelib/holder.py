@@ -34,6 +34,7 @@ from chalicelib.registry_format import (
     RegistryUnavailableError,
 )
 from chalicelib.settings import APP_NAME
+from chalicelib.unavailable import Unavailable
 
 __all__ = ["Failure", "HolderState", "ModelHolder", "ModelUnavailableError"]
 
@@ -52,11 +53,11 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
 _PERMANENT = {"integrity", "incompatible", "invalid_model"}
 
 
-class ModelUnavailableError(Exception):
-    """No model is loaded (yet). Maps to HTTP 503.
+class ModelUnavailableError(Unavailable):
+    """No model is loaded (yet): a 503.
 
-    ``public_reason`` says why in words a client may see; ``detail`` adds what only the
-    log may carry (bucket, key, the underlying error).
+    ``public_reason`` says why in words a client may see; ``detail`` (also ``str(exc)``)
+    adds what only the log may carry (bucket, key, the underlying error).
     """
 
     def __init__(self, public_reason: str, retry_after: float, detail: str | None = None) -> None:
@@ -64,6 +65,9 @@ class ModelUnavailableError(Exception):
         self.public_reason = public_reason
         self.retry_after = retry_after
         self.detail = detail or public_reason
+
+    def client_message(self, retry_in: int) -> str:
+        return f"no model is loaded: {self.public_reason}. Retry in {retry_in} s"
 
 
 @dataclass(frozen=True)
