@@ -12,6 +12,7 @@ Lifecycle::
     holder = ModelHolder(reader, refresh_seconds=30, retry_seconds=5)   # no I/O
     holder.load()                 # explicit first load (cold start); raises on failure
     model = holder.current()      # per request: maybe refresh; ModelUnavailableError if none
+    model = holder.live_now()     # the model serving now, or None: never waits, never loads
     holder.state                  # snapshot for /health and /model
 """
 
@@ -143,6 +144,14 @@ class ModelHolder:
         with self._lock:
             self._refresh()
             return self._live_or_raise(self._state)
+
+    def live_now(self) -> LiveModel | None:
+        """The model serving right now, or ``None``: no registry check, no lock, no wait.
+
+        For work that can use a model but must never wait for one, nor start a load
+        (``POST /feedback`` records the verdict when there is a model to give one).
+        """
+        return self._state.live
 
     def current(self) -> LiveModel:
         """The model to answer this request with, refreshing first when it is due."""
