@@ -39,6 +39,7 @@ from chalicelib.feedback_format import (
     state_prefix,
     validate_report_id,
 )
+from chalicelib.s3_errors import NOT_FOUND_CODES, error_code
 
 from trainer.errors import TrainerError
 
@@ -57,8 +58,6 @@ __all__ = [
     "resolve",
     "standing_state",
 ]
-
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 
 class FeedbackStoreError(TrainerError):
@@ -111,12 +110,8 @@ def standing_state(decisions: Mapping[str, Decision]) -> str:
     return max(decisions, key=lambda state: (parse_time(decisions[state].at), state == "rejected"))
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _s3_error(action: str, bucket: str, key: str, exc: Exception) -> FeedbackStoreError:
-    detail = _code(exc) if isinstance(exc, ClientError) else str(exc)
+    detail = error_code(exc) if isinstance(exc, ClientError) else str(exc)
     return FeedbackStoreError(f"could not {action} s3://{bucket}/{key}: S3 answered {detail}")
 
 
@@ -157,7 +152,7 @@ def _copies_of(s3: Any, bucket: str, prefix: str, report_id: str) -> dict[str, s
         try:
             s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
+            if error_code(exc) in NOT_FOUND_CODES:
                 continue
             raise _s3_error("read", bucket, key, exc) from exc
         except BotoCoreError as exc:
@@ -171,7 +166,7 @@ def _read(s3: Any, bucket: str, key: str, state: str, report_id: str) -> Report:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if _code(exc) in _MISSING_CODES:
+        if error_code(exc) in NOT_FOUND_CODES:
             raise ReportNotFoundError(
                 f"report {report_id} vanished from s3://{bucket}/{key} while being read "
                 f"(someone else is reviewing it?); run the command again"

@@ -41,6 +41,7 @@ from chalicelib.registry_format import (
     parse_manifest,
     sha256_hex,
 )
+from chalicelib.s3_errors import NOT_FOUND_CODES, PRECONDITION_FAILED_CODES, error_code
 
 __all__ = [
     "ModelBundle",
@@ -95,17 +96,18 @@ class RegistryStatus:
         return self.live.get(sklearn_version)
 
 
-def _client_error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+#: A conditional write lost: the key changed, or another conditional write to it is under
+#: way (409).
+_CHANGED_CODES = PRECONDITION_FAILED_CODES | {"ConditionalRequestConflict"}
 
 
 def _get(s3: Any, bucket: str, key: str) -> bytes:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if _client_error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+        if error_code(exc) in NOT_FOUND_CODES:
             raise ArtifactNotFoundError(f"s3://{bucket}/{key} does not exist") from exc
-        raise RegistryUnavailableError(f"s3://{bucket}/{key}: {_client_error_code(exc)}") from exc
+        raise RegistryUnavailableError(f"s3://{bucket}/{key}: {error_code(exc)}") from exc
     except BotoCoreError as exc:
         raise RegistryUnavailableError(f"s3://{bucket}/{key}: {exc}") from exc
 
@@ -114,7 +116,7 @@ def _put(s3: Any, bucket: str, key: str, body: bytes, content_type: str, **condi
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, **condition)
     except ClientError as exc:
-        if _client_error_code(exc) in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+        if error_code(exc) in _CHANGED_CODES:
             raise RegistryError(
                 f"s3://{bucket}/{key} changed while this command ran (another publish, "
                 f"rollback or promote); nothing else was changed: run it again"
@@ -131,9 +133,9 @@ def _read_current(s3: Any, bucket: str, prefix: str) -> tuple[Manifest | None, s
         response = s3.get_object(Bucket=bucket, Key=key)
         body = response["Body"].read()
     except ClientError as exc:
-        if _client_error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+        if error_code(exc) in NOT_FOUND_CODES:
             return None, None
-        raise RegistryUnavailableError(f"s3://{bucket}/{key}: {_client_error_code(exc)}") from exc
+        raise RegistryUnavailableError(f"s3://{bucket}/{key}: {error_code(exc)}") from exc
     except BotoCoreError as exc:
         raise RegistryUnavailableError(f"s3://{bucket}/{key}: {exc}") from exc
     etag = str(response.get("ETag", "")) or None
@@ -167,9 +169,9 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _client_error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+        if error_code(exc) in NOT_FOUND_CODES:
             return False
-        raise RegistryUnavailableError(f"s3://{bucket}/{key}: {_client_error_code(exc)}") from exc
+        raise RegistryUnavailableError(f"s3://{bucket}/{key}: {error_code(exc)}") from exc
     return True
 
 

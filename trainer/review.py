@@ -26,6 +26,7 @@ from chalicelib.feedback_format import (
     STATES,
     FeedbackFormatError,
     Report,
+    lies_outside_model_prefix,
     validate_report_id,
 )
 from chalicelib.registry_format import normalize_prefix
@@ -146,7 +147,7 @@ def _feedback_prefix(args: argparse.Namespace, env: TrainerEnv, model_prefix: st
     prefix, model = normalize_prefix(raw), normalize_prefix(model_prefix)
     if not prefix or any(part in {".", ".."} for part in prefix.rstrip("/").split("/")):
         raise TrainerError(f"the feedback prefix must be a folder such as feedback/, got {raw!r}")
-    if prefix.startswith(model) or model.startswith(prefix):
+    if not lies_outside_model_prefix(prefix, model):
         raise TrainerError(
             f"the feedback prefix {prefix!r} must lie outside the model prefix {model!r} "
             f"(and not contain it), as the API requires"

@@ -8,15 +8,22 @@
      ├── PayloadTooLarge      413  a body, text or batch over its limit
      ├── NotConfigured        500  the deployment lacks a setting: an operator must fix it,
      │                             so no Retry-After (retrying cannot help)
-     └── ServiceUnavailable   503  no model can answer yet; Retry-After says when to retry
+     └── ServiceUnavailable   503  something the request needs is not there yet;
+                                   Retry-After says when to retry
 
 ``ApiError`` derives from Chalice's ``ChaliceUnhandledError``, the one error class Chalice
 lets through its view wrapper to the middleware, so ``app.py``'s middleware calls
-``response_for`` on whatever a view raised. Exceptions from below the views are
-translated there too: ``SettingsError`` is ``NotConfigured``, the holder's
+``response_for`` on whatever a view raised.
+
+Exceptions from below the views are translated here without this module knowing the
+domains that raise them (it imports none of them, so ``validation`` stays light): a
+domain error carries what its response needs. ``chalicelib.unavailable.Unavailable`` is a
+503, with the domain's ``client_message`` and ``retry_after``; the model holder's
 ``ModelUnavailableError`` and the feedback writer's ``FeedbackUnavailableError`` are
-``ServiceUnavailable``, anything else an opaque 500. Chalice's
-own error responses (405, 415) get the same envelope in ``envelope_chalice_error``.
+such errors. ``SettingsError`` is ``NotConfigured``; anything else an opaque 500. A new
+domain with a "try again later" subclasses ``Unavailable``; nothing here changes.
+Chalice's own error responses (405, 415) get the same envelope in
+``envelope_chalice_error``.
 
 Every error body is ``{"status": "error", "Code": ..., "Message": ...}``, except 503s:
 ``{"status": "unavailable", ...}`` with the same keys. ``/health`` adds its own fields to
@@ -32,10 +39,9 @@ from typing import Any
 
 from chalice.app import ChaliceUnhandledError, Response
 
-from chalicelib.feedback import FeedbackUnavailableError
-from chalicelib.holder import ModelUnavailableError
 from chalicelib.http import request_id
 from chalicelib.settings import APP_NAME, SettingsError
+from chalicelib.unavailable import Unavailable
 
 __all__ = [
     "ApiError",
@@ -125,12 +131,12 @@ NOT_CONFIGURED_MESSAGE = (
 )
 
 
-def unavailable(exc: ModelUnavailableError, **fields: Any) -> ServiceUnavailable:
-    """The 503 for 'no model can answer yet', with the holder's reason in words."""
+def unavailable(exc: Unavailable, **fields: Any) -> ServiceUnavailable:
+    """The 503 for a domain's ``Unavailable``, in its words (plus any route ``fields``)."""
     return ServiceUnavailable(
-        f"no model is loaded: {exc.public_reason}. Retry in {whole_seconds(exc.retry_after)} s",
+        exc.client_message(whole_seconds(exc.retry_after)),
         retry_after=exc.retry_after,
-        log_detail=exc.detail,
+        log_detail=str(exc),
         fields=fields,
     )
 
@@ -141,15 +147,8 @@ def as_api_error(exc: BaseException) -> ApiError:
         return exc
     if isinstance(exc, SettingsError):
         return NotConfigured(NOT_CONFIGURED_MESSAGE, log_detail=str(exc))
-    if isinstance(exc, ModelUnavailableError):
+    if isinstance(exc, Unavailable):
         return unavailable(exc)
-    if isinstance(exc, FeedbackUnavailableError):
-        return ServiceUnavailable(
-            f"the report was not stored: S3 did not take it. Nothing was kept; "
-            f"send it again in {whole_seconds(exc.retry_after)} s",
-            retry_after=exc.retry_after,
-            log_detail=str(exc),
-        )
     _log.error("unhandled error", exc_info=exc)
     return ApiError("an internal error occurred; the server log has the details")
 

@@ -24,20 +24,27 @@ from chalicelib.feedback_format import (
     report_key,
     utc_now_text,
 )
+from chalicelib.s3_errors import PRECONDITION_FAILED_CODES, error_code
 from chalicelib.settings import APP_NAME
+from chalicelib.unavailable import Unavailable
 
 __all__ = ["FeedbackUnavailableError", "FeedbackWriter"]
 
 _log = logging.getLogger(f"{APP_NAME}.feedback")
-_TAKEN_CODES = {"PreconditionFailed", "412"}
 #: How soon a client may try again after S3 refused or did not answer.
 RETRY_AFTER_SECONDS = 5.0
 
 
-class FeedbackUnavailableError(Exception):
-    """S3 did not store the report. ``str(exc)`` is for the log (bucket, key, cause)."""
+class FeedbackUnavailableError(Unavailable):
+    """S3 did not store the report: a 503. ``str(exc)`` is for the log (bucket, key, cause)."""
 
     retry_after = RETRY_AFTER_SECONDS
+
+    def client_message(self, retry_in: int) -> str:
+        return (
+            f"the report was not stored: S3 did not take it. Nothing was kept; "
+            f"send it again in {retry_in} s"
+        )
 
 
 class FeedbackWriter:
@@ -90,8 +97,8 @@ class FeedbackWriter:
                     IfNoneMatch="*",
                 )
             except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                if code in _TAKEN_CODES:
+                code = error_code(exc)
+                if code in PRECONDITION_FAILED_CODES:  # the key is taken
                     _log.warning(
                         "report key s3://%s/%s was taken; trying a new id", self.bucket, key
                     )

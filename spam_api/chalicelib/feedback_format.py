@@ -42,6 +42,7 @@ __all__ = [
     "Report",
     "Verdict",
     "decision_time_text",
+    "lies_outside_model_prefix",
     "new_report",
     "new_report_id",
     "parse_report",
@@ -141,6 +142,23 @@ def validate_report_id(report_id: str) -> str:
     if not isinstance(report_id, str) or not _ID_RE.fullmatch(report_id):
         raise FeedbackFormatError(f"not a report id: {report_id!r}")
     return report_id
+
+
+def lies_outside_model_prefix(feedback_prefix: str, model_prefix: str) -> bool:
+    """Whether reports can never land among the pickles, nor pickles among the reports.
+
+    Neither prefix may contain the other. Both are normalized prefixes
+    (``registry_format.normalize_prefix``); the API's settings and the trainer's review
+    commands both refuse a feedback prefix that fails this.
+
+    >>> lies_outside_model_prefix("feedback/", "models/")
+    True
+    >>> lies_outside_model_prefix("models/feedback/", "models/")
+    False
+    """
+    return not (
+        feedback_prefix.startswith(model_prefix) or model_prefix.startswith(feedback_prefix)
+    )
 
 
 def state_prefix(prefix: str, state: str) -> str:

@@ -12,6 +12,7 @@ Lifecycle::
     holder = ModelHolder(reader, refresh_seconds=30, retry_seconds=5)   # no I/O
     holder.load()                 # explicit first load (cold start); raises on failure
     model = holder.current()      # per request: maybe refresh; ModelUnavailableError if none
+    model = holder.live_now()     # the model serving now, or None: never waits, never loads
     holder.state                  # snapshot for /health and /model
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from chalicelib.model import InvalidModelError, LiveModel, build_live_model
-from chalicelib.registry import RegistryReader
+from chalicelib.registry import PointerTag, RegistryReader
 from chalicelib.registry_format import (
     ArtifactNotFoundError,
     IncompatibleModelError,
@@ -34,6 +35,7 @@ from chalicelib.registry_format import (
     RegistryUnavailableError,
 )
 from chalicelib.settings import APP_NAME
+from chalicelib.unavailable import Unavailable
 
 __all__ = ["Failure", "HolderState", "ModelHolder", "ModelUnavailableError"]
 
@@ -52,11 +54,11 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
 _PERMANENT = {"integrity", "incompatible", "invalid_model"}
 
 
-class ModelUnavailableError(Exception):
-    """No model is loaded (yet). Maps to HTTP 503.
+class ModelUnavailableError(Unavailable):
+    """No model is loaded (yet): a 503.
 
-    ``public_reason`` says why in words a client may see; ``detail`` adds what only the
-    log may carry (bucket, key, the underlying error).
+    ``public_reason`` says why in words a client may see; ``detail`` (also ``str(exc)``)
+    adds what only the log may carry (bucket, key, the underlying error).
     """
 
     def __init__(self, public_reason: str, retry_after: float, detail: str | None = None) -> None:
@@ -64,6 +66,9 @@ class ModelUnavailableError(Exception):
         self.public_reason = public_reason
         self.retry_after = retry_after
         self.detail = detail or public_reason
+
+    def client_message(self, retry_in: int) -> str:
+        return f"no model is loaded: {self.public_reason}. Retry in {retry_in} s"
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,10 @@ class HolderState:
     checked_at: float | None = None  # last time the registry answered a check
     attempted_at: float | None = None  # last time a check or load was attempted
     next_check_at: float = 0.0
-    seen_etag: str | None = None  # the pointer last evaluated (live, or a refused one)
+    #: The last pointer settled: loaded, naming the live version, or refused for good (a
+    #: permanent failure). A check asks the registry what changed since; a pointer that
+    #: failed for a passing reason is not settled, so the next check fetches it again.
+    settled_tag: PointerTag | None = None
 
 
 class ModelHolder:
@@ -137,6 +145,14 @@ class ModelHolder:
             self._refresh()
             return self._live_or_raise(self._state)
 
+    def live_now(self) -> LiveModel | None:
+        """The model serving right now, or ``None``: no registry check, no lock, no wait.
+
+        For work that can use a model but must never wait for one, nor start a load
+        (``POST /feedback`` records the verdict when there is a model to give one).
+        """
+        return self._state.live
+
     def current(self) -> LiveModel:
         """The model to answer this request with, refreshing first when it is due."""
         state = self._state
@@ -176,19 +192,19 @@ class ModelHolder:
     def _check(self, state: HolderState, now: float) -> HolderState:
         live = state.live
         try:
-            pointer = self.reader.fetch_pointer(if_none_match=state.seen_etag)
+            pointer = self.reader.fetch_pointer(since=state.settled_tag)
         except Exception as exc:  # the reader maps what it knows; nothing else may become a 500
             return replace(state, failure=self._failure(exc, now, None))
         state = replace(state, checked_at=now)
-        if pointer is None:  # 304: still what we saw last time
-            if live is not None and state.seen_etag == live.etag:
+        if pointer is None:  # 304: still what was settled last time
+            if live is not None and state.settled_tag == live.tag:
                 state = replace(state, failure=None)
             return state
         if live is not None and (
-            pointer.etag == live.etag
+            pointer.tag == live.tag
             or (not pointer.legacy and pointer.manifest.version == live.version)
         ):
-            return replace(state, failure=None, seen_etag=pointer.etag)
+            return replace(state, failure=None, settled_tag=pointer.tag)
         version = pointer.manifest.version
         if live is not None and pointer.legacy and not live.legacy:
             keeping = (
@@ -208,10 +224,10 @@ class ModelHolder:
             model = build_live_model(artifacts, loaded_at=self.clock())
         except Exception as exc:  # anything a pickle can raise: keep serving what we have
             failure = self._failure(exc, now, version)
-            seen = pointer.etag if failure.kind in _PERMANENT else state.seen_etag
-            return replace(state, failure=failure, seen_etag=seen)
+            settled = pointer.tag if failure.kind in _PERMANENT else state.settled_tag
+            return replace(state, failure=failure, settled_tag=settled)
         _log.info("model %s is live (was %s)", model.version, live.version if live else "nothing")
-        return replace(state, live=model, failure=None, seen_etag=pointer.etag)
+        return replace(state, live=model, failure=None, settled_tag=pointer.tag)
 
     def _failure(self, exc: BaseException, now: float, version: str | None) -> Failure:
         kind = next((k for t, k in _KINDS if isinstance(exc, t)), "invalid_model")

@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from chalicelib.features import WordCharAnalyzer
-from chalicelib.registry import Artifacts, Pointer
+from chalicelib.registry import Artifacts, Pointer, PointerRead, PointerTag
 from chalicelib.registry_format import Manifest, RegistryError
 
 __all__ = [
@@ -236,14 +236,18 @@ class LiveModel:
     classifier: Any
     spam_index: int
     threshold: float
-    etag: str
-    legacy: bool
+    tag: PointerTag  # of the pointer it was loaded from
     loaded_at: float
     _explainer: _Explainer | None = field(default=None, repr=False)
 
     @property
     def version(self) -> str:
         return self.manifest.version
+
+    @property
+    def legacy(self) -> bool:
+        """Whether it is the tutorial's bucket-root pair rather than a registry version."""
+        return self.tag.read is PointerRead.LEGACY
 
     @property
     def can_explain(self) -> bool:
@@ -304,8 +308,7 @@ def build_live_model(artifacts: Artifacts, *, loaded_at: float) -> LiveModel:
         classifier=classifier,
         spam_index=matches[0],
         threshold=float(manifest.threshold),
-        etag=pointer.etag,
-        legacy=pointer.legacy,
+        tag=pointer.tag,
         loaded_at=loaded_at,
         _explainer=_Explainer.build(vectorizer, classifier, matches[0]),
     )

@@ -18,6 +18,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from datetime import UTC
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,6 +40,13 @@ from chalicelib.registry_format import (
     parse_manifest,
     verify_artifact,
 )
+from chalicelib.s3_errors import (
+    ACCESS_DENIED_CODES,
+    NO_SUCH_BUCKET,
+    NOT_FOUND_CODES,
+    NOT_MODIFIED_CODES,
+    error_code,
+)
 from chalicelib.settings import APP_NAME
 
 __all__ = [
@@ -46,31 +54,54 @@ __all__ = [
     "LEGACY_VERSION",
     "Artifacts",
     "Pointer",
+    "PointerRead",
+    "PointerTag",
     "RegistryReader",
 ]
 
 LEGACY_VERSION = "legacy"
 LEGACY_THRESHOLD = 0.5
-_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
-_NOT_MODIFIED_CODES = {"304", "NotModified"}
-_DENIED_CODES = {"AccessDenied", "403", "Forbidden"}
 _log = logging.getLogger(f"{APP_NAME}.registry")
+
+
+class PointerRead(Enum):
+    """How far down the read order (``chalicelib.registry_format``) a check went."""
+
+    CURRENT = "current.json"  # it names this runtime's scikit-learn: the check stops there
+    LIVE = "live pointer"  # current.json is absent or names another: live/sklearn-<X>.json too
+    LEGACY = "legacy pair"  # neither exists: the tutorial's two bucket-root pickles
+
+
+@dataclass(frozen=True)
+class PointerTag:
+    """What a check read and the ETags it got: give it back to ask "changed since?".
+
+    Each object the check read is read again with ``If-None-Match`` set to its ETag, so an
+    unchanged registry costs one 304 per object. ``None`` means the object did not exist.
+    """
+
+    read: PointerRead
+    current_etag: str | None = None  # current.json's (its version if S3 sent no ETag)
+    live_etag: str | None = None  # the runtime's live pointer's, when ``read`` is LIVE
+    legacy_etags: tuple[str, str] | None = None  # vectorizer.pkl's and spam_model.pkl's
 
 
 @dataclass(frozen=True)
 class Pointer:
-    """What the registry says is live: a manifest and the tag that identifies its bytes.
+    """What the registry says is live: a manifest, the object it came from, and its tag.
 
-    ``etag`` is ``current.json``'s ETag; when the manifest came from the runtime's live
-    pointer, ``current.json``'s ETag (``-`` if absent) and the pointer's, space-separated;
-    for the legacy layout a tag built from the two root objects' ETags. Pass it back to
-    ``RegistryReader.fetch_pointer`` to ask "changed?". ``key`` is the object read.
+    ``key`` is the object the manifest was read from (empty for the legacy pair); ``tag``
+    goes back to ``RegistryReader.fetch_pointer`` to ask whether it changed.
     """
 
     manifest: Manifest
-    etag: str
-    legacy: bool = False
+    tag: PointerTag
     key: str = ""
+
+    @property
+    def legacy(self) -> bool:
+        """Whether this is the tutorial's bucket-root pair, which has no manifest of its own."""
+        return self.tag.read is PointerRead.LEGACY
 
 
 @dataclass(frozen=True)
@@ -86,28 +117,9 @@ class _AccessDenied(RegistryUnavailableError):
     """S3 answered 403: the key is forbidden, or missing and we may not list the bucket."""
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-_ABSENT = "-"  # in a tag: that object did not exist
-
-
-def _via_live(current_etag: str | None, live_etag: str | None) -> str:
-    """The tag of a read that went on to the live pointer (S3 ETags hold no spaces)."""
-    return f"{current_etag or _ABSENT} {live_etag or _ABSENT}"
-
-
-def _split_tag(tag: str | None) -> tuple[str | None, str | None]:
-    """(``current.json``'s ETag, the live pointer's) of a ``Pointer.etag``.
-
-    The second is ``None`` when the read stopped at ``current.json`` (it named this
-    runtime's version) and ``_ABSENT`` when it went on and found no pointer.
-    """
-    if not tag or " " not in tag:
-        return tag, None
-    current, _, live = tag.partition(" ")
-    return (None if current == _ABSENT else current), live
+def _via_live(current_etag: str | None, live_etag: str | None) -> PointerTag:
+    """The tag of a check that went on to the live pointer."""
+    return PointerTag(PointerRead.LIVE, current_etag=current_etag, live_etag=live_etag)
 
 
 @dataclass(frozen=True)
@@ -169,8 +181,8 @@ class RegistryReader:
             response = self._s3.get_object(**kwargs)
             body = response["Body"].read()
         except ClientError as exc:
-            code = _code(exc)
-            if code in _NOT_MODIFIED_CODES:
+            code = error_code(exc)
+            if code in NOT_MODIFIED_CODES:
                 return None
             raise self._client_error(key, code) from exc
         except (BotoCoreError, OSError) as exc:
@@ -181,7 +193,7 @@ class RegistryReader:
         try:
             return self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            raise self._client_error(key, _code(exc)) from exc
+            raise self._client_error(key, error_code(exc)) from exc
         except (BotoCoreError, OSError) as exc:
             raise self._no_answer(key, exc) from exc
 
@@ -192,17 +204,17 @@ class RegistryReader:
         )
 
     def _client_error(self, key: str, code: str) -> Exception:
-        if code in _DENIED_CODES:
+        if code in ACCESS_DENIED_CODES:
             return _AccessDenied(
                 f"could not read {self._where(key)}: S3 answered {code}",
                 public=f"S3 refused to let the API read the model registry ({code})",
             )
-        if code == "NoSuchBucket":
+        if code == NO_SUCH_BUCKET:
             return ArtifactNotFoundError(
                 f"bucket {self.bucket} does not exist",
                 public="the model registry's bucket does not exist",
             )
-        if code in _NOT_FOUND_CODES:
+        if code in NOT_FOUND_CODES:
             return ArtifactNotFoundError(f"{self._where(key)} does not exist")
         return RegistryUnavailableError(
             f"could not read {self._where(key)}: S3 answered {code}",
@@ -211,8 +223,8 @@ class RegistryReader:
 
     # -- what is live --------------------------------------------------------------------
 
-    def fetch_pointer(self, if_none_match: str | None = None) -> Pointer | None:
-        """The live pointer for this runtime, or ``None`` if it is still ``if_none_match``.
+    def fetch_pointer(self, since: PointerTag | None = None) -> Pointer | None:
+        """The live pointer for this runtime, or ``None`` if nothing changed ``since``.
 
         Reads ``current.json`` with a conditional GET (a 304 costs nothing); when it names
         a model made with another scikit-learn, reads ``live/sklearn-<runtime>.json`` too
@@ -221,17 +233,16 @@ class RegistryReader:
         ``ManifestError`` for a bad manifest (including artifact keys outside the prefix)
         and ``RegistryUnavailableError`` when S3 cannot be read.
         """
-        seen_current, seen_live = _split_tag(if_none_match)
         key = current_key(self.prefix)
         try:
-            got = self._get(key, seen_current)
+            got = self._get(key, since.current_etag if since else None)
         except ArtifactNotFoundError:
-            return self._live_or_legacy(if_none_match, seen_live)
+            return self._live_or_legacy(since)
         except _AccessDenied as exc:
             # Without s3:ListBucket (the policies do not grant it) S3 answers 403, not 404,
             # for a key that does not exist: it may be a bucket in the legacy layout.
             try:
-                pointer = self._live_or_legacy(if_none_match, seen_live)
+                pointer = self._live_or_legacy(since)
             except (ArtifactNotFoundError, RegistryUnavailableError):
                 raise RegistryUnavailableError(
                     f"S3 denied access to {self._where(key)}; it does not exist or the "
@@ -241,28 +252,29 @@ class RegistryReader:
             if pointer is not None and pointer.legacy:
                 _log.warning("%s: access denied, serving the legacy layout", self._where(key))
             return pointer
-        if got is None:  # current.json unchanged
-            if seen_live is None:
+        if got is None:  # current.json unchanged (a 304 needs ``since``)
+            assert since is not None
+            if since.read is not PointerRead.LIVE:
                 return None  # it names this runtime's version (or a refused one): as before
-            live = self._fetch_live(None if seen_live == _ABSENT else seen_live)
-            if live is _UNCHANGED or (live is None and seen_live == _ABSENT):
+            live = self._fetch_live(since.live_etag)
+            if live is _UNCHANGED or (live is None and since.live_etag is None):
                 return None
             if live is None:  # the pointer went away: read everything afresh
                 return self.fetch_pointer()
             assert isinstance(live, _Live)
-            return Pointer(live.manifest, _via_live(seen_current, live.etag), key=live.key)
+            return Pointer(live.manifest, _via_live(since.current_etag, live.etag), key=live.key)
         body, etag = got
         manifest = parse_manifest(body, where=key)
         self._check_keys(manifest, key)
         etag = etag or manifest.version
         if manifest.sklearn_version == self.runtime_sklearn_version:
-            return Pointer(manifest=manifest, etag=etag, key=key)
+            return Pointer(manifest, PointerTag(PointerRead.CURRENT, current_etag=etag), key=key)
         live = self._fetch_live(None)
         if isinstance(live, _Live):
             return Pointer(live.manifest, _via_live(etag, live.etag), key=live.key)
         # No model for this runtime: current.json's, which load() refuses, saying why; the
         # tag says the pointer was missing, so the next check looks for it again.
-        return Pointer(manifest=manifest, etag=_via_live(etag, None), key=key)
+        return Pointer(manifest, _via_live(etag, None), key=key)
 
     def _fetch_live(self, if_none_match: str | None) -> _Live | object | None:
         """This runtime's live pointer: ``_Live``, ``_UNCHANGED`` on a 304, ``None`` if absent.
@@ -284,14 +296,14 @@ class RegistryReader:
         self._check_keys(manifest, key)
         return _Live(manifest=manifest, etag=etag or manifest.version, key=key)
 
-    def _live_or_legacy(self, if_none_match: str | None, seen_live: str | None) -> Pointer | None:
+    def _live_or_legacy(self, since: PointerTag | None) -> Pointer | None:
         """No ``current.json``: this runtime's live pointer, else the legacy pair."""
-        live = self._fetch_live(None if seen_live == _ABSENT else seen_live)
+        live = self._fetch_live(since.live_etag if since else None)
         if live is _UNCHANGED:
             return None
         if isinstance(live, _Live):
             return Pointer(live.manifest, _via_live(None, live.etag), key=live.key)
-        return self._legacy_pointer(if_none_match)
+        return self._legacy_pointer(since)
 
     def _check_keys(self, manifest: Manifest, where: str) -> None:
         for role, ref in manifest.artifacts.items():
@@ -308,7 +320,7 @@ class RegistryReader:
                     f"prefix; refusing to read it",
                 )
 
-    def _legacy_pointer(self, if_none_match: str | None) -> Pointer | None:
+    def _legacy_pointer(self, since: PointerTag | None) -> Pointer | None:
         try:
             heads = {
                 "vectorizer": self._head(LEGACY_VECTORIZER_KEY),
@@ -322,8 +334,14 @@ class RegistryReader:
                 public="no model has been published yet: neither a live manifest nor the "
                 "tutorial's bucket-root model exists",
             ) from exc
-        etag = "legacy:" + ":".join(str(h.get("ETag", "")).strip('"') for h in heads.values())
-        if if_none_match == etag:
+        tag = PointerTag(
+            PointerRead.LEGACY,
+            legacy_etags=(
+                str(heads["vectorizer"].get("ETag", "")),
+                str(heads["model"].get("ETag", "")),
+            ),
+        )
+        if since == tag:
             return None
         modified = heads["model"].get("LastModified")
         created = (
@@ -344,7 +362,7 @@ class RegistryReader:
             artifacts=refs,
             metrics={},
         )
-        return Pointer(manifest=manifest, etag=etag, legacy=True)
+        return Pointer(manifest, tag)
 
     # -- the artifacts ---------------------------------------------------------------------
 

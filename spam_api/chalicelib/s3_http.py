@@ -47,7 +47,7 @@ from botocore.exceptions import ClientError
 from chalicelib.s3_client import AwsEnvironment
 from chalicelib.settings import Settings
 
-__all__ = ["EMPTY_SHA256", "HttpS3Client", "sign_v4"]
+__all__ = ["EMPTY_SHA256", "MAX_IDLE_CONNECTIONS", "HttpS3Client", "sign_v4"]
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _ALGORITHM = "AWS4-HMAC-SHA256"
@@ -57,6 +57,8 @@ _REDIRECT_STATUSES = frozenset({301, 307, 400})  # S3's answers for a bucket in 
 _VIRTUAL_HOSTABLE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _ERROR_CODE = re.compile(rb"<Code>([^<]{1,200})</Code>")
 _ERROR_MESSAGE = re.compile(rb"<Message>([^<]{0,500})</Message>")
+#: Idle connections kept per host for later calls; one more coming back is closed.
+MAX_IDLE_CONNECTIONS = 4
 
 
 def _hmac(key: bytes, message: str) -> bytes:
@@ -195,10 +197,13 @@ class HttpS3Client:
         the AWS endpoint variables.
     sleep, clock : injectable for tests.
 
-    One connection per host is kept alive and used by one request at a time. A request
-    is attempted up to ``s3_max_attempts`` times on connection errors, timeouts and
-    S3's 429 and 5xx answers; a kept-alive connection that the server has closed is
-    re-opened without counting as an attempt.
+    Connections are kept alive in a small pool per host: a call takes an idle one or opens
+    one, so calls from several threads (``chalice local`` serves each request on its own)
+    run at once, and gives it back after the whole response; beyond
+    ``MAX_IDLE_CONNECTIONS`` idle ones, it is closed instead. A request is attempted up to
+    ``s3_max_attempts`` times on connection errors, timeouts and S3's 429 and 5xx answers;
+    a kept-alive connection that the server has closed is re-opened without counting as
+    an attempt.
     """
 
     def __init__(
@@ -218,8 +223,8 @@ class HttpS3Client:
         self._attempts = settings.s3_max_attempts
         self._sleep, self._clock = sleep, clock
         self._bucket_regions: dict[str, str] = {}
-        self._connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
-        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()  # guards the pool and the TLS context; never held on I/O
         self._tls: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
@@ -364,17 +369,30 @@ class HttpS3Client:
         headers: dict[str, str],
         body: bytes = b"",
     ) -> tuple[int, dict[str, str], bytes]:
-        """One request on the kept-alive connection (re-opened once if the server closed it)."""
+        """One request on an idle connection (or a fresh one if the server closed it)."""
         key = (scheme, host, port)
+        idle = self._take_idle(key)
+        if idle is not None:
+            try:
+                return self._exchange(idle, key, method, path, headers, body)
+            except ConnectionError:
+                pass  # the server dropped an idle connection: try a fresh one
+        fresh = self._open(scheme, host, port)
+        return self._exchange(fresh, key, method, path, headers, body)
+
+    def _take_idle(self, key: tuple[str, str, int]) -> http.client.HTTPConnection | None:
+        """The most recently used idle connection to ``key`` (least likely closed by now)."""
         with self._lock:
-            idle = self._connections.pop(key, None)
-            if idle is not None:
-                try:
-                    return self._exchange(idle, key, method, path, headers, body)
-                except ConnectionError:
-                    pass  # the server dropped an idle connection: try a fresh one
-            fresh = self._open(scheme, host, port)
-            return self._exchange(fresh, key, method, path, headers, body)
+            pool = self._idle.get(key)
+            return pool.pop() if pool else None
+
+    def _give_back(self, key: tuple[str, str, int], connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            pool = self._idle.setdefault(key, [])
+            if len(pool) < MAX_IDLE_CONNECTIONS:
+                pool.append(connection)
+                return
+        connection.close()
 
     def _exchange(
         self,
@@ -385,7 +403,7 @@ class HttpS3Client:
         headers: dict[str, str],
         body: bytes = b"",
     ) -> tuple[int, dict[str, str], bytes]:
-        """Request and whole response on ``connection``, kept for the next call if it may be."""
+        """Request and whole response on ``connection``, kept for a next call if it may be."""
         try:
             connection.request(method, path, body=body or None, headers=headers)
             response = connection.getresponse()
@@ -398,7 +416,7 @@ class HttpS3Client:
         if response.will_close:
             connection.close()
         else:
-            self._connections[key] = connection
+            self._give_back(key, connection)
         found = {name.lower(): value for name, value in response.getheaders()}
         return response.status, found, body
 
@@ -406,8 +424,9 @@ class HttpS3Client:
         """A connected socket: ``connect_timeout`` to connect, ``read_timeout`` after."""
         connection: http.client.HTTPConnection
         if scheme == "https":
-            if self._tls is None:
-                self._tls = ssl.create_default_context(cafile=self._aws.ca_bundle)
+            with self._lock:
+                if self._tls is None:
+                    self._tls = ssl.create_default_context(cafile=self._aws.ca_bundle)
             connection = http.client.HTTPSConnection(
                 host, port, timeout=self._connect_timeout, context=self._tls
             )

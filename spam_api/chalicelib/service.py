@@ -81,8 +81,9 @@ def predict_batch(raw_body: bytes | str | None) -> dict[str, Any]:
 def feedback(raw_body: bytes | str | None) -> dict[str, Any]:
     """``POST /feedback``: store a person's report that a text is spam or ham (202).
 
-    The live model's verdict on the text is recorded with it, for the reviewer; with no
-    model loaded the report is still taken, without one. Nothing about the sender is kept.
+    The live model's verdict on the text is recorded with it, for the reviewer. A report
+    never waits for a model: with none loaded (or one still loading) it is taken without a
+    verdict, and no load is started. Nothing about the sender is kept.
     """
     runtime = get_runtime()
     settings = runtime.settings
@@ -111,9 +112,8 @@ def feedback(raw_body: bytes | str | None) -> dict[str, Any]:
 
 
 def _verdict(runtime: Runtime, text: str) -> Verdict | None:
-    try:
-        model = runtime.holder.current()
-    except ModelUnavailableError:
+    model = runtime.holder.live_now()
+    if model is None:
         return None
     (scored,) = model.score([text])
     return Verdict(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.feedback_format import lies_outside_model_prefix
 from chalicelib.registry_format import normalize_prefix
 
 __all__ = [
@@ -250,8 +251,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"got {settings.max_body_bytes!r}"
         )
     model, feedback = settings.model_prefix, settings.feedback_prefix
-    if feedback.startswith(model) or model.startswith(feedback):
-        # public writes must never land next to the pickles (nor pickles among reports)
+    if not lies_outside_model_prefix(feedback, model):
         raise SettingsError(
             f"FEEDBACK_PREFIX must lie outside MODEL_PREFIX ({model!r}) and not contain it, "
             f"got {feedback!r}"

@@ -9,12 +9,15 @@ Chalice's own 405 and 415.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from .conftest import body_of, post, unreachable_s3
+from .conftest import API_DIR, body_of, post, unreachable_s3
 
 ROUTES = (
     ("POST", "/predict", {"text": "Congratulations, you won a prize"}),
@@ -146,3 +149,20 @@ def test_chalice_own_errors_have_the_common_shape(api_client) -> None:
     assert set(body_of(wrong_type)) == ERROR_KEYS
     assert body_of(wrong_type)["status"] == "error"
     assert wrong_type.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_parsing_a_request_or_answering_an_error_loads_no_model_code() -> None:
+    """``errors`` is a leaf: importing it (or ``validation``) pulls no domain, nor numpy."""
+    heavy = ("numpy", "sklearn", "chalicelib.model", "chalicelib.holder", "chalicelib.feedback")
+    code = (
+        "import sys, chalicelib.validation, chalicelib.errors\n"
+        f"print(sorted(m for m in sys.modules if m in {heavy!r}))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(API_DIR)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert loaded == "[]"

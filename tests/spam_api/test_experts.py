@@ -18,7 +18,7 @@ import pytest
 from chalice.test import Client
 from chalicelib.experts import MediumExperts
 from chalicelib.model import build_live_model
-from chalicelib.registry import Artifacts, Pointer
+from chalicelib.registry import Artifacts, Pointer, PointerRead, PointerTag
 from chalicelib.registry_format import ArtifactRef, Manifest
 
 from trainer.emails import email_to_text
@@ -136,7 +136,7 @@ def _live(vectorizer: Any, classifier: Any):
         labels={"spam": 1, "ham": 0},
         artifacts={"vectorizer": ref, "model": ref, "metrics": ref},
     )
-    pointer = Pointer(manifest=manifest, etag='"e"')
+    pointer = Pointer(manifest, PointerTag(PointerRead.CURRENT, current_etag='"e"'))
     return build_live_model(Artifacts(pointer, vectorizer, classifier), loaded_at=0.0)
 
 

@@ -8,6 +8,7 @@ turned off, and through both S3 clients the API can use.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -90,6 +91,67 @@ def test_without_a_model_the_report_is_still_taken(bare_client, make_runtime, s3
     assert response.status_code == 202, response.body
     (key,) = pending_keys(s3_client, bucket)
     assert stored(s3_client, bucket, key).verdict is None
+
+
+def test_a_report_never_waits_for_a_model_that_is_loading(
+    bare_client, make_runtime, s3_client, bucket, published
+) -> None:
+    """A load stuck in the registry (holding the holder's lock) does not hold a report up."""
+    runtime = make_runtime()
+    runtime.holder.wait_seconds = 600  # a report that waited for the load would hang here
+    loading, release = threading.Event(), threading.Event()
+    fetch = runtime.holder.reader.fetch_pointer
+    checks = []
+
+    def stuck(**kwargs):
+        checks.append(1)
+        loading.set()
+        release.wait(60)
+        return fetch(**kwargs)
+
+    runtime.holder.reader.fetch_pointer = stuck
+    loader = threading.Thread(target=runtime.holder.load, daemon=True)
+    answered: dict[str, Any] = {}
+    reporter = threading.Thread(
+        target=lambda: answered.update(
+            response=post(bare_client, "/feedback", {"text": SPAM, "label": "spam"})
+        ),
+        daemon=True,
+    )
+    loader.start()
+    try:
+        assert loading.wait(30), "the load never reached the registry"
+        reporter.start()
+        reporter.join(30)
+        assert not reporter.is_alive(), "the report waited for the model being loaded"
+        assert loader.is_alive()  # still stuck: the report was answered without it
+    finally:
+        release.set()
+        loader.join(30)
+    assert answered["response"].status_code == 202, answered["response"].body
+    (key,) = pending_keys(s3_client, bucket)
+    assert stored(s3_client, bucket, key).verdict is None
+    assert checks == [1]  # the report started no load of its own
+    assert runtime.holder.live_now() is not None  # the stuck load then finished
+
+
+def test_a_report_uses_the_loaded_model_without_checking_the_registry(
+    api_client, s3_client, bucket, published, clock
+) -> None:
+    from chalicelib.runtime import get_runtime
+
+    assert post(api_client, "/predict", {"text": SPAM}).status_code == 200  # loads the model
+    holder = get_runtime().holder
+    clock.advance(holder.refresh_seconds + 1)  # a check is due: /predict would make it
+    checks = []
+    fetch = holder.reader.fetch_pointer
+    holder.reader.fetch_pointer = lambda **kwargs: checks.append(1) or fetch(**kwargs)
+    response = post(api_client, "/feedback", {"text": SPAM, "label": "ham"})
+    assert response.status_code == 202, response.body
+    (key,) = pending_keys(s3_client, bucket)
+    verdict = stored(s3_client, bucket, key).verdict
+    assert verdict.model_version == published.version and verdict.classification == "SPAM"
+    assert checks == []
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from chalicelib.holder import ModelHolder, ModelUnavailableError
 from chalicelib.registry import RegistryReader
@@ -99,3 +101,37 @@ def test_load_is_explicit_and_raises_when_nothing_loads() -> None:
     assert s3.calls == []
     with pytest.raises(ModelUnavailableError, match="no model"):
         holder.load()
+
+
+def test_live_now_never_touches_the_registry(fake) -> None:
+    clock = FakeClock()
+    holder = make(fake, clock, refresh_seconds=5)
+    assert holder.live_now() is None and fake.calls == []  # no model, and no load started
+    live = holder.load()
+    fake.calls.clear()
+    clock.advance(60)  # a check is due: current() would make one, live_now() does not
+    assert holder.live_now() is live
+    assert fake.calls == []
+
+
+def test_live_now_answers_while_a_load_holds_the_lock(fake) -> None:
+    holder = make(fake, FakeClock())
+    loading, release = threading.Event(), threading.Event()
+    fetch = holder.reader.fetch_pointer
+
+    def stuck(**kwargs):
+        loading.set()
+        release.wait(60)
+        return fetch(**kwargs)
+
+    holder.reader.fetch_pointer = stuck
+    loader = threading.Thread(target=holder.load, daemon=True)
+    loader.start()
+    try:
+        assert loading.wait(30), "the load never reached the registry"
+        assert holder.live_now() is None  # answered while the load is stuck inside the lock
+        assert loader.is_alive()
+    finally:
+        release.set()
+        loader.join(30)
+    assert holder.live_now() is holder.state.live is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from chalicelib.model import InvalidModelError, build_live_model
-from chalicelib.registry import Artifacts, Pointer
+from chalicelib.registry import Artifacts, Pointer, PointerRead, PointerTag
 from chalicelib.registry_format import ArtifactRef, Manifest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -27,7 +27,7 @@ def manifest(labels=None, threshold=0.5) -> Manifest:
 
 
 def live(vectorizer, classifier, **kwargs):
-    pointer = Pointer(manifest=manifest(**kwargs), etag='"e"')
+    pointer = Pointer(manifest(**kwargs), PointerTag(PointerRead.CURRENT, current_etag='"e"'))
     return build_live_model(Artifacts(pointer, vectorizer, classifier), loaded_at=0.0)
 
 

@@ -8,7 +8,7 @@ import joblib
 import pytest
 import sklearn
 import sklearn.base
-from chalicelib.registry import RegistryReader
+from chalicelib.registry import PointerRead, PointerTag, RegistryReader
 from chalicelib.registry_format import (
     LEGACY_LABELS,
     ArtifactNotFoundError,
@@ -49,8 +49,9 @@ class ReaderContract:
         pointer = reader.fetch_pointer()
         assert pointer is not None and not pointer.legacy
         assert pointer.manifest == manifest
-        assert reader.fetch_pointer(if_none_match=pointer.etag) is None
-        assert reader.fetch_pointer(if_none_match='"something-else"') == pointer
+        assert reader.fetch_pointer(since=pointer.tag) is None
+        other = PointerTag(PointerRead.CURRENT, current_etag='"something-else"')
+        assert reader.fetch_pointer(since=other) == pointer
 
     def test_load_verifies_and_unpickles(self, store, reader, bundle, fitted) -> None:
         s3, bucket = store
@@ -142,7 +143,7 @@ class ReaderContract:
         manifest = pointer.manifest
         assert (manifest.version, manifest.threshold) == ("legacy", 0.5)
         assert manifest.labels == LEGACY_LABELS == {"spam": 0, "ham": 1}
-        assert reader.fetch_pointer(if_none_match=pointer.etag) is None
+        assert reader.fetch_pointer(since=pointer.tag) is None
         artifacts = reader.load(pointer)
         assert list(artifacts.classifier.classes_) == [0, 1]
 
@@ -151,7 +152,7 @@ class ReaderContract:
         put_legacy(s3, bucket, legacy_pair)
         first = reader.fetch_pointer()
         s3.put_object(Bucket=bucket, Key="spam_model.pkl", Body=dumps(fitted.classifier))
-        assert reader.fetch_pointer(if_none_match=first.etag) is not None
+        assert reader.fetch_pointer(since=first.tag) is not None
 
     def test_current_json_wins_over_legacy(self, store, reader, legacy_pair, bundle) -> None:
         s3, bucket = store

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from chalicelib.registry import RegistryReader
 from chalicelib.s3_client import AwsEnvironment, load_aws_environment, make_s3_client
-from chalicelib.s3_http import HttpS3Client, sign_v4
+from chalicelib.s3_http import MAX_IDLE_CONNECTIONS, HttpS3Client, sign_v4
 from chalicelib.settings import Settings, SettingsError, load_settings
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -285,6 +286,7 @@ class _Script(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         server = self.server
         server.seen.append(dict(self.headers))
+        server.peers.append(self.client_address)
         status, body, close = server.answers.pop(0) if server.answers else (200, b"ok", False)
         if status is None:  # never answer
             time.sleep(5)
@@ -306,11 +308,13 @@ def scripted() -> Iterator[http.server.ThreadingHTTPServer]:
     yield from _serve_script()
 
 
-def _serve_script(tls: Any = None) -> Iterator[http.server.ThreadingHTTPServer]:
-    """A ``_Script`` server on loopback (behind ``tls``, an SSL context, when given)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Script)
+def _serve_script(
+    tls: Any = None, handler: type = _Script
+) -> Iterator[http.server.ThreadingHTTPServer]:
+    """A ``handler`` server on loopback (behind ``tls``, an SSL context, when given)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    server.answers, server.seen = [], []
+    server.answers, server.seen, server.peers = [], [], []
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -453,6 +457,81 @@ def test_missing_credentials_are_refused_early() -> None:
         HttpS3Client(AwsEnvironment(region="us-east-1"), Settings())
 
 
+# -- several threads at once: a small pool of kept-alive connections -------------------------
+
+
+class _Together(http.server.BaseHTTPRequestHandler):
+    """Answers a GET only once ``server.barrier``'s count of requests are inside at once.
+
+    Requests made one at a time break the barrier (its own timeout) and get a 503, so a
+    client that serialises its calls fails the test instead of hanging it.
+    """
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.count_lock:
+            self.server.opened += 1
+
+    def do_GET(self) -> None:
+        try:
+            self.server.barrier.wait()
+            status, body = 200, b"together"
+        except threading.BrokenBarrierError:
+            status, body = 503, b"<Error><Code>OneAtATime</Code></Error>"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def finish(self) -> None:  # the connection is over (the client closed it)
+        super().finish()
+        with self.server.count_lock:
+            self.server.closed += 1
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def together() -> Iterator[http.server.ThreadingHTTPServer]:
+    for server in _serve_script(handler=_Together):
+        server.count_lock, server.opened, server.closed = threading.Lock(), 0, 0
+        yield server
+
+
+def _get_all(client: HttpS3Client, count: int) -> list[bytes]:
+    """``count`` GETs, each from its own thread, all started at once."""
+    with ThreadPoolExecutor(count) as pool:
+        calls = [
+            pool.submit(lambda: client.get_object(Bucket="b", Key="k")["Body"].read())
+            for _ in range(count)
+        ]
+        return [call.result() for call in calls]
+
+
+def test_two_slow_calls_overlap(together) -> None:
+    together.barrier = threading.Barrier(2, timeout=5)
+    client = _client(together, s3_max_attempts=1)
+    assert _get_all(client, 2) == [b"together"] * 2
+
+
+def test_idle_connections_beyond_a_few_are_closed_and_the_rest_reused(together) -> None:
+    count = MAX_IDLE_CONNECTIONS + 2
+    together.barrier = threading.Barrier(count, timeout=5)
+    client = _client(together, s3_max_attempts=1)
+    assert _get_all(client, count) == [b"together"] * count  # all in flight at once
+    assert together.opened == count
+    deadline = time.monotonic() + 5
+    while together.closed < count - MAX_IDLE_CONNECTIONS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert together.closed == count - MAX_IDLE_CONNECTIONS  # the ones the pool had no room for
+    together.barrier = threading.Barrier(MAX_IDLE_CONNECTIONS, timeout=5)
+    assert _get_all(client, MAX_IDLE_CONNECTIONS) == [b"together"] * MAX_IDLE_CONNECTIONS
+    assert together.opened == count  # served by the kept connections: none opened
+
+
 # -- HTTPS, as on AWS: the certificate is verified ------------------------------------------
 
 
@@ -521,7 +600,7 @@ def test_https_with_the_configured_ca_bundle(tls_server, tls_files) -> None:
     tls_server.answers[:] = [(200, b"over tls", False), (200, b"again", False)]
     assert client.get_object(Bucket="b", Key="k")["Body"].read() == b"over tls"
     assert client.get_object(Bucket="b", Key="k")["Body"].read() == b"again"
-    assert len(client._connections) == 1  # one TLS handshake for both
+    assert len(set(tls_server.peers)) == 1  # one connection: one TLS handshake for both
 
 
 def test_https_refuses_a_certificate_it_cannot_verify(tls_server) -> None:

@@ -8,7 +8,8 @@ deploy`` replaced by a stand-in that starts the new runtime's instances.
 
 - The old API is today's code: ``registry_v1.RegistryReader`` is a frozen copy of the
   reader released before the live pointers (it reads only ``current.json``), running
-  scikit-learn 1.7.2. The new API is this code's reader running 1.9.1.
+  scikit-learn 1.7.2 (behind ``ReleasedReader``, which only renames what it hands today's
+  holder). The new API is this code's reader running 1.9.1.
 - Only one scikit-learn is installed, so both "versions" are made the way the registry
   sees them: every pickle here is written by the installed scikit-learn, and a model
   "made with 1.9.1" is published with a manifest that says 1.9.1, served by a reader whose
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 from chalicelib.feedback import FeedbackWriter
 from chalicelib.holder import ModelHolder
-from chalicelib.registry import RegistryReader
+from chalicelib.registry import Artifacts, Pointer, PointerRead, PointerTag, RegistryReader
 from chalicelib.registry_format import current_key, live_key
 from chalicelib.runtime import Runtime, install_runtime, reset_runtime
 from chalicelib.settings import Settings
@@ -47,6 +48,33 @@ from .conftest import API_DIR, PREFIX, body_of, make_bundle, post
 OLD, NEW = "1.7.2", "1.9.1"
 TEXT = {"text": "WINNER!! You have won a free prize, call now to claim"}
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
+
+
+class ReleasedReader:
+    """``registry_v1``'s reader as today's holder calls it: a ``PointerTag`` for its string.
+
+    The released reader tags a pointer with one string (``current.json``'s ETag, or its
+    legacy pair's), carried here in ``current_etag`` and handed back to it unchanged.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.released = registry_v1.RegistryReader(*args, **kwargs)
+        self.prefix = self.released.prefix
+        self.runtime_sklearn_version = self.released.runtime_sklearn_version
+
+    def fetch_pointer(self, since: PointerTag | None = None) -> Pointer | None:
+        got = self.released.fetch_pointer(if_none_match=since.current_etag if since else None)
+        if got is None:
+            return None
+        read = PointerRead.LEGACY if got.legacy else PointerRead.CURRENT
+        return Pointer(got.manifest, PointerTag(read, current_etag=got.etag))
+
+    def load(self, pointer: Pointer) -> Artifacts:
+        released = registry_v1.Pointer(
+            pointer.manifest, pointer.tag.current_etag or "", legacy=pointer.legacy
+        )
+        loaded = self.released.load(released)
+        return Artifacts(pointer, loaded.vectorizer, loaded.classifier)
 
 
 @dataclass
@@ -96,7 +124,7 @@ class Upgrade:
             for name, c in (("a", 10.0), ("b", 0.5), ("c", 2.0), ("d", 30.0))
         }
         self.versions: dict[str, str] = {}
-        self.old = Function("old", registry_v1.RegistryReader, OLD, self._runtime)
+        self.old = Function("old", ReleasedReader, OLD, self._runtime)
         self.stage = Stage(self.old)
         self.answers = 0
 
@@ -270,7 +298,7 @@ def test_rolling_back_across_the_boundary(upgrade) -> None:
     promote(upgrade.s3, upgrade.bucket, PREFIX, OLD)
     assert _current(upgrade) == a
     assert upgrade.everyone() == {"new": {b}, "back": {a}}
-    before = Function("before-pointers", registry_v1.RegistryReader, OLD, upgrade._runtime)
+    before = Function("before-pointers", ReleasedReader, OLD, upgrade._runtime)
     upgrade.deploy(before)
     assert upgrade.everyone() == {"new": {b}, "back": {a}, "before-pointers": {a}}
 
