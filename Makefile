@@ -24,7 +24,7 @@ endef
 .PHONY: install test lint demo bench deploy destroy layer clean checkov-env s3rver arm64-root
 
 # checkov's pins (boto3 1.35, networkx 2.6, numpy 2.4) conflict with ours: its own venv under
-# build/ (gitignored), on the same Python 3.13. tests/stack/test_templates.py makes it too when
+# build/ (gitignored), on the same Python 3.13. tests/stack/aws/test_templates.py makes it too when
 # it is missing.
 CHECKOV_VENV  ?= build/checkov-venv
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed

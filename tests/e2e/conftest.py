@@ -31,8 +31,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from stack.demo import StageSettings, local_stage_settings, publish_model_folder
-from stack.local import (
+from stack.local.demo import StageSettings, local_stage_settings, publish_model_folder
+from stack.local.services import (
     REPO_ROOT,
     Service,
     chalice_local,

@@ -23,7 +23,7 @@ import boto3
 import pytest
 import requests
 
-from stack.local import chalice_local, free_port, moto_server
+from stack.local.services import chalice_local, free_port, moto_server
 from trainer.registry import publish, rollback
 
 from .conftest import PREFIX, FittedModel, TcpProxy, check_envelope

@@ -57,7 +57,7 @@ def measure(
     from sklearn.linear_model import LogisticRegression
 
     from bench.context import joblib_dumps, read_sms
-    from stack.local import moto_server
+    from stack.local.services import moto_server
     from trainer.registry import ModelBundle, publish
 
     labels, texts = (list(column) for column in zip(*read_sms(sms_path), strict=True))

@@ -10,7 +10,7 @@ import sklearn
 from chalicelib.registry_format import current_key, live_key
 from sklearn.linear_model import LogisticRegression
 
-from stack.local import moto_server
+from stack.local.services import moto_server
 from trainer.registry import publish, rollback
 
 from .conftest import PREFIX, body_of, make_bundle, post, put_legacy, unreachable_s3

@@ -32,7 +32,7 @@ from chalicelib.s3_client import AwsEnvironment
 from chalicelib.s3_http import HttpS3Client, sign_v4
 from chalicelib.settings import Settings
 
-from stack.local import Service
+from stack.local.services import Service
 from tests.s3rver_support import ACCESS_KEY_ID, SECRET_ACCESS_KEY, missing, s3rver_server
 
 from .conftest import PREFIX

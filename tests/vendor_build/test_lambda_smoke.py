@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.local import free_port
+from stack.local.services import free_port
 from vendor_build.build import BuildResult
 from vendor_build.lambda_events import proxy_event
 from vendor_build.sandbox import runtime_sdk_dir

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from stack.local import REPO_ROOT, free_port
+from stack import REPO_ROOT
+from stack.local.services import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -242,7 +243,7 @@ def test_sigterm_while_training_stops_the_trainer_and_the_s3_server(
 def test_no_data_and_no_download_says_how_to_give_data(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from stack.demo import run_demo
+    from stack.local.demo import run_demo
 
     monkeypatch.delenv("SPAM_DATA", raising=False)
     monkeypatch.setenv("SHARED_DATA_DIR", str(tmp_path / "no-shared-data"))

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stack.aws import DeployError
+from stack.aws.context import DeployError
 
 __all__ = [
     "chalice_api_url",

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stack.aws import AwsContext, DeployError, make_context
+from stack import API_DIR
+from stack.aws.context import AwsContext, DeployError, make_context
 
 __all__ = ["DEFAULT_PROJECT_DIR", "add_stage_arguments", "ask", "context_from", "exit_code"]
 
-DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "spam_api"
+DEFAULT_PROJECT_DIR = API_DIR
 
 
 def add_stage_arguments(parser: argparse.ArgumentParser, *, verb: str, region: str) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.aws import DeployError
-from stack.aws_state import chalice_api_url
+from stack.aws.chalice_project import chalice_api_url
+from stack.aws.context import DeployError
 from stack.processes import run_streaming
 from vendor_build.app_bytecode import compile_function_code
 
