@@ -41,10 +41,12 @@ from chalicelib.settings import Settings, SettingsError, load_settings
 from stack import REPO_ROOT, STATIC_DIR
 from stack.aws import cfn
 from stack.aws.buckets import check_bucket, upload_page
-from stack.aws.chalice_cli import DEPLOY_CALLS, ChaliceCli, chalice_executable
 from stack.aws.chalice_project import (
+    DEPLOY_CALLS,
     LAYER_PREFIX,
+    ChaliceCli,
     chalice_api_url,
+    chalice_executable,
     chalice_rest_api_id,
     legacy_extras,
     load_config,
@@ -53,8 +55,17 @@ from stack.aws.chalice_project import (
     set_stage_layer,
     stack_name,
 )
-from stack.aws.cli import DEFAULT_PROJECT_DIR, add_stage_arguments, ask, context_from, exit_code
-from stack.aws.context import AwsContext, DeployError, client_error_code, preflight
+from stack.aws.context import (
+    DEFAULT_PROJECT_DIR,
+    AwsContext,
+    DeployError,
+    add_stage_arguments,
+    ask,
+    client_error_code,
+    context_from,
+    exit_code,
+    preflight,
+)
 from stack.aws.model_guard import (
     ModelCheck,
     check_model,

@@ -27,7 +27,7 @@ import boto3
 import pytest
 
 from stack.aws.buckets import delete_bucket_and_contents
-from stack.aws.chalice_cli import ChaliceCli
+from stack.aws.chalice_project import ChaliceCli
 from stack.aws.context import AwsContext, DeployError
 from stack.aws.deploy import RUNTIME_PYTHON, DeployOptions, Toolchain, deploy
 from stack.aws.destroy import destroy
