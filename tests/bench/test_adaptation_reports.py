@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.adaptation import (
+from bench.adaptation_reports import (
     MAX_REPORT_CHARS,
     as_reports,
     pick_reports,
