@@ -12,9 +12,9 @@ from bench.adaptation_reports import (
     score,
     unpicked,
 )
+from tests.support import fit_default
 from trainer.data import Message
 from trainer.feedback import merge_feedback
-from trainer.model import fit_default
 from trainer.protocol import normalize_text
 
 

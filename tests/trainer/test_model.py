@@ -1,4 +1,4 @@
-"""The model, the fixture helper, bundles and one full (small) training run."""
+"""The model, the fixture helpers (tests.support), bundles and one full (small) training run."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from chalicelib.registry_format import sha256_hex
 
-from trainer import build_bundle, default_bundle, fit_default
-from trainer.artifacts import read_bundle, write_bundle
+from tests.support import default_bundle, fit_default
+from trainer.artifacts import build_bundle, read_bundle, write_bundle
 from trainer.data import Message
 from trainer.errors import DataError, TrainerError
 from trainer.evaluate import classification_report

@@ -62,7 +62,7 @@ def _point_stage_at(project: Path, bucket: str) -> None:
 @pytest.fixture
 def published(bucket: str, s3_client, sms_collection_path: Path) -> str:
     """A model the trainer fitted and published into the test bucket; returns its version."""
-    from trainer.artifacts import default_bundle
+    from tests.support import default_bundle
     from trainer.registry import publish
 
     texts, labels = read_sms(sms_collection_path, 3000)

@@ -68,7 +68,8 @@ def test_verify_with_the_built_in_model(built_layer: BuildResult) -> None:
 def test_verify_with_a_model_the_trainer_made(
     built_layer: BuildResult, sms_collection_path: Path, tmp_path: Path
 ) -> None:
-    from trainer.artifacts import default_bundle, write_bundle
+    from tests.support import default_bundle
+    from trainer.artifacts import write_bundle
 
     texts, labels = read_sms(sms_collection_path, 2000)
     model_dir = write_bundle(default_bundle(texts, labels), tmp_path / "model")

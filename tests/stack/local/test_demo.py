@@ -151,10 +151,11 @@ def ports() -> dict[str, int]:
 def model_dir(tmp_path_factory: pytest.TempPathFactory, sms_collection_path: Path) -> Path:
     """A model folder as ``trainer train --out`` writes it, fitted in seconds.
 
-    ``trainer.artifacts.default_bundle`` is the trainer's fast path for fixtures (the
+    ``tests.support.default_bundle`` is the tests' fast path for fixtures (the
     full protocol takes about a minute); ``--model`` makes the demo publish it as is.
     """
-    from trainer.artifacts import default_bundle, write_bundle
+    from tests.support import default_bundle
+    from trainer.artifacts import write_bundle
     from trainer.data import parse_sms_collection
 
     lines = sms_collection_path.read_text(encoding="utf-8").splitlines()[:2500]
