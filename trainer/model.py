@@ -60,7 +60,6 @@ PARAM_GRID: tuple[dict[str, Any], ...] = tuple(
 )
 #: A setting CV rates well on the SMS collection: what :func:`make_classifier` starts from.
 DEFAULT_PARAMS: dict[str, Any] = {"C": 30.0, "class_weight": None}
-WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"  # noqa: S105 - a regex, not a password
 
 
 def make_vectorizer(
