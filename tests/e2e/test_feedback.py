@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from stack.local.services import Service
     from tests.e2e.conftest import LocalStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.external, pytest.mark.integration, pytest.mark.slow]
 
 Axe = Callable[[Any], list[dict[str, Any]]]
 

@@ -22,7 +22,7 @@ from tests.e2e.conftest import HAM, SPAM, open_page, shot
 if TYPE_CHECKING:
     from tests.e2e.conftest import LocalStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.external, pytest.mark.integration, pytest.mark.slow]
 
 
 def _analyze(page: Any, text: str) -> None:

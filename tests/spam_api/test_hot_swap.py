@@ -203,6 +203,7 @@ def test_bad_input_is_400_even_without_a_model(bare_client, make_runtime) -> Non
     assert post(bare_client, "/predict", {"text": ""}).status_code == 400
 
 
+@pytest.mark.integration  # a moto server of its own, started mid-test
 def test_s3_down_at_cold_start_is_503_then_recovers_without_restart(
     bare_client, make_runtime, clock, bundle, tmp_path
 ) -> None:

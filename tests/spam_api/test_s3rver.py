@@ -38,7 +38,7 @@ from tests.s3rver_support import ACCESS_KEY_ID, SECRET_ACCESS_KEY, missing, s3rv
 from .conftest import PREFIX
 from .test_registry import ReaderContract
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.external]  # Node.js's s3rver
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ODD_KEY = "models/a b/ü+~=&?$.bin"  # characters the client must percent-encode, and "~"

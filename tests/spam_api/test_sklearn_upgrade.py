@@ -44,6 +44,9 @@ from trainer.registry import ModelBundle, promote, publish, rollback
 from . import registry_v1
 from .conftest import API_DIR, PREFIX, body_of, make_bundle, post
 
+# deploy against moto's CloudFormation, four models fitted per test
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 OLD, NEW = "1.7.2", "1.9.1"
 TEXT = {"text": "WINNER!! You have won a free prize, call now to claim"}
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"

@@ -45,6 +45,7 @@ def test_fit_default_feature_names_and_classes(synthetic_rows) -> None:
     assert proba[0, 1] > 0.5 > proba[1, 1]
 
 
+@pytest.mark.slow
 def test_fit_default_is_fast_on_the_sms_collection(sms_collection_path) -> None:
     from trainer.data import load_sms_collection
 

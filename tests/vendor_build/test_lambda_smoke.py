@@ -29,7 +29,12 @@ from vendor_build.verify import make_read_only, unpack_layer
 from .test_layer_integration import read_sms
 
 # the first slow test pays for the session build of the layer
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [  # the real layer, built from PyPI's wheels
+    pytest.mark.integration,
+    pytest.mark.external,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_DIR = REPO_ROOT / "spam_api"

@@ -13,7 +13,12 @@ from vendor_build.report import BUDGET_UNZIPPED, BUDGET_ZIPPED, check_limits
 from vendor_build.verify import verify_layer
 
 # the first slow test pays for the session build of the layer
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [  # the real layer, built from PyPI's wheels
+    pytest.mark.integration,
+    pytest.mark.external,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+]
 
 
 def read_sms(path: Path, limit: int) -> tuple[list[str], list[str]]:

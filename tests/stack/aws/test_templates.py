@@ -25,7 +25,7 @@ import pytest
 
 from tests.support import copy_chalice_project
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.external]  # checkov runs from its own venv
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
