@@ -28,7 +28,7 @@ from trainer.registry import publish, rollback
 
 from .conftest import PREFIX, FittedModel, TcpProxy, check_envelope
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 LOCAL_BUCKET = "spam-models-local"  # what the local stage's MODEL_BUCKET says
 MIN_REQUESTS = 3000

@@ -164,6 +164,7 @@ def test_objects_that_are_not_a_model_are_refused(fitted) -> None:
         live(unfitted, fitted.classifier)
 
 
+@pytest.mark.slow  # threads hammering swaps: seconds, more on a busy machine
 def test_swaps_under_concurrent_load_never_mix_versions(
     s3_client, bucket, fitted, published, clock
 ) -> None:

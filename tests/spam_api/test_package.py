@@ -85,7 +85,6 @@ def test_policies_grant_exactly_the_registry_pending_feedback_and_logs(stage: st
             assert all(f":log-group:/aws/lambda/{function}" in r for r in resources), resources
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_sam_template(tmp_path: Path, stage: str) -> None:
     out = package(tmp_path, stage, "cloudformation")
@@ -124,7 +123,6 @@ def test_every_deployed_stage_names_its_architecture() -> None:
     assert CONFIG["stages"]["prod"]["lambda_architecture"] == "x86_64"
 
 
-@pytest.mark.slow
 def test_terraform_template(tmp_path: Path) -> None:
     out = package(tmp_path, "prod", "terraform")
     template = json.loads((out / "chalice.tf.json").read_text())
