@@ -21,10 +21,10 @@ define fresh_venv
 	fi
 endef
 
-.PHONY: install test lint demo bench deploy destroy layer clean checkov-env s3rver arm64-root
+.PHONY: install test test-fast lint demo bench deploy destroy layer clean checkov-env s3rver arm64-root
 
 # checkov's pins (boto3 1.35, networkx 2.6, numpy 2.4) conflict with ours: its own venv under
-# build/ (gitignored), on the same Python 3.13. tests/stack/test_templates.py makes it too when
+# build/ (gitignored), on the same Python 3.13. tests/stack/aws/test_templates.py makes it too when
 # it is missing.
 CHECKOV_VENV  ?= build/checkov-venv
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
@@ -56,6 +56,13 @@ install: $(STAMP) ## create .venv with the pinned training and test stack
 test: install checkov-env s3rver ## run the whole test suite (unit, integration, browser)
 	-@$(MAKE) --no-print-directory arm64-root
 	$(BIN)/python -m pytest
+
+# The edit-test loop: what no marker in pyproject.toml calls slow, integration, e2e or external
+# (unit and in-process tests, and the session's moto S3), in under 2 minutes on 2 cores. CI and
+# a push run `make test`. make test-fast ARGS='tests/trainer -x' narrows it.
+FAST_MARKERS := not slow and not integration and not e2e and not external
+test-fast: install ## the unit and in-process tests, for the edit-test loop
+	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" $(ARGS)
 
 ifneq ($(shell $(CHECKOV_VENV)/bin/python -c '$(IS_PY313)' 2>/dev/null && echo ok),ok)
 .PHONY: $(CHECKOV_STAMP)

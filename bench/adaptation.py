@@ -3,8 +3,8 @@
 Offline, with the trainer's own functions: for each setup, the model trained on the base
 corpus (k = 0) and retrained with k = 50, 200, 500 reports (``train(..., feedback=)``),
 picked stratified at random or among the k = 0 model's errors
-(``trainer.adaptation.pick_reports``), scored on the rest of the new place and, for the
-base corpus, on its own holdout (the trainer's per-source report). Run::
+(:func:`bench.adaptation_reports.pick_reports`), scored on the rest of the new place and,
+for the base corpus, on its own holdout (the trainer's per-source report). Run::
 
     python -m bench.adaptation --out build/adaptation [--setups a b c] [--repeats 5]
 
@@ -25,7 +25,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from trainer.adaptation import STRATEGIES, as_reports, pick_reports, reportable, score, unpicked
+from bench.adaptation_reports import (
+    STRATEGIES,
+    as_reports,
+    pick_reports,
+    reportable,
+    score,
+    unpicked,
+)
 from trainer.data import Message, load_email_dir, load_sources
 from trainer.repeats import repeat_protocol
 from trainer.train import TrainOptions, train

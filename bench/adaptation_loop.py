@@ -30,9 +30,10 @@ import requests
 from chalicelib.registry_format import current_key, parse_manifest
 
 from bench.adaptation import DATA, KS, PICK_SEED, setups
+from bench.adaptation_reports import STRATEGIES, pick_reports, reportable, unpicked
 from bench.table import Row
-from stack.local import REPO_ROOT, chalice_local, moto_s3_client, moto_server
-from trainer.adaptation import STRATEGIES, pick_reports, reportable, unpicked
+from stack import REPO_ROOT
+from stack.local.services import chalice_local, moto_s3_client, moto_server
 from trainer.data import Message
 from trainer.evaluate import classification_report
 

@@ -113,7 +113,7 @@ class BenchContext:
         """URL of a moto S3 server on loopback, started once, with the bucket created."""
 
         def start() -> str:
-            from stack.local import moto_server
+            from stack.local.services import moto_server
 
             service = self._stack.enter_context(moto_server(log_dir=self.log_dir))
             client = self._client(service.url)
@@ -128,7 +128,7 @@ class BenchContext:
 
     @staticmethod
     def _client(endpoint: str) -> Any:
-        from stack.local import moto_s3_client
+        from stack.local.services import moto_s3_client
 
         return moto_s3_client(
             endpoint, config=Config(retries={"max_attempts": 2, "mode": "standard"})

@@ -59,7 +59,7 @@ def _load(
 
 def measure(ctx: BenchContext) -> dict[str, Any]:
     """Start ``chalice local`` on the bench S3, load ``/predict`` then ``/health``."""
-    from stack.local import chalice_local
+    from stack.local.services import chalice_local
 
     texts_file = ctx.settings.build_dir / "http-texts.json"
     texts_file.write_text(json.dumps(ctx.sample_texts(500)), encoding="utf-8")

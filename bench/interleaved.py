@@ -2,8 +2,7 @@
 
 CPU frequency, other work on the machine and the garbage collector change speed during a
 run; calling the variants in turn, starting each round with a different one, spreads that
-over all of them. The warm-latency bench and ``tests/spam_api/measure_latency.py`` both
-time this way.
+over all of them. The warm-latency bench times this way.
 """
 
 from __future__ import annotations

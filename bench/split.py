@@ -23,8 +23,6 @@ class Split:
     test_texts: list[str]
     test_y: list[int]
     test_sources: list[str]
-    train_media: list[str]
-    train_sources: list[str]
 
 
 def holdout(messages: Sequence[Any]) -> Split:
@@ -40,6 +38,4 @@ def holdout(messages: Sequence[Any]) -> Split:
         test_texts=[kept[i].text for i in test_idx],
         test_y=[LABELS[kept[i].label] for i in test_idx],
         test_sources=[kept[i].source for i in test_idx],
-        train_media=[kept[i].medium for i in train_idx],
-        train_sources=[kept[i].source for i in train_idx],
     )

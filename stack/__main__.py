@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 #: Subcommand name -> module implementing it (HELP, add_arguments, run).
 SUBCOMMANDS: dict[str, str] = {
-    "demo": "stack.demo",
-    "deploy": "stack.deploy",
-    "destroy": "stack.aws_destroy",
+    "demo": "stack.local.demo",
+    "deploy": "stack.aws.deploy",
+    "destroy": "stack.aws.destroy",
 }
 
 

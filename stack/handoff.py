@@ -11,7 +11,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from stack.local import STATIC_DIR
+from stack import STATIC_DIR
 
 __all__ = ["EXAMPLE_TEXT", "curl_line", "page_config_js", "write_page"]
 

@@ -17,7 +17,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from stack.local import REPO_ROOT, Service, moto_server
+from stack import REPO_ROOT
+from stack.local.services import Service, moto_server
 from tests.support import FakeClock
 
 SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from stack.local import REPO_ROOT, Service, _service, free_port
+from stack import REPO_ROOT
+from stack.local.services import Service, _service, free_port
 
 __all__ = ["ACCESS_KEY_ID", "S3RVER_DIR", "SECRET_ACCESS_KEY", "missing", "s3rver_server"]
 

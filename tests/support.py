@@ -1,13 +1,21 @@
-"""Small test doubles shared by several test packages."""
+"""Small test doubles shared by several test packages, and the fixture models they publish."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["FakeClock", "copy_chalice_project", "opaque_bundle"]
+__all__ = [
+    "FakeClock",
+    "copy_chalice_project",
+    "default_bundle",
+    "fit_default",
+    "opaque_bundle",
+]
 
 
 class FakeClock:
@@ -36,6 +44,30 @@ def opaque_bundle(sklearn_version: str, tag: str):
         sklearn_version=sklearn_version,
         metrics_summary={"mcc": 0.9},
     )
+
+
+def fit_default(texts: Sequence[str], labels: Sequence[str | int]) -> tuple[Any, Any]:
+    """The trainer's model at its default setting, fitted without CV: a model in seconds.
+
+    ``labels`` may be ``"spam"``/``"ham"`` or 1/0. Pair it with
+    ``trainer.artifacts.build_bundle`` to publish.
+
+    >>> vec, clf = fit_default(["win cash now", "see you at lunch"] * 3, ["spam", "ham"] * 3)
+    >>> clf.classes_.tolist(), [n for n in vec.get_feature_names_out() if "word__" in n][:2]
+    ([0, 1], ['word__at', 'word__at lunch'])
+    """
+    from trainer.model import DEFAULT_PARAMS, encode_labels, fit_model
+
+    return fit_model(texts, encode_labels(labels), DEFAULT_PARAMS)
+
+
+def default_bundle(texts: Sequence[str], labels: Sequence[str | int], threshold: float = 0.5):
+    """:func:`fit_default` as a publishable ``ModelBundle`` (its metrics: not evaluated)."""
+    from trainer.artifacts import build_bundle
+
+    vectorizer, classifier = fit_default(texts, labels)
+    note = {"evaluated": False, "note": "fit_default fixture model, no holdout evaluation"}
+    return build_bundle(vectorizer, classifier, threshold, metrics=note, metrics_summary=note)
 
 
 def copy_chalice_project(parent: Path) -> Path:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,12 @@ import sklearn
 from chalicelib.registry_format import METRICS_NAME, MODEL_NAME, VECTORIZER_NAME
 
 from trainer.errors import TrainerError
-from trainer.model import LABELS, fit_default
+from trainer.model import LABELS
 from trainer.registry import ModelBundle
 
 __all__ = [
     "MODEL_INFO_NAME",
     "build_bundle",
-    "default_bundle",
     "dumps",
     "read_bundle",
     "write_bundle",
@@ -70,18 +69,6 @@ def build_bundle(
         sklearn_version=sklearn.__version__,
         metrics_summary=dict(metrics_summary or {}),
     )
-
-
-def default_bundle(
-    texts: Sequence[str], labels: Sequence[str | int], threshold: float = 0.5
-) -> ModelBundle:
-    """Fit :func:`trainer.model.fit_default` and bundle it: a publishable model in seconds.
-
-    For other packages' test fixtures; its metrics say it was not evaluated.
-    """
-    vectorizer, classifier = fit_default(texts, labels)
-    note = {"evaluated": False, "note": "fit_default fixture model, no holdout evaluation"}
-    return build_bundle(vectorizer, classifier, threshold, metrics=note, metrics_summary=note)
 
 
 def write_bundle(bundle: ModelBundle, folder: str | Path) -> Path:

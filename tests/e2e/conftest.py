@@ -31,8 +31,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from stack.demo import StageSettings, local_stage_settings, publish_model_folder
-from stack.local import (
+from stack.local.demo import StageSettings, local_stage_settings, publish_model_folder
+from stack.local.services import (
     REPO_ROOT,
     Service,
     chalice_local,
@@ -144,10 +144,11 @@ def quick_model(folder: Path, corpus: Path, lines: slice) -> Path:
     """A model folder like ``trainer train --out`` writes, fitted in seconds on a slice.
 
     The trainer's full protocol (cross-validated grid, holdout) takes about a minute;
-    ``trainer.artifacts.default_bundle`` is its documented fast path for fixtures, and
+    ``tests.support.default_bundle`` is the tests' fast path for fixtures, and
     a different slice gives different artifacts, hence a different version.
     """
-    from trainer.artifacts import default_bundle, write_bundle
+    from tests.support import default_bundle
+    from trainer.artifacts import write_bundle
     from trainer.data import parse_sms_collection
 
     text = "\n".join(corpus.read_text(encoding="utf-8").splitlines()[lines]) + "\n"

@@ -21,10 +21,10 @@ from stack.processes import stop_process_group
 from tests.e2e.conftest import HAM, SPAM, describe_violations, open_page, shot
 
 if TYPE_CHECKING:
-    from stack.local import Service
+    from stack.local.services import Service
     from tests.e2e.conftest import LocalStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.external, pytest.mark.integration, pytest.mark.slow]
 
 Axe = Callable[[Any], list[dict[str, Any]]]
 

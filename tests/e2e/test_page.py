@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from playwright.sync_api import expect
 
-from stack.local import free_port, static_server
+from stack.local.services import free_port, static_server
 from tests.e2e.conftest import HAM, SPAM, open_page, shot
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import LocalStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.external, pytest.mark.integration, pytest.mark.slow]
 
 
 def _analyze(page: Any, text: str) -> None:
@@ -180,7 +180,7 @@ def test_no_model_loaded_shows_503_in_words(
 def test_api_stopped_shows_unreachable_message(
     page: Any, local_stack: LocalStack, artifacts_dir: Path, tmp_path: Path
 ) -> None:
-    from stack.local import chalice_local
+    from stack.local.services import chalice_local
 
     with chalice_local(local_stack.s3.url, stage="local", log_dir=tmp_path) as api:
         open_page(page, local_stack, api.url)

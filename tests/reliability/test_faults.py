@@ -19,7 +19,7 @@ from chalicelib.registry_format import current_key, live_key
 from chalicelib.s3_client import make_s3_client
 from chalicelib.settings import Settings
 
-from stack.local import free_port
+from stack.local.services import free_port
 
 from .conftest import (
     HAM,

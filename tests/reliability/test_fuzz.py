@@ -30,7 +30,7 @@ from trainer.registry import publish
 
 from .conftest import API_DIR, LEAKS, PREFIX, check_envelope, header
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 LIMITS = {"max_text_chars": 3000, "max_batch_size": 8, "max_body_bytes": 40_000}
 FUZZ = settings(

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from chalicelib.registry_format import current_key
 
-from stack.local import free_port
+from stack.local.services import free_port
 from trainer.registry import list_versions
 
 from .conftest import PREFIX, REPO_ROOT, SPAM, TcpProxy, check_envelope, post

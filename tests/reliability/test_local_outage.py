@@ -14,7 +14,7 @@ import boto3
 import pytest
 import requests
 
-from stack.local import chalice_local, free_port, moto_server
+from stack.local.services import chalice_local, free_port, moto_server
 from trainer.registry import publish
 
 from .conftest import PREFIX, SPAM, TcpProxy, check_envelope

@@ -23,12 +23,12 @@ import boto3
 import pytest
 import requests
 
-from stack.local import chalice_local, free_port, moto_server
+from stack.local.services import chalice_local, free_port, moto_server
 from trainer.registry import publish, rollback
 
 from .conftest import PREFIX, FittedModel, TcpProxy, check_envelope
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 LOCAL_BUCKET = "spam-models-local"  # what the local stage's MODEL_BUCKET says
 MIN_REQUESTS = 3000

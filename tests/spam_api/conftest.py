@@ -26,7 +26,7 @@ from chalicelib.settings import Settings
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from stack.local import free_port
+from stack.local.services import free_port
 from tests.support import FakeClock
 from trainer.registry import ModelBundle, publish
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 import requests
 
-from stack.local import chalice_local, moto_server
+from stack.local.services import chalice_local, moto_server
 from trainer.registry import publish
 
 from .conftest import API_DIR, PREFIX

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from bench.adaptation_loop import BUCKET, run_trainer
-from stack.local import chalice_local, moto_server
+from stack.local.services import chalice_local, moto_server
 from trainer.data import load_email_dir
 
 from .conftest import read_sms

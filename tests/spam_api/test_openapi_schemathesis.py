@@ -27,7 +27,7 @@ import pytest
 from chalicelib.openapi import build_document
 from chalicelib.settings import Settings
 
-from stack.local import Service, chalice_local, free_port, moto_server
+from stack.local.services import Service, chalice_local, free_port, moto_server
 from trainer.registry import publish
 
 from .conftest import API_DIR, PREFIX

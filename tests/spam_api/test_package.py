@@ -89,7 +89,6 @@ def _listed(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_sam_template(tmp_path: Path, stage: str) -> None:
     out = package(tmp_path, stage, "cloudformation")
@@ -128,7 +127,6 @@ def test_every_deployed_stage_names_its_architecture() -> None:
     assert CONFIG["stages"]["prod"]["lambda_architecture"] == "x86_64"
 
 
-@pytest.mark.slow
 def test_terraform_template(tmp_path: Path) -> None:
     out = package(tmp_path, "prod", "terraform")
     template = json.loads((out / "chalice.tf.json").read_text())

@@ -38,7 +38,7 @@ def test_warm_start_loads_at_cold_start(monkeypatch, s3_endpoint, bucket, publis
 
 
 def test_warm_start_with_s3_down_logs_and_leaves_a_503(monkeypatch) -> None:
-    from stack.local import free_port
+    from stack.local.services import free_port
 
     monkeypatch.delenv("AWS_CHALICE_CLI_MODE", raising=False)
     monkeypatch.setenv("MODEL_BUCKET", "spam-models-down")

@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from stack.local import free_port
+from stack.local.services import free_port
 
 from .test_registry import ReaderContract
 

@@ -32,13 +32,13 @@ from chalicelib.s3_client import AwsEnvironment
 from chalicelib.s3_http import HttpS3Client, sign_v4
 from chalicelib.settings import Settings
 
-from stack.local import Service
+from stack.local.services import Service
 from tests.s3rver_support import ACCESS_KEY_ID, SECRET_ACCESS_KEY, missing, s3rver_server
 
 from .conftest import PREFIX
 from .test_registry import ReaderContract
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.external]  # Node.js's s3rver
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ODD_KEY = "models/a b/ü+~=&?$.bin"  # characters the client must percent-encode, and "~"

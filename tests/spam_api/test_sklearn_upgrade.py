@@ -3,7 +3,7 @@
 The registry is moto over HTTP; each API is the real app (``chalice.test.Client``) serving
 from its own runtime, as one Lambda instance does, checking the registry on every request
 (``MODEL_REFRESH_SECONDS=0``, the hardest case for a swap). "The function is switched"
-is ``stack.deploy.deploy`` run for real against moto, guard included, with ``chalice
+is ``stack.aws.deploy.deploy`` run for real against moto, guard included, with ``chalice
 deploy`` replaced by a stand-in that starts the new runtime's instances.
 
 - The old API is today's code: ``registry_v1.RegistryReader`` is a frozen copy of the
@@ -37,13 +37,16 @@ from chalicelib.runtime import Runtime, install_runtime, reset_runtime
 from chalicelib.settings import Settings
 from sklearn.linear_model import LogisticRegression
 
-from stack.aws import AwsContext, DeployError
-from stack.deploy import DeployOptions, Toolchain, deploy
+from stack.aws.context import AwsContext, DeployError
+from stack.aws.deploy import DeployOptions, Toolchain, deploy
 from tests.support import delete_stacks
 from trainer.registry import ModelBundle, promote, publish, rollback
 
 from . import registry_v1
 from .conftest import API_DIR, PREFIX, body_of, make_bundle, post
+
+# deploy against moto's CloudFormation, four models fitted per test
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 OLD, NEW = "1.7.2", "1.9.1"
 TEXT = {"text": "WINNER!! You have won a free prize, call now to claim"}

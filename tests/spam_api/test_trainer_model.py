@@ -16,7 +16,7 @@ HAM = "Sorry I'm late, the bus broke down. See you at the cinema in ten minutes"
 
 @pytest.fixture(scope="session")
 def trainer_bundle(fitted):
-    from trainer import default_bundle
+    from tests.support import default_bundle
 
     return default_bundle(fitted.texts, fitted.labels)
 

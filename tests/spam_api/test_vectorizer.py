@@ -90,6 +90,7 @@ def test_fit_transform_is_tfidf_vectorizers(sms_texts) -> None:
     _assert_same(fast.transform(texts), plain.transform(texts))
 
 
+@pytest.mark.slow
 def test_same_matrix_on_emails(spamassassin_dir: Path) -> None:
     """Long HTML-stripped emails with every charset the corpus has."""
     mail = [m.text for m in load_sources([str(spamassassin_dir)])]

@@ -20,6 +20,9 @@ from trainer.artifacts import build_bundle
 from trainer.data import Message, load_sources
 from trainer.train import TrainOptions, summarize, train
 
+# trains on both shared corpora: tens of seconds
+pytestmark = pytest.mark.slow
+
 PER_SOURCE = 500
 
 

@@ -119,7 +119,7 @@ def test_download_failures_are_clear(http_server, tmp_path, files, path, pattern
 
 
 def test_unreachable_server_and_bad_scheme(tmp_path) -> None:
-    from stack.local import free_port
+    from stack.local.services import free_port
 
     with pytest.raises(DownloadError, match="pass --data PATH"):
         fetch_sms_collection(tmp_path, f"http://127.0.0.1:{free_port()}/x.zip", timeout=5)

@@ -1,4 +1,4 @@
-"""The model, the fixture helper, bundles and one full (small) training run."""
+"""The model, the fixture helpers (tests.support), bundles and one full (small) training run."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from chalicelib.registry_format import sha256_hex
 
-from trainer import build_bundle, default_bundle, fit_default
-from trainer.artifacts import read_bundle, write_bundle
+from tests.support import default_bundle, fit_default
+from trainer.artifacts import build_bundle, read_bundle, write_bundle
 from trainer.data import Message
 from trainer.errors import DataError, TrainerError
 from trainer.evaluate import classification_report
@@ -45,6 +45,7 @@ def test_fit_default_feature_names_and_classes(synthetic_rows) -> None:
     assert proba[0, 1] > 0.5 > proba[1, 1]
 
 
+@pytest.mark.slow
 def test_fit_default_is_fast_on_the_sms_collection(sms_collection_path) -> None:
     from trainer.data import load_sms_collection
 

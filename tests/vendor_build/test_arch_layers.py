@@ -23,7 +23,12 @@ from vendor_build.report import check_limits
 from vendor_build.targets import Target
 from vendor_build.verify import VerifyError, verify_layer
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [  # both layers from PyPI's wheels; arm64's run in an emulated python3.13
+    pytest.mark.integration,
+    pytest.mark.external,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+]
 
 ARM64 = Target("3.13", "arm64")
 X86_64 = Target("3.13", "x86_64")

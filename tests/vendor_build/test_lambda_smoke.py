@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.local import free_port
+from stack.local.services import free_port
 from vendor_build.build import BuildResult
 from vendor_build.lambda_events import proxy_event
 from vendor_build.sandbox import runtime_sdk_dir
@@ -29,7 +29,12 @@ from vendor_build.verify import make_read_only, unpack_layer
 from .test_layer_integration import read_sms
 
 # the first slow test pays for the session build of the layer
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [  # the real layer, built from PyPI's wheels
+    pytest.mark.integration,
+    pytest.mark.external,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_DIR = REPO_ROOT / "spam_api"
@@ -62,7 +67,7 @@ def _point_stage_at(project: Path, bucket: str) -> None:
 @pytest.fixture
 def published(bucket: str, s3_client, sms_collection_path: Path) -> str:
     """A model the trainer fitted and published into the test bucket; returns its version."""
-    from trainer.artifacts import default_bundle
+    from tests.support import default_bundle
     from trainer.registry import publish
 
     texts, labels = read_sms(sms_collection_path, 3000)

@@ -13,7 +13,12 @@ from vendor_build.report import BUDGET_UNZIPPED, BUDGET_ZIPPED, check_limits
 from vendor_build.verify import verify_layer
 
 # the first slow test pays for the session build of the layer
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [  # the real layer, built from PyPI's wheels
+    pytest.mark.integration,
+    pytest.mark.external,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+]
 
 
 def read_sms(path: Path, limit: int) -> tuple[list[str], list[str]]:
@@ -68,7 +73,8 @@ def test_verify_with_the_built_in_model(built_layer: BuildResult) -> None:
 def test_verify_with_a_model_the_trainer_made(
     built_layer: BuildResult, sms_collection_path: Path, tmp_path: Path
 ) -> None:
-    from trainer.artifacts import default_bundle, write_bundle
+    from tests.support import default_bundle
+    from trainer.artifacts import write_bundle
 
     texts, labels = read_sms(sms_collection_path, 2000)
     model_dir = write_bundle(default_bundle(texts, labels), tmp_path / "model")

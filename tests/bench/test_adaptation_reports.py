@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.adaptation import (
+from bench.adaptation_reports import (
     MAX_REPORT_CHARS,
     as_reports,
     pick_reports,
@@ -12,9 +12,9 @@ from trainer.adaptation import (
     score,
     unpicked,
 )
+from tests.support import fit_default
 from trainer.data import Message
 from trainer.feedback import merge_feedback
-from trainer.model import fit_default
 from trainer.protocol import normalize_text
 
 

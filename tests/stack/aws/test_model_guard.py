@@ -22,14 +22,14 @@ import pytest
 from chalicelib.registry import RegistryReader
 from chalicelib.registry_format import current_key, live_key
 
-from stack.aws import AwsContext, DeployError
-from stack.deploy import DeployOptions, Toolchain, deploy
+from stack.aws.context import AwsContext, DeployError
+from stack.aws.deploy import DeployOptions, Toolchain, deploy
 from tests.support import copy_chalice_project, delete_stacks, opaque_bundle
 from trainer.registry import publish
 
 pytestmark = [pytest.mark.integration]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 PREFIX = "models/"
 OLD, NEW = "1.7.2", "1.9.1"
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"

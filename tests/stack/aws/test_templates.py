@@ -1,6 +1,6 @@
 """The deployment templates, checked by tools no one here wrote: cfn-lint and checkov.
 
-Two templates: the stack deploy makes (``stack/template.json``: bucket, layer, log group,
+Two templates: the stack deploy makes (``stack/aws/template.json``: bucket, layer, log group,
 page) and the app's, which ``chalice package`` writes offline (a region, no credentials)
 for stage ``prod`` from a copy of the project. Each must pass cfn-lint with no findings
 at all, and checkov's findings must be exactly the documented set below, each with the
@@ -25,9 +25,9 @@ import pytest
 
 from tests.support import copy_chalice_project
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.external]  # checkov runs from its own venv
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: Under build/: already gitignored and outside ruff's reach, so the venv needs no entries.
 CHECKOV_VENV = Path(os.environ.get("CHECKOV_VENV", REPO_ROOT / "build" / "checkov-venv"))
@@ -65,7 +65,7 @@ DOCUMENTED_CHECKOV_FINDINGS: dict[str, str] = {
     ),
 }
 
-#: checkov findings on stack/template.json that stay, and why (the README lists the same).
+#: checkov findings on stack/aws/template.json that stay, and why (the README lists the same).
 DOCUMENTED_STACK_CHECKOV_FINDINGS: dict[str, str] = {
     "CKV_AWS_18": (
         "S3 access logging (model and page buckets): it needs a third bucket and is billed "
@@ -134,7 +134,7 @@ def sam_template(project: Path) -> Path:
 def template_and_findings(request, sam_template: Path) -> tuple[Path, dict[str, str]]:
     """Each template with the checkov findings documented for it."""
     if request.param == "stack":
-        return REPO_ROOT / "stack" / "template.json", DOCUMENTED_STACK_CHECKOV_FINDINGS
+        return REPO_ROOT / "stack" / "aws" / "template.json", DOCUMENTED_STACK_CHECKOV_FINDINGS
     return sam_template, DOCUMENTED_CHECKOV_FINDINGS
 
 
@@ -269,7 +269,7 @@ def test_template_terraform_is_json_with_layer_environment_and_policy(
 
 def test_stack_template_resources_carry_every_setting_moto_ignores() -> None:
     """What moto's CloudFormation does not apply, asserted on the template itself."""
-    template = json.loads((REPO_ROOT / "stack" / "template.json").read_text())
+    template = json.loads((REPO_ROOT / "stack" / "aws" / "template.json").read_text())
     resources = template["Resources"]
     bucket = resources["ModelBucket"]
     assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")

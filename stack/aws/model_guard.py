@@ -26,8 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.registry import RegistryReader
 from chalicelib.registry_format import ArtifactNotFoundError, Manifest, RegistryError
 
-from stack.aws import AwsContext, DeployError, client_error_code
-from stack.local import REPO_ROOT
+from stack import REPO_ROOT
+from stack.aws.context import AwsContext, DeployError, client_error_code
 
 __all__ = ["ModelCheck", "check_model", "missing_model_error", "pinned_sklearn_version"]
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from stack.local import REPO_ROOT, free_port
+from stack import REPO_ROOT
+from stack.local.services import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -150,10 +151,11 @@ def ports() -> dict[str, int]:
 def model_dir(tmp_path_factory: pytest.TempPathFactory, sms_collection_path: Path) -> Path:
     """A model folder as ``trainer train --out`` writes it, fitted in seconds.
 
-    ``trainer.artifacts.default_bundle`` is the trainer's fast path for fixtures (the
+    ``tests.support.default_bundle`` is the tests' fast path for fixtures (the
     full protocol takes about a minute); ``--model`` makes the demo publish it as is.
     """
-    from trainer.artifacts import default_bundle, write_bundle
+    from tests.support import default_bundle
+    from trainer.artifacts import write_bundle
     from trainer.data import parse_sms_collection
 
     lines = sms_collection_path.read_text(encoding="utf-8").splitlines()[:2500]
@@ -242,7 +244,7 @@ def test_sigterm_while_training_stops_the_trainer_and_the_s3_server(
 def test_no_data_and_no_download_says_how_to_give_data(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from stack.demo import run_demo
+    from stack.local.demo import run_demo
 
     monkeypatch.delenv("SPAM_DATA", raising=False)
     monkeypatch.setenv("SHARED_DATA_DIR", str(tmp_path / "no-shared-data"))

@@ -20,11 +20,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from stack import aws_buckets, cfn, deploy, handoff
-from stack.aws import AwsContext, DeployError, make_context, resolve_region
-from stack.aws_destroy import destroy
+from stack import handoff
+from stack.aws import buckets, cfn, deploy
+from stack.aws.context import AwsContext, DeployError, make_context, resolve_region
+from stack.aws.destroy import destroy
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT = "123456789012"
 
 
@@ -149,7 +150,7 @@ def test_deploy_cli_without_region_fails_clearly(project, tmp_path) -> None:
 
 
 def test_deploy_cli_with_unreachable_endpoint_fails_clearly(project, tmp_path) -> None:
-    from stack.local import free_port
+    from stack.local.services import free_port
 
     env = {**_bare_env(tmp_path), "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
     closed = f"http://127.0.0.1:{free_port()}"
@@ -171,7 +172,7 @@ def test_deploy_rejected_credentials_are_reported() -> None:
             "get_caller_identity", "InvalidClientTokenId", "bad token", http_status_code=403
         )
         with pytest.raises(DeployError, match="AWS rejected these credentials"):
-            from stack.aws import preflight
+            from stack.aws.context import preflight
 
             preflight(_stubbed_context(sts=sts))
 
@@ -254,7 +255,7 @@ def test_deploy_bucket_in_another_region_is_reported() -> None:
             {"Bucket": "mine", "ExpectedBucketOwner": ACCOUNT},
         )
         with pytest.raises(DeployError, match="is in us-east-2, not eu-west-1"):
-            aws_buckets.check_bucket(s3, "mine", region="eu-west-1", account=ACCOUNT)
+            buckets.check_bucket(s3, "mine", region="eu-west-1", account=ACCOUNT)
 
 
 def _stack_description(status: str, **extra) -> dict:
@@ -301,7 +302,7 @@ def test_deploy_adopts_a_retained_bucket_and_log_group_through_an_import(
     moto cannot import, so the request is checked here against CloudFormation's model (the
     registry read by the model guard is tested on moto, in test_model_guard.py).
     """
-    from stack.model_guard import ModelCheck
+    from stack.aws.model_guard import ModelCheck
 
     monkeypatch.setattr(deploy, "check_model", lambda *_a: ModelCheck("1.9.1", None))
     sts, s3, cloudformation, logs = (_client(s) for s in ("sts", "s3", "cloudformation", "logs"))
@@ -427,7 +428,7 @@ def test_deploy_plan_prints_every_step_and_makes_no_call(project) -> None:
     )
     text = "\n".join(lines)
     for expected in (
-        "stack spam-api-prod from stack/template.json, through change sets",
+        "stack spam-api-prod from stack/aws/template.json, through change sets",
         "ModelBucketName = spam-classifier-prod-<account-id>-eu-west-1",
         "PageBucketName = spam-page-example",
         "FunctionName = spam-api-prod",
@@ -570,7 +571,11 @@ def test_the_cli_hands_its_flags_to_deploy_and_destroy(project, capsys) -> None:
 
 
 def test_deploy_config_edits_are_idempotent_and_keep_foreign_layers(project) -> None:
-    from stack.aws_state import point_policy_at_bucket, set_stage_environment, set_stage_layer
+    from stack.aws.chalice_project import (
+        point_policy_at_bucket,
+        set_stage_environment,
+        set_stage_layer,
+    )
 
     config_path = project / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
@@ -612,7 +617,7 @@ def test_deploy_config_edits_are_idempotent_and_keep_foreign_layers(project) -> 
 def test_deploy_plan_builds_the_layer_for_the_stages_architecture(
     tmp_path: Path, stage: str
 ) -> None:
-    real = Path(__file__).resolve().parents[2] / "spam_api" / ".chalice" / "config.json"
+    real = Path(__file__).resolve().parents[3] / "spam_api" / ".chalice" / "config.json"
     project = tmp_path / "project"
     (project / ".chalice").mkdir(parents=True)
     (project / ".chalice" / "config.json").write_text(real.read_text())

@@ -1,4 +1,4 @@
-"""The stage's CloudFormation stack (``stack/template.json``): read it, change it, delete it.
+"""The stage's CloudFormation stack (``stack/aws/template.json``): read it, change it, delete it.
 
 Every change goes through a change set: it is created, shown, and executed only when it
 holds changes (a redeploy with nothing new executes nothing), then waited for; a failure
@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from stack.aws import DeployError, client_error_code
+from stack.aws.context import DeployError, client_error_code
 
 __all__ = [
     "TEMPLATE",

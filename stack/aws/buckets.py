@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stack.aws import DeployError, client_error_code
+from stack.aws.context import DeployError, client_error_code
 
 __all__ = [
     "BucketState",

@@ -1,12 +1,12 @@
 """Deploy a stage to AWS: ``python -m stack deploy --stage prod`` (``make deploy STAGE=prod``).
 
 Everything around the Chalice app is one CloudFormation stack, ``<app_name>-<stage>``,
-made from ``stack/template.json`` (model bucket, scikit-learn layer, log group, optional
+made from ``stack/aws/template.json`` (model bucket, scikit-learn layer, log group, optional
 page bucket). In order:
 
 1. preflight: region, credentials, the stage in the Chalice config, every bucket name
    (ours, free, or someone else's), the concurrency quota, and the model guard
-   (``stack.model_guard``). A problem here stops the deploy before anything exists.
+   (``stack.aws.model_guard``). A problem here stops the deploy before anything exists.
 2. stack: a first deploy creates it without the layer (the zip needs the bucket first),
    importing a model bucket, log group or page bucket that already exists (one retained
    by destroy, or a stage deployed before the stack). Then the layer zip is uploaded to
@@ -38,14 +38,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 from chalicelib.settings import Settings, SettingsError, load_settings
 
-from stack import cfn
-from stack.aws import AwsContext, DeployError, client_error_code, preflight
-from stack.aws_buckets import check_bucket, upload_page
-from stack.aws_chalice import DEPLOY_CALLS, ChaliceCli, chalice_executable
-from stack.aws_cli import DEFAULT_PROJECT_DIR, add_stage_arguments, ask, context_from, exit_code
-from stack.aws_state import (
+from stack import REPO_ROOT, STATIC_DIR
+from stack.aws import cfn
+from stack.aws.buckets import check_bucket, upload_page
+from stack.aws.chalice_project import (
+    DEPLOY_CALLS,
     LAYER_PREFIX,
+    ChaliceCli,
     chalice_api_url,
+    chalice_executable,
     chalice_rest_api_id,
     legacy_extras,
     load_config,
@@ -54,15 +55,25 @@ from stack.aws_state import (
     set_stage_layer,
     stack_name,
 )
-from stack.handoff import curl_line, page_config_js
-from stack.local import REPO_ROOT, STATIC_DIR
-from stack.model_guard import (
+from stack.aws.context import (
+    DEFAULT_PROJECT_DIR,
+    AwsContext,
+    DeployError,
+    add_stage_arguments,
+    ask,
+    client_error_code,
+    context_from,
+    exit_code,
+    preflight,
+)
+from stack.aws.model_guard import (
     ModelCheck,
     check_model,
     missing_model_error,
     pinned_sklearn_version,
     publish_command,
 )
+from stack.handoff import curl_line, page_config_js
 from stack.processes import run_streaming
 
 __all__ = ["HELP", "DeployOptions", "DeployResult", "Toolchain", "add_arguments", "deploy", "run"]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from stack.local import PortInUseError, free_port, moto_s3_client, moto_server, port_is_free
+from stack.local.services import (
+    PortInUseError,
+    free_port,
+    moto_s3_client,
+    moto_server,
+    port_is_free,
+)
 
 
 @pytest.mark.integration

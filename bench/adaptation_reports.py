@@ -1,10 +1,11 @@
 """The adaptation curve's pieces: which messages of a new place can be reported, which k
 of them are, and how a model scores on the rest. Pure (messages and arrays in and out).
 
-``bench/adaptation.py`` runs the curve offline with ``trainer.train.train``; the same
-pieces serve a run through the real loop (reports POSTed to the API, accepted with the
-CLI, ``train --feedback``, scored through the API): pick with :func:`pick_reports`, send
-:func:`as_reports`'s texts and labels, score the rest with :func:`score`.
+Only the benchmarks use them: :mod:`bench.adaptation` runs the curve offline with
+``trainer.train.train``, and :mod:`bench.adaptation_loop` through the real loop (reports
+POSTed to the API, accepted with the CLI, ``train --feedback``, scored through the API):
+pick with :func:`pick_reports`, send :func:`as_reports`'s texts and labels, score the
+rest with :func:`score`.
 """
 
 from __future__ import annotations

@@ -15,12 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stack import cfn
-from stack.aws import AwsContext, DeployError, preflight
-from stack.aws_buckets import delete_bucket_and_contents, empty_bucket
-from stack.aws_chalice import ChaliceCli
-from stack.aws_cli import add_stage_arguments, ask, context_from, exit_code
-from stack.aws_state import LAYER_PREFIX, legacy_extras, stack_name
+from stack.aws import cfn
+from stack.aws.buckets import delete_bucket_and_contents, empty_bucket
+from stack.aws.chalice_project import LAYER_PREFIX, ChaliceCli, legacy_extras, stack_name
+from stack.aws.context import (
+    AwsContext,
+    DeployError,
+    add_stage_arguments,
+    ask,
+    context_from,
+    exit_code,
+    preflight,
+)
 
 __all__ = ["HELP", "DestroyResult", "add_arguments", "destroy", "run"]
 

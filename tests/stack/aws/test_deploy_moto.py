@@ -26,16 +26,16 @@ from pathlib import Path
 import boto3
 import pytest
 
-from stack.aws import AwsContext, DeployError
-from stack.aws_buckets import delete_bucket_and_contents
-from stack.aws_chalice import ChaliceCli
-from stack.aws_destroy import destroy
-from stack.deploy import RUNTIME_PYTHON, DeployOptions, Toolchain, deploy
+from stack.aws.buckets import delete_bucket_and_contents
+from stack.aws.chalice_project import ChaliceCli
+from stack.aws.context import AwsContext, DeployError
+from stack.aws.deploy import RUNTIME_PYTHON, DeployOptions, Toolchain, deploy
+from stack.aws.destroy import destroy
 from tests.support import copy_chalice_project, delete_stacks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 REAL_CONFIG = REPO_ROOT / "spam_api" / ".chalice" / "config.json"
 FAKE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
 STACK = "spam-api-prod"

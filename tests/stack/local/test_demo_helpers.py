@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from stack import STATIC_DIR
 from stack import __main__ as cli
-from stack.demo import DemoError, choose_training_data, local_stage_settings, run_demo
 from stack.handoff import curl_line, write_page
-from stack.local import STATIC_DIR, free_port
+from stack.local.demo import DemoError, choose_training_data, local_stage_settings, run_demo
+from stack.local.services import free_port
 
 
 def _config(tmp_path: Path, content: object) -> Path:
@@ -119,7 +120,7 @@ def test_a_port_just_released_counts_as_free(tmp_path: Path) -> None:
     """Ctrl-C then ``make demo`` again at once must not be refused (TIME_WAIT)."""
     import urllib.request
 
-    from stack.local import port_is_free, static_server
+    from stack.local.services import port_is_free, static_server
 
     port = free_port()
     with static_server(port, log_dir=tmp_path) as web:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stack import API_DIR, REPO_ROOT, STATIC_DIR
 from stack.processes import stop_process_group
 
 __all__ = [
-    "REPO_ROOT",
     "PortInUseError",
     "Service",
     "StartupError",
@@ -37,9 +37,6 @@ __all__ = [
     "static_server",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-API_DIR = REPO_ROOT / "spam_api"
-STATIC_DIR = REPO_ROOT / "static"
 DEFAULT_HOST = "127.0.0.1"
 
 

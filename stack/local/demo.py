@@ -34,11 +34,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from stack import API_DIR, REPO_ROOT
 from stack.handoff import curl_line, write_page
-from stack.local import (
-    API_DIR,
+from stack.local.services import (
     DEFAULT_HOST,
-    REPO_ROOT,
     PortInUseError,
     Service,
     StartupError,
