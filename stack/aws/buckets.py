@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib.s3_errors import ACCESS_DENIED_CODES, NO_SUCH_BUCKET, NOT_FOUND_CODES, error_code
 
-from stack.aws.context import DeployError, client_error_code
+from stack.aws.context import DeployError
 
 __all__ = [
     "BucketState",
@@ -43,10 +44,10 @@ def check_bucket(s3: Any, name: str, *, region: str, account: str) -> BucketStat
     try:
         response = s3.head_bucket(Bucket=name, ExpectedBucketOwner=account)
     except ClientError as exc:
-        code = client_error_code(exc)
-        if code in {"404", "NoSuchBucket", "NotFound"}:
+        code = error_code(exc)
+        if code == NO_SUCH_BUCKET or code in NOT_FOUND_CODES:
             return "missing"
-        if code in {"403", "AccessDenied", "Forbidden"}:
+        if code in ACCESS_DENIED_CODES:
             raise DeployError(
                 f"bucket {name!r} exists but is not yours (or these credentials may not "
                 f"read it): bucket names are global, so choose another with --bucket / "

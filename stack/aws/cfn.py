@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
+from chalicelib.s3_errors import error_code
 
-from stack.aws.context import DeployError, client_error_code
+from stack.aws.context import DeployError
 
 __all__ = [
     "TEMPLATE",
@@ -91,7 +92,7 @@ def describe(cfn: Any, name: str) -> StackState | None:
     try:
         found = cfn.describe_stacks(StackName=name)["Stacks"][0]
     except ClientError as exc:
-        if client_error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+        if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
             return None
         raise
     return StackState(

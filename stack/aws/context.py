@@ -33,6 +33,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
+from chalicelib.s3_errors import error_code
 
 from stack import API_DIR
 
@@ -43,7 +44,6 @@ __all__ = [
     "Identity",
     "add_stage_arguments",
     "ask",
-    "client_error_code",
     "context_from",
     "exit_code",
     "known_regions",
@@ -67,11 +67,6 @@ class Identity:
 
     account: str
     arn: str
-
-
-def client_error_code(exc: ClientError) -> str:
-    """The AWS error code of a ``ClientError`` (``"404"``, ``"AccessDenied"``, ...)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def known_regions() -> set[str]:
@@ -181,7 +176,7 @@ def preflight(ctx: AwsContext) -> Identity:
         ) from exc
     except ClientError as exc:
         raise DeployError(
-            f"AWS rejected these credentials ({client_error_code(exc)}): they are wrong, "
+            f"AWS rejected these credentials ({error_code(exc)}): they are wrong, "
             f"expired or not valid in {ctx.region}; refresh them and try again"
         ) from exc
     except BotoCoreError as exc:

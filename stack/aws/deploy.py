@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from chalicelib.s3_errors import error_code
 from chalicelib.settings import Settings, SettingsError, load_settings
 
 from stack import REPO_ROOT, STATIC_DIR
@@ -61,7 +62,6 @@ from stack.aws.context import (
     DeployError,
     add_stage_arguments,
     ask,
-    client_error_code,
     context_from,
     exit_code,
     preflight,
@@ -249,14 +249,14 @@ def _check_concurrency_quota(
     try:
         limits = lam.get_account_settings()["AccountLimit"]
     except ClientError as exc:
-        out(f"warning: could not read the Lambda concurrency quota ({client_error_code(exc)})")
+        out(f"warning: could not read the Lambda concurrency quota ({error_code(exc)})")
         return
     try:
         held = lam.get_function_concurrency(FunctionName=stage.stack).get(
             "ReservedConcurrentExecutions", 0
         )
     except ClientError as exc:
-        if client_error_code(exc) not in {"ResourceNotFoundException", "404"}:
+        if error_code(exc) not in {"ResourceNotFoundException", "404"}:
             raise
         held = 0
     available = int(limits.get("UnreservedConcurrentExecutions", 0)) + int(held) - _MIN_UNRESERVED

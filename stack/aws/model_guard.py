@@ -25,9 +25,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.registry import RegistryReader
 from chalicelib.registry_format import ArtifactNotFoundError, Manifest, RegistryError
+from chalicelib.s3_errors import NOT_FOUND_CODES, error_code
 
 from stack import REPO_ROOT
-from stack.aws.context import AwsContext, DeployError, client_error_code
+from stack.aws.context import AwsContext, DeployError
 
 __all__ = ["ModelCheck", "check_model", "missing_model_error", "pinned_sklearn_version"]
 
@@ -84,7 +85,7 @@ def check_model(s3: Any, bucket: str, prefix: str, runtime: str) -> ModelCheck:
         try:
             s3.head_object(Bucket=bucket, Key=ref.key)
         except ClientError as exc:
-            if client_error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(exc) in NOT_FOUND_CODES:
                 return ModelCheck(runtime=runtime, found=None, live=live)
             raise DeployError(f"cannot read s3://{bucket}/{ref.key}: {exc}") from exc
         except BotoCoreError as exc:

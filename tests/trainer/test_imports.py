@@ -14,9 +14,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = {"chalicelib.registry_format", "chalicelib.feedback_format", "chalicelib.s3_errors"}
-#: Still under trainer/ on this branch, on its way to bench/ (issue 22, item 1): it builds
-#: the API's settings for a benchmark, which the trainer itself never does.
-MOVING_TO_BENCH = {"adaptation.py"}
 _MODULE = re.compile(rb"chalicelib\.[a-z_][a-z0-9_]*")
 
 
@@ -77,7 +74,6 @@ def test_the_trainer_imports_only_formats_pickled_modules_and_s3_errors() -> Non
     breaches = [
         f"{path.relative_to(ROOT)}:{line} imports {module}"
         for path in files
-        if path.name not in MOVING_TO_BENCH
         for line, module in chalicelib_imports(path.read_text(encoding="utf-8"))
         if module not in allowed
     ]
