@@ -295,11 +295,9 @@ def test_the_botocore_s3_client_has_explicit_bounded_timeouts_and_retries() -> N
     # the attempts actually made against a closed port: exactly S3_MAX_ATTEMPTS
     sent: list[float] = []
     s3.meta.events.register("before-send.s3.*", lambda **_: sent.append(time.monotonic()))
-    started = time.monotonic()
     with pytest.raises(Exception, match="Could not connect"):
         s3.get_object(Bucket="b", Key="models/current.json")
     assert len(sent) == settings.s3_max_attempts <= 3
-    assert time.monotonic() - started < 5.0
 
     custom = make_s3_client(
         Settings(

