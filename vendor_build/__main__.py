@@ -24,7 +24,7 @@ from vendor_build.publish import (
     target_of_build,
 )
 from vendor_build.report import LayerTooLargeError
-from vendor_build.targets import ARCHITECTURES
+from vendor_build.targets import ARCHITECTURES, TargetError
 from vendor_build.verify import VerifyError
 from vendor_build.verify_cli import verify_command
 
@@ -194,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
     args = _parser().parse_args(argv)
     handlers = {"build": _build, "verify": _verify, "publish": _publish}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except TargetError as exc:  # a Python or architecture Lambda has no runtime for
+        print(f"{args.command.upper()} REFUSED: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -151,3 +151,10 @@ def test_publish_takes_the_target_from_the_build_report(tmp_path: Path) -> None:
     argv = ["publish", "--zip", str(zip_path), "--bucket", "b", "--config", str(tmp_path / "c")]
     assert main([*argv, "--arch", "x86_64"]) == 2  # refused before any AWS call
     assert main([*argv, "--python-version", "3.12"]) == 2
+
+
+def test_a_python_lambda_has_no_runtime_for_is_refused_in_words(tmp_path: Path, capsys) -> None:
+    assert main(["build", "--out", str(tmp_path), "--python-version", "3.99"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("BUILD REFUSED: python '3.99'") and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # refused before anything was built
