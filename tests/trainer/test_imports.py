@@ -13,7 +13,12 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = {"chalicelib.registry_format", "chalicelib.feedback_format", "chalicelib.s3_errors"}
+SHARED = {
+    "chalicelib.registry_format",
+    "chalicelib.feedback_format",
+    "chalicelib.metrics_format",
+    "chalicelib.s3_errors",
+}
 _MODULE = re.compile(rb"chalicelib\.[a-z_][a-z0-9_]*")
 
 
