@@ -1,17 +1,28 @@
-"""The adaptation curve (issue #14): how a model learns from k reports from a new place.
+"""The adaptation curve: how a model learns from the reports of a new place.
 
-Offline, with the trainer's own functions: for each setup, the model trained on the base
-corpus (k = 0) and retrained with k = 50, 200, 500 reports (``train(..., feedback=)``),
-picked stratified at random or among the k = 0 model's errors
-(:func:`bench.adaptation_reports.pick_reports`), scored on the rest of the new place and,
-for the base corpus, on its own holdout (the trainer's per-source report). Run::
+The rounds are defined here once, and the offline curve below, the real loop
+(``bench.adaptation_loop``) and the tests all use them:
 
-    python -m bench.adaptation --out build/adaptation [--setups a b c] [--repeats 5]
+- the place's reportable messages (``bench.adaptation_reports.reportable``) are split once,
+  50/50 by label, seed 7 (:func:`split_place`): reports come from the first half only, and
+  MCC is always measured on the second;
+- round r (1, 2, ...) draws up to 50 messages of the first half, not reported before, whose
+  verdict is wrong (``spam_probability >= threshold``, as ``/predict`` answers), at random
+  with seed (7, r) (:func:`error_round`): people report the live model's mistakes, and
+  report again after every retrain. k counts every report so far; the model is retrained
+  from scratch (seed 42) after each round;
+- random reports: k messages of the first half, stratified by label, nested in k, seed 7
+  (:func:`random_reports`), as if people reported at random.
+
+Offline, with the trainer's own ``train(..., feedback=)``. Run::
+
+    python -m bench.adaptation --out build/adaptation [--setups a b c] [--rounds 4]
+        [--random 50 200 500] [--repeats 5] [--quick]
 
 Setups: (a) SMS, SpamAssassin new; (b) SpamAssassin, SMS new; (c) SpamAssassin easy_ham,
-easy_ham_2 and spam, with hard_ham and spam_2 new. ``--repeats`` also gives the base
-corpus's holdout figures as mean and std over seeds for setup (a)'s random reports.
-Not part of ``make bench``: the whole run takes tens of minutes on 2 cores.
+easy_ham_2 and spam, with hard_ham and spam_2 new. ``--repeats N`` retrains every point with
+seeds 42 ... 42+N-1 (the same reports) and gives the base corpus's holdout figures as mean
+and std. Not part of ``make bench``: the whole run takes hours on 2 cores.
 """
 
 from __future__ import annotations
@@ -20,26 +31,40 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.adaptation_reports import (
-    STRATEGIES,
-    as_reports,
-    pick_reports,
-    reportable,
-    score,
-    unpicked,
-)
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from bench.adaptation_reports import as_reports, reportable, score
 from trainer.data import Message, load_email_dir, load_sources
 from trainer.repeats import repeat_protocol
-from trainer.train import TrainOptions, train
+from trainer.train import TrainingResult, TrainOptions, train
 
-__all__ = ["KS", "Setup", "curve", "main", "setups"]
+__all__ = [
+    "QUICK",
+    "RANDOM_KS",
+    "ROUND_SIZE",
+    "SPLIT_SEED",
+    "PlaceHalves",
+    "Setup",
+    "error_round",
+    "random_curve",
+    "random_reports",
+    "rounds_curve",
+    "setups",
+    "split_place",
+]
 
-KS = (0, 50, 200, 500)
+#: The seed of the place's split, of the random reports, and (with the round) of each round.
+SPLIT_SEED = 7
+#: Reports per round.
+ROUND_SIZE = 50
+#: Random reports: the k the curve is drawn at.
+RANDOM_KS = (0, 50, 200, 500)
 #: ``--quick``: a narrowed grid for the email-based setups, whose full grid costs about ten
 #: minutes a point on 2 cores (C 300 is what CV chose for email in the full combined run).
 QUICK = {
@@ -48,7 +73,6 @@ QUICK = {
     "gate_grid": ({"C": 100.0},),
     "gate_sharpness": (1.0, 4.0),
 }
-PICK_SEED = 7
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -85,102 +109,220 @@ def setups(data: Path, names: Sequence[str]) -> list[Setup]:
     return out
 
 
-def _base_report(metrics: dict[str, Any], source: str) -> dict[str, Any]:
-    return metrics.get("holdout_per_source", {}).get(source, metrics["holdout"])
+# -- the rounds ---------------------------------------------------------------------------
 
 
-def _row(strategy: str, k: int, picked: list[int], pool: list[Message], result: Any, source: str):
-    rest = unpicked(pool, picked)
-    new = score(result.vectorizer, result.classifier, result.threshold, rest)
-    base = _base_report(result.metrics, source)
+@dataclass(frozen=True)
+class PlaceHalves:
+    """A new place's reportable messages, split once: reports from ``first``, MCC on ``second``.
+
+    ``first`` and ``second`` index ``pool``, each sorted.
+    """
+
+    pool: list[Message]
+    first: np.ndarray
+    second: np.ndarray
+
+    def messages(self, indices: Sequence[int]) -> list[Message]:
+        return [self.pool[i] for i in indices]
+
+
+def split_place(pool: Sequence[Message], seed: int = SPLIT_SEED) -> PlaceHalves:
+    """Split the place's messages 50/50, stratified by label.
+
+    >>> pool = [Message(f"m{i}", "spam" if i % 4 == 0 else "ham", "n", str(i)) for i in range(40)]
+    >>> halves = split_place(pool)
+    >>> len(halves.first), len(halves.second), sum(pool[i].label == "spam" for i in halves.first)
+    (20, 20, 5)
+    """
+    indices = np.arange(len(pool))
+    labels = [m.label for m in pool]
+    first, second = train_test_split(indices, test_size=0.5, random_state=seed, stratify=labels)
+    return PlaceHalves(list(pool), np.sort(first), np.sort(second))
+
+
+def random_reports(halves: PlaceHalves, k: int, seed: int = SPLIT_SEED) -> list[int]:
+    """k messages of the first half, stratified by label, nested in k (indices into ``pool``).
+
+    >>> pool = [Message(f"m{i}", "spam" if i % 4 == 0 else "ham", "n", str(i)) for i in range(80)]
+    >>> halves = split_place(pool)
+    >>> small, large = random_reports(halves, 8), random_reports(halves, 20)
+    >>> set(small) <= set(large), sum(pool[i].label == "spam" for i in large)
+    (True, 5)
+    """
+    if not 0 <= k <= halves.first.size:
+        raise ValueError(f"k must be between 0 and {halves.first.size}, got {k}")
+    rng = np.random.default_rng(seed)
+    labels = np.array([halves.pool[i].label for i in halves.first], dtype=object)
+    spam = rng.permutation(halves.first[labels == "spam"])
+    ham = rng.permutation(halves.first[labels == "ham"])
+    n_spam = min(spam.size, round(k * spam.size / halves.first.size))
+    return [int(i) for i in (*spam[:n_spam], *ham[: k - n_spam])]
+
+
+def error_round(
+    halves: PlaceHalves,
+    reported: Sequence[int],
+    spam_probability: Callable[[list[Message]], np.ndarray],
+    threshold: float,
+    round_number: int,
+    size: int = ROUND_SIZE,
+    seed: int = SPLIT_SEED,
+) -> list[int]:
+    """Round ``round_number``'s reports: up to ``size`` first-half errors not reported before.
+
+    ``spam_probability`` scores messages as the live model does (the trainer's pickles
+    offline, ``/predict/batch`` through the real loop); a verdict is wrong when
+    ``spam_probability >= threshold`` disagrees with the label. Fewer than ``size`` when fewer
+    errors are left.
+
+    >>> pool = [Message(f"m{i}", "spam" if i % 2 else "ham", "n", str(i)) for i in range(40)]
+    >>> halves = split_place(pool)
+    >>> everything_spam = lambda messages: np.ones(len(messages))
+    >>> picks = error_round(halves, [], everything_spam, 0.5, 1, size=5)
+    >>> len(picks), all(pool[i].label == "ham" and i in halves.first for i in picks)
+    (5, True)
+    """
+    done = set(reported)
+    candidates = np.array([i for i in halves.first if i not in done], dtype=int)
+    if candidates.size == 0:
+        return []
+    scores = np.asarray(spam_probability(halves.messages(candidates)), dtype=float)
+    spam = np.array([halves.pool[i].label == "spam" for i in candidates])
+    wrong = candidates[(scores >= threshold) != spam]
+    rng = np.random.default_rng((seed, round_number))
+    return [int(i) for i in rng.permutation(wrong)[:size]]
+
+
+# -- the offline curves --------------------------------------------------------------------
+
+
+def _spam_probability(result: TrainingResult) -> Callable[[list[Message]], np.ndarray]:
+    def scored(messages: list[Message]) -> np.ndarray:
+        features = result.vectorizer.transform([m.text for m in messages])
+        return result.classifier.predict_proba(features)[:, 1]
+
+    return scored
+
+
+def _row(
+    halves: PlaceHalves,
+    reported: Sequence[int],
+    result: TrainingResult,
+    source: str,
+    options: TrainOptions,
+    repeats: int,
+    base: list[Message],
+) -> dict[str, Any]:
     keys = ("mcc", "recall", "ham_blocked", "accuracy")
-    return {
-        "strategy": strategy,
-        "k": k,
-        "reported": len(picked),
-        "reported_spam": sum(pool[i].label == "spam" for i in picked),
-        "scored": len(rest),
+    new = score(
+        result.vectorizer, result.classifier, result.threshold, halves.messages(halves.second)
+    )
+    per_source = result.metrics.get("holdout_per_source", {})
+    base_report = per_source.get(source, result.metrics["holdout"])
+    row = {
+        "k": len(reported),
+        "reported_spam": sum(halves.pool[i].label == "spam" for i in reported),
         "threshold": result.threshold,
         "model": type(result.classifier).__name__,
         "new": {key: new[key] for key in keys},
-        "base": {key: base[key] for key in keys},
+        "base": {key: base_report[key] for key in keys},
         "seconds": result.metrics["timing_s"]["total"],
-        "cv": _cv_record(result.metrics),
     }
-
-
-def _cv_record(metrics: dict[str, Any]) -> dict[str, Any]:
-    """What CV saw (training part only): per-source out-of-fold figures and the choice."""
-    cv = metrics["cv"]
-    record = {
-        "threshold": cv["selected"]["threshold"],
-        "per_source": cv["selected"].get("per_source", {}),
-        "params": metrics["model"]["params"],
-    }
-    feedback = cv.get("experts", {}).get("feedback")
-    if feedback:
-        record["feedback_candidates"] = feedback["candidates"]
-    return record
-
-
-def curve(setup: Setup, options: TrainOptions, repeats: int = 1) -> list[dict[str, Any]]:
-    """Every (strategy, k) row of one setup; k = 0 is one row shared by both strategies."""
-    pool = reportable(setup.new, setup.base)
-    source = setup.base[0].source
-    first = train(setup.base, options)
-    features = first.vectorizer.transform([m.text for m in pool])
-    flagged = first.classifier.predict_proba(features)[:, 1] >= first.threshold
-    wrong = [bool(f) != (m.label == "spam") for f, m in zip(flagged, pool, strict=True)]
-    rows = [_row("-", 0, [], pool, first, source)]
     if repeats > 1:
-        rows[0]["base_repeats"] = repeat_protocol(setup.base, options, first.metrics, repeats)
-    _say(setup.name, rows[-1])
-    for strategy in STRATEGIES:
-        for k in KS[1:]:
-            picked = pick_reports(pool, k, PICK_SEED, strategy, wrong)
-            reports = as_reports(pool, picked)
-            result = train(setup.base, options, reports)
-            rows.append(_row(strategy, k, picked, pool, result, source))
-            if repeats > 1 and strategy == "random":
-                rows[-1]["base_repeats"] = repeat_protocol(
-                    setup.base, options, result.metrics, repeats, reports
-                )
-            _say(setup.name, rows[-1])
+        record = repeat_protocol(
+            base, options, result.metrics, repeats, as_reports(halves.pool, reported)
+        )
+        spread = record["holdout_per_source"].get(source, record["holdout"])
+        row["base_repeats"] = {key: spread[key] for key in ("mcc", "ham_blocked")}
+    return row
+
+
+def rounds_curve(
+    setup: Setup, options: TrainOptions, rounds: int = 4, repeats: int = 1, say: Callable = print
+) -> list[dict[str, Any]]:
+    """k = 0, then one row per round of error reports (``error_round``), retrained each time."""
+    halves = split_place(reportable(setup.new, setup.base))
+    source = setup.base[0].source
+    reported: list[int] = []
+    result = train(setup.base, options)
+    rows = [_row(halves, reported, result, source, options, repeats, setup.base)]
+    say(_line(setup.name, "rounds", rows[-1]))
+    for number in range(1, rounds + 1):
+        picks = error_round(halves, reported, _spam_probability(result), result.threshold, number)
+        if len(picks) < ROUND_SIZE:
+            say(f"{setup.name} | round {number}: only {len(picks)} errors left in the first half")
+        if not picks:
+            break
+        reported += picks
+        result = train(setup.base, options, as_reports(halves.pool, reported))
+        rows.append(_row(halves, reported, result, source, options, repeats, setup.base))
+        rows[-1]["round"] = number
+        say(_line(setup.name, "rounds", rows[-1]))
     return rows
 
 
-def _say(name: str, row: dict[str, Any]) -> None:
+def random_curve(
+    setup: Setup,
+    options: TrainOptions,
+    ks: Sequence[int] = RANDOM_KS,
+    repeats: int = 1,
+    say: Callable = print,
+) -> list[dict[str, Any]]:
+    """One row per k of random reports (``random_reports``), MCC on the second half.
+
+    Each row also gives MCC on the whole place minus the reports (``new_rest``): how the
+    curve was scored before the halves, once, so the two can be compared.
+    """
+    halves = split_place(reportable(setup.new, setup.base))
+    source = setup.base[0].source
+    rows = []
+    for k in ks:
+        reported = random_reports(halves, k)
+        result = train(setup.base, options, as_reports(halves.pool, reported))
+        row = _row(halves, reported, result, source, options, repeats, setup.base)
+        chosen = set(reported)
+        rest = [m for i, m in enumerate(halves.pool) if i not in chosen]
+        row["new_rest"] = score(result.vectorizer, result.classifier, result.threshold, rest)["mcc"]
+        rows.append(row)
+        say(_line(setup.name, "random", rows[-1]))
+    return rows
+
+
+def _line(name: str, how: str, row: dict[str, Any]) -> str:
     line = (
-        f"{name} | {row['strategy']:>6} k={row['k']:>3} ({row['reported_spam']} spam) "
+        f"{name} | {how:>6} k={row['k']:>3} ({row['reported_spam']} spam) "
         f"new MCC {row['new']['mcc']:.3f} rec {row['new']['recall']:.3f} "
         f"hb {100 * row['new']['ham_blocked']:.2f}% | base MCC {row['base']['mcc']:.4f} "
-        f"| {row['model']} thr {row['threshold']:.3f} | {row['seconds']:.0f} s"
+        f"hb {100 * row['base']['ham_blocked']:.2f}% | {row['model']} thr {row['threshold']:.3f} "
+        f"| {row['seconds']:.0f} s"
     )
     if "base_repeats" in row:
-        rep = row["base_repeats"]["holdout_per_source"] or {}
-        figures = next(iter(rep.values()), row["base_repeats"]["holdout"])
-        if row["k"] == 0:
-            figures = row["base_repeats"]["holdout"]
-        line += " | base over seeds: " + ", ".join(
-            f"{key} {v['mean']:.4f}±{v['std']:.4f}" for key, v in figures.items()
+        rep = row["base_repeats"]
+        line += (
+            f" | base over seeds: MCC {rep['mcc']['mean']:.4f}±{rep['mcc']['std']:.4f}, "
+            f"hb {100 * rep['ham_blocked']['mean']:.2f}%"
         )
-    print(line, flush=True)
+    return line
 
 
-def markdown(results: dict[str, list[dict[str, Any]]]) -> str:
-    """The curve as a table: new-place and base MCC for every setup, strategy and k."""
+def markdown(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
+    """Every curve as one table: new-place and base MCC for every setup, way and k."""
     lines = [
         "| setup | reports | k | spam reported | new MCC | new recall | new ham blocked "
-        "| base MCC |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| base MCC | base MCC, 5 seeds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, rows in results.items():
-        for r in rows:
-            lines.append(
-                f"| {name} | {r['strategy']} | {r['k']} | {r['reported_spam']} | "
-                f"{r['new']['mcc']:.3f} | {r['new']['recall']:.3f} | "
-                f"{100 * r['new']['ham_blocked']:.2f} % | {r['base']['mcc']:.4f} |"
-            )
+    for name, curves in results.items():
+        for how, rows in curves.items():
+            for r in rows:
+                seeds = r.get("base_repeats", {}).get("mcc", {}).get("mean")
+                lines.append(
+                    f"| {name} | {how} | {r['k']} | {r['reported_spam']} | "
+                    f"{r['new']['mcc']:.3f} | {r['new']['recall']:.3f} | "
+                    f"{100 * r['new']['ham_blocked']:.2f} % | {r['base']['mcc']:.4f} | "
+                    f"{'' if seeds is None else f'{seeds:.4f}'} |"
+                )
     return "\n".join(lines)
 
 
@@ -188,23 +330,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.adaptation", description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=Path("build/adaptation"))
-    parser.add_argument("--setups", nargs="+", default=["a", "b", "c"], choices=["a", "b", "c"])
+    parser.add_argument("--setups", nargs="+", default=["a", "b"], choices=["a", "b", "c"])
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of error reports (0: none)")
+    parser.add_argument("--random", type=int, nargs="*", default=list(RANDOM_KS[1:]))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1, help="seeds for setup a's base figures")
+    parser.add_argument("--repeats", type=int, default=1, help="seeds for the base's figures")
     parser.add_argument("--quick", action="store_true", help="the narrowed grid (QUICK)")
     args = parser.parse_args(argv)
     options = TrainOptions(folds=args.folds, n_jobs=args.n_jobs, baseline=False)
     if args.quick:
         options = replace(options, **QUICK)
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[dict[str, Any]]] = {}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     started = time.perf_counter()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
     for setup in setups(args.data, args.setups):
-        repeats = args.repeats if setup.name.startswith("a") else 1
-        results[setup.name] = curve(setup, options, repeats)
-        tag = setup.name[0]
-        (args.out / f"adaptation-{tag}.json").write_text(json.dumps(results[setup.name], indent=2))
+        curves: dict[str, list[dict[str, Any]]] = {}
+        if args.rounds:
+            curves["rounds"] = rounds_curve(setup, options, args.rounds, args.repeats, say)
+        if args.random:
+            ks = sorted({0, *args.random})
+            curves["random"] = random_curve(setup, options, ks, args.repeats, say)
+        results[setup.name] = curves
+        target = args.out / f"adaptation-{setup.name[0]}.json"
+        target.write_text(json.dumps(curves, indent=2) + "\n")
     (args.out / "adaptation.md").write_text(markdown(results) + "\n")
     print(markdown(results))
     print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -1,15 +1,20 @@
 """The adaptation curve through the real loop, not the trainer's functions alone.
 
 For one setup of ``bench.adaptation`` (default: trained on SMS, SpamAssassin the new
-place): a local S3 (moto) and ``chalice local`` are started; the base model is trained and
-published with ``python -m trainer train --publish``; then for k = 50, 200, 500 the new
-reports (nested in k: the same people keep reporting) are POSTed to ``/feedback`` as the
-page sends them, accepted with ``python -m trainer feedback accept --all``, learnt by
-``python -m trainer train --feedback --publish``, swapped in by the running API, and the
-rest of the new place is scored through ``/predict/batch``. The base source's figures are
-the trainer's own holdout report (``train --json``). Run::
+place), on its halves and rounds (``bench.adaptation``): a local S3 (moto) and ``chalice
+local`` are started; the base model is trained and published with ``python -m trainer
+train --publish``. Then, for each curve, reports are POSTed to ``/feedback`` as the page
+sends them (each after the ``/predict`` verdict it corrects), accepted with ``python -m
+trainer feedback accept --all``, learnt by ``python -m trainer train --feedback
+--publish``, swapped in by the running API, and the second half is scored through
+``/predict/batch``. In rounds, the errors are found through ``/predict/batch`` too, as
+the live model answers. The base source's figures are the trainer's own holdout report
+(``train --json``). Between curves the registry is rolled back to the k = 0 model and the
+reports are deleted (``trainer rollback``, ``trainer feedback delete``), so both start
+from the same model and servers. Run::
 
-    python -m bench.adaptation_loop --out build/adaptation-loop [--setup a] [--strategy random]
+    python -m bench.adaptation_loop --out build/adaptation-loop [--setup a]
+        [--random 50 200 500] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +36,24 @@ import numpy as np
 import requests
 from chalicelib.registry_format import current_key, parse_manifest
 
-from bench.adaptation import DATA, KS, PICK_SEED, setups
-from bench.adaptation_reports import STRATEGIES, pick_reports, reportable, unpicked
+from bench.adaptation import (
+    DATA,
+    RANDOM_KS,
+    ROUND_SIZE,
+    PlaceHalves,
+    error_round,
+    random_reports,
+    setups,
+    split_place,
+)
+from bench.adaptation_reports import reportable
 from bench.table import Row
 from stack import REPO_ROOT
 from stack.local.services import chalice_local, moto_s3_client, moto_server
 from trainer.data import Message
 from trainer.evaluate import classification_report
 
-__all__ = ["BUCKET", "base_specs", "loop_curve", "main", "rows", "run_trainer"]
+__all__ = ["BUCKET", "LoopStack", "base_specs", "loop_stack", "main", "rows", "run_trainer"]
 
 CONFIG = json.loads((REPO_ROOT / "spam_api" / ".chalice" / "config.json").read_text())
 BUCKET = CONFIG["stages"]["local"]["environment_variables"]["MODEL_BUCKET"]
@@ -80,41 +96,95 @@ def run_trainer(endpoint: str, *args: str) -> str:
     return done.stdout
 
 
-def _scores(api: str, messages: Sequence[Message]) -> tuple[np.ndarray, float, str]:
-    """Spam probabilities through ``/predict/batch``, the threshold and the version used."""
-    probabilities: list[float] = []
-    threshold, version = 0.5, ""
-    with requests.Session() as http:
-        for start in range(0, len(messages), 100):
-            batch = [m.text for m in messages[start : start + 100]]
-            answer = http.post(f"{api}/predict/batch", json={"texts": batch}, timeout=120)
-            answer.raise_for_status()
-            body = answer.json()
-            probabilities += [r["spam_probability"] for r in body["results"]]
-            threshold, version = body["threshold"], body["model_version"]
-    return np.asarray(probabilities), threshold, version
+def _base_mcc(metrics: dict[str, Any], source: str) -> float:
+    per_source = metrics.get("holdout_per_source", {})
+    return float(per_source.get(source, metrics["holdout"])["mcc"])
 
 
-def _report(api: str, messages: Sequence[Message]) -> dict[str, Any]:
-    scores, threshold, version = _scores(api, messages)
-    truth = [1 if m.label == "spam" else 0 for m in messages]
-    report = classification_report(truth, scores, threshold)
-    return {"version": version, **{k: report[k] for k in ("mcc", "recall", "ham_blocked")}}
+@dataclass
+class LoopStack:
+    """A running local S3 and API with the setup's k = 0 model live, and its place's halves."""
 
+    name: str
+    api: str
+    endpoint: str
+    s3: Any
+    specs: list[str]
+    source: str
+    halves: PlaceHalves
+    first_version: str
+    first_metrics: dict[str, Any]
+    sent_ids: list[str] = field(default_factory=list)
 
-def _post_reports(api: str, pool: Sequence[Message], picked: Sequence[int]) -> None:
-    with requests.Session() as http:
-        for i in picked:
-            verdict = http.post(f"{api}/predict", json={"text": pool[i].text}, timeout=60)
-            body = {
-                "text": pool[i].text,
-                "label": pool[i].label,
-                "model_version": verdict.json()["model_version"],
-                "request_id": verdict.headers["X-Request-Id"],
-            }
-            answer = http.post(f"{api}/feedback", json=body, timeout=60)
-            if answer.status_code != 202:
-                raise RuntimeError(f"/feedback answered {answer.status_code}: {answer.text}")
+    def scores(self, messages: Sequence[Message]) -> tuple[np.ndarray, float, str]:
+        """Spam probabilities through ``/predict/batch``, the threshold and the version."""
+        probabilities: list[float] = []
+        threshold, version = 0.5, ""
+        with requests.Session() as http:
+            for start in range(0, len(messages), 100):
+                batch = [m.text for m in messages[start : start + 100]]
+                answer = http.post(f"{self.api}/predict/batch", json={"texts": batch}, timeout=120)
+                answer.raise_for_status()
+                body = answer.json()
+                probabilities += [r["spam_probability"] for r in body["results"]]
+                threshold, version = body["threshold"], body["model_version"]
+        return np.asarray(probabilities), threshold, version
+
+    def second_half(self) -> dict[str, Any]:
+        """MCC, recall and ham blocked on the second half, as the API answers."""
+        messages = self.halves.messages(self.halves.second)
+        scores, threshold, version = self.scores(messages)
+        truth = [1 if m.label == "spam" else 0 for m in messages]
+        report = classification_report(truth, scores, threshold)
+        return {"version": version, **{k: report[k] for k in ("mcc", "recall", "ham_blocked")}}
+
+    def learn(self, picked: Sequence[int]) -> dict[str, Any]:
+        """Report ``picked`` through the API, accept, retrain with every report, swap in."""
+        with requests.Session() as http:
+            for i in picked:
+                message = self.halves.pool[i]
+                verdict = http.post(f"{self.api}/predict", json={"text": message.text}, timeout=60)
+                body = {
+                    "text": message.text,
+                    "label": message.label,
+                    "model_version": verdict.json()["model_version"],
+                    "request_id": verdict.headers["X-Request-Id"],
+                }
+                answer = http.post(f"{self.api}/feedback", json=body, timeout=60)
+                if answer.status_code != 202:
+                    raise RuntimeError(f"/feedback answered {answer.status_code}: {answer.text}")
+                self.sent_ids.append(answer.json()["id"])
+        run_trainer(self.endpoint, "feedback", "accept", "--all", "--by", "bench")
+        metrics, version = _train(self.s3, self.endpoint, self.specs, "--feedback", "--publish")
+        _wait_for(self.api, version)
+        return metrics
+
+    def reset(self) -> None:
+        """Back to the k = 0 model with no reports: the next curve starts where this one did."""
+        if self.sent_ids:
+            run_trainer(self.endpoint, "feedback", "delete", *self.sent_ids)
+            self.sent_ids.clear()
+        run_trainer(self.endpoint, "rollback", self.first_version)
+        _wait_for(self.api, self.first_version)
+
+    def point(self, how: str, reported: Sequence[int], metrics: dict, seconds: float) -> dict:
+        row = {
+            "setup": self.name,
+            "strategy": how,
+            "k": len(reported),
+            "reported_spam": sum(self.halves.pool[i].label == "spam" for i in reported),
+            "new": self.second_half(),
+            "base_mcc": _base_mcc(metrics, self.source),
+            "seconds": round(seconds, 1),
+        }
+        new = row["new"]
+        print(
+            f"{self.name} | {how} k={row['k']} ({row['reported_spam']} spam): new MCC "
+            f"{new['mcc']:.3f} recall {new['recall']:.3f} ham blocked "
+            f"{100 * new['ham_blocked']:.2f} % | base MCC {row['base_mcc']:.4f} | {seconds:.0f} s",
+            flush=True,
+        )
+        return row
 
 
 def _wait_for(api: str, version: str, timeout: float = 60.0) -> None:
@@ -133,91 +203,131 @@ def _train(s3: Any, endpoint: str, specs: Sequence[str], *extra: str) -> tuple[d
     return metrics, parse_manifest(current).version
 
 
-def _base_mcc(metrics: dict[str, Any], source: str) -> float:
-    per_source = metrics.get("holdout_per_source", {})
-    return float(per_source.get(source, metrics["holdout"])["mcc"])
-
-
-def loop_curve(
-    setup_name: str, strategy: str, ks: Sequence[int] = KS, data: Path = DATA
-) -> list[dict[str, Any]]:
-    """One setup's curve for one way of choosing reports, through the real loop."""
+@contextmanager
+def loop_stack(setup_name: str, data: Path = DATA) -> Iterator[LoopStack]:
+    """Servers up, the setup's base model trained, published and live."""
     (setup,) = setups(data, [setup_name])
     specs = base_specs(data)[setup_name]
-    pool = reportable(setup.new, setup.base)
-    source = setup.base[0].source
-    rows: list[dict[str, Any]] = []
+    halves = split_place(reportable(setup.new, setup.base))
     with tempfile.TemporaryDirectory() as logs, moto_server(log_dir=Path(logs)) as s3_service:
         s3 = moto_s3_client(s3_service.url)
         s3.create_bucket(Bucket=BUCKET)
         metrics, version = _train(s3, s3_service.url, specs, "--publish")
         with chalice_local(s3_service.url, log_dir=Path(logs)) as api:
             _wait_for(api.url, version)
-            scores, threshold, _ = _scores(api.url, pool)
-            wrong = [
-                (s >= threshold) != (m.label == "spam") for s, m in zip(scores, pool, strict=True)
-            ]
-            sent: set[int] = set()
-            for k in ks:  # picks are nested in k: only the new ones are sent
-                picked = pick_reports(pool, k, PICK_SEED, strategy, wrong)
-                new_reports = [i for i in picked if i not in sent]
-                if new_reports:
-                    started = time.perf_counter()
-                    _post_reports(api.url, pool, new_reports)
-                    run_trainer(s3_service.url, "feedback", "accept", "--all", "--by", "bench")
-                    metrics, version = _train(s3, s3_service.url, specs, "--feedback", "--publish")
-                    _wait_for(api.url, version)
-                    seconds = time.perf_counter() - started
-                    sent.update(new_reports)
-                else:
-                    seconds = 0.0
-                row = {
-                    "setup": setup.name,
-                    "strategy": strategy,
-                    "k": len(picked),
-                    "new": _report(api.url, unpicked(pool, picked)),
-                    "base_mcc": _base_mcc(metrics, source),
-                    "seconds": round(seconds, 1),
-                }
-                rows.append(row)
-                print(
-                    f"{setup.name} | {strategy} k={row['k']}: new MCC {row['new']['mcc']:.3f} "
-                    f"recall {row['new']['recall']:.3f} ham blocked "
-                    f"{100 * row['new']['ham_blocked']:.2f} % | base MCC {row['base_mcc']:.4f} "
-                    f"| {seconds:.0f} s",
-                    flush=True,
-                )
+            yield LoopStack(
+                name=setup.name,
+                api=api.url,
+                endpoint=s3_service.url,
+                s3=s3,
+                specs=specs,
+                source=setup.base[0].source,
+                halves=halves,
+                first_version=version,
+                first_metrics=metrics,
+            )
+
+
+def random_loop(stack: LoopStack, ks: Sequence[int]) -> list[dict[str, Any]]:
+    """Random reports (``bench.adaptation.random_reports``), nested in k, through the loop."""
+    rows, sent = [], []
+    for k in sorted(ks):
+        picked = random_reports(stack.halves, k)
+        new = [i for i in picked if i not in set(sent)]
+        started, metrics = time.perf_counter(), stack.first_metrics
+        if new:
+            metrics = stack.learn(new)
+            sent += new
+        rows.append(stack.point("random", picked, metrics, time.perf_counter() - started))
     return rows
 
 
-def rows(curve: Sequence[dict[str, Any]]) -> list[Row]:
-    """``make bench``'s rows: each k against k = 0, with the issue's floors as targets."""
-    first = curve[0]
-    out = []
-    for point in curve:
-        new, k = point["new"], point["k"]
-        base_drop = first["base_mcc"] - point["base_mcc"]
-        meets = (new["mcc"] >= 0.85 if k == 200 else True) and base_drop <= 0.01
-        out.append(
-            Row(
-                section="9",
-                measure=f"adaptation, SMS model + {k} random reports from SpamAssassin, "
-                "through the real loop: MCC on the rest of SpamAssassin",
-                ours=f"MCC {new['mcc']:.3f} · recall {new['recall']:.3f} · ham blocked "
-                f"{100 * new['ham_blocked']:.2f}% · SMS holdout MCC {point['base_mcc']:.4f}",
-                baseline=f"k = 0: MCC {first['new']['mcc']:.3f} · SMS holdout MCC "
-                f"{first['base_mcc']:.4f}",
-                ratio=f"MCC {new['mcc'] / first['new']['mcc']:.2f}×"
-                if first["new"]["mcc"]
-                else "—",
-                target=("new MCC ≥ 0.85; " if k == 200 else "") + "SMS MCC within 0.01 of k = 0",
-                result="PASS" if meets else "MISS",
-                notes=f"reports POSTed to chalice local, accepted with the CLI, train --feedback "
-                f"--publish, swapped in; {point['seconds']:.0f} s for this point",
-                raw=point,
-            )
-        )
+def rounds_loop(stack: LoopStack, rounds: int) -> list[dict[str, Any]]:
+    """Rounds of error reports (``bench.adaptation.error_round``), each found through the API."""
+    reported: list[int] = []
+    rows = []
+    for number in range(1, rounds + 1):
+        started = time.perf_counter()
+        threshold = requests.get(f"{stack.api}/model", timeout=10).json()["model"]["threshold"]
+
+        def live(messages: list[Message]) -> np.ndarray:
+            return stack.scores(messages)[0]
+
+        picks = error_round(stack.halves, reported, live, threshold, number)
+        if len(picks) < ROUND_SIZE:
+            print(f"{stack.name} | round {number}: only {len(picks)} errors left", flush=True)
+        if not picks:
+            break
+        reported += picks
+        metrics = stack.learn(picks)
+        rows.append(stack.point("rounds", reported, metrics, time.perf_counter() - started))
+        rows[-1]["round"] = number
+    return rows
+
+
+def curves(
+    setup_name: str,
+    random_ks: Sequence[int] = RANDOM_KS[1:],
+    rounds: int = 4,
+    data: Path = DATA,
+) -> dict[str, Any]:
+    """k = 0, then random reports and rounds of error reports, both from the k = 0 model."""
+    with loop_stack(setup_name, data) as stack:
+        result: dict[str, Any] = {"k0": stack.point("-", [], stack.first_metrics, 0.0)}
+        if random_ks:
+            result["random"] = random_loop(stack, random_ks)
+            stack.reset()
+        if rounds:
+            result["rounds"] = rounds_loop(stack, rounds)
+    return result
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    """``make bench``'s rows: each point against k = 0, with the issues' floors as targets.
+
+    Random reports: MCC >= 0.85 at k = 200. Rounds: from the second on, none lower than the
+    one before by more than 0.02 (and MCC >= 0.85 at k = 200, where the run gets there).
+    Every point: the base source's holdout MCC within 0.01 of k = 0's.
+    """
+    first = result["k0"]
+    out = [_row(first, first, "", "SMS MCC within 0.01 of k = 0", True)]
+    for point in result.get("random", []):
+        k = point["k"]
+        target = ("new MCC ≥ 0.85; " if k == 200 else "") + "SMS MCC within 0.01 of k = 0"
+        meets = point["new"]["mcc"] >= 0.85 if k == 200 else True
+        out.append(_row(point, first, "random reports", target, meets))
+    previous = None
+    for point in result.get("rounds", []):
+        k = point["k"]
+        target = "no lower than the round before − 0.02" if previous else "—"
+        meets = previous is None or point["new"]["mcc"] >= previous["new"]["mcc"] - 0.02
+        if k == 200:
+            target, meets = f"new MCC ≥ 0.85; {target}", meets and point["new"]["mcc"] >= 0.85
+        label = f"reports of its errors, round {point['round']}"
+        out.append(_row(point, first, label, f"{target}; SMS MCC within 0.01 of k = 0", meets))
+        previous = point
     return out
+
+
+def _row(point: dict, first: dict, how: str, target: str, meets: bool) -> Row:
+    new, k = point["new"], point["k"]
+    keeps_base = first["base_mcc"] - point["base_mcc"] <= 0.01
+    what = f"{k} {how}" if how else "0 reports"
+    return Row(
+        section="9",
+        measure=f"adaptation, SMS model + {what} from SpamAssassin's first half, through the "
+        "real loop: MCC on its second half",
+        ours=f"MCC {new['mcc']:.3f} · recall {new['recall']:.3f} · ham blocked "
+        f"{100 * new['ham_blocked']:.2f}% · SMS holdout MCC {point['base_mcc']:.4f}",
+        baseline=f"k = 0: MCC {first['new']['mcc']:.3f} · SMS holdout MCC {first['base_mcc']:.4f}",
+        ratio=f"MCC {new['mcc'] / first['new']['mcc']:.2f}×" if first["new"]["mcc"] else "—",
+        target=target,
+        result="PASS" if meets and keeps_base else "MISS",
+        notes=f"{point['reported_spam']} spam reported; reports POSTed to chalice local, "
+        f"accepted with the CLI, train --feedback --publish, swapped in; "
+        f"{point['seconds']:.0f} s for this point",
+        raw=point,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,13 +335,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/adaptation-loop"))
     parser.add_argument("--setup", default="a", choices=SETUPS)
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--strategy", default="random", choices=STRATEGIES)
-    parser.add_argument("--ks", type=int, nargs="+", default=list(KS))
+    parser.add_argument("--random", type=int, nargs="*", default=list(RANDOM_KS[1:]))
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args(argv)
-    rows = loop_curve(args.setup, args.strategy, args.ks, args.data)
+    result = curves(args.setup, args.random, args.rounds, args.data)
     args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / f"loop-{args.setup}-{args.strategy}.json"
-    target.write_text(json.dumps(rows, indent=2) + "\n")
+    target = args.out / f"loop-{args.setup}.json"
+    target.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {target}")
     return 0
 

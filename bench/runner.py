@@ -70,8 +70,8 @@ def _batch(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
 def _adaptation(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
     if not ctx.settings.with_spamassassin:
         return []  # the new place is SpamAssassin
-    curve = adaptation_loop.loop_curve("a", "random", (0, 50, 200), ctx.settings.data_dir)
-    return adaptation_loop.rows(curve)
+    result = adaptation_loop.curves("a", (200,), 2, ctx.settings.data_dir)
+    return adaptation_loop.rows(result)
 
 
 def _layers(ctx: BenchContext) -> tuple[layers.LayerInfo, layers.LayerInfo]:

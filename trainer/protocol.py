@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -71,6 +71,7 @@ def holdout_split(
     sources: Sequence[str],
     test_size: float = HOLDOUT_FRACTION,
     seed: int = SEED,
+    never_held_out: Collection[str] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the training part and the holdout: each source split on its own.
 
@@ -79,10 +80,15 @@ def holdout_split(
     figures of an SMS-only run and of an SMS + email run are measured on one holdout.
     A source with a label seen only once (a few reports, say) is split without
     stratifying, and a single message goes to training, so no other source's split moves.
+    The sources in ``never_held_out`` (accepted reports) go to training whole.
 
     >>> train, test = holdout_split(["spam", "ham"] * 10, ["a"] * 20)
     >>> len(train), len(test), sorted(set(train) | set(test)) == list(range(20))
     (16, 4, True)
+    >>> labels, sources = ["spam", "ham"] * 10, ["a"] * 16 + ["r"] * 4
+    >>> train, test = holdout_split(labels, sources, never_held_out=["r"])
+    >>> {16, 17, 18, 19} <= set(train.tolist()), len(test)
+    (True, 4)
     """
     names = np.asarray(sources, dtype=object)
     label_array = np.asarray(labels, dtype=object)
@@ -91,7 +97,7 @@ def holdout_split(
     parts = []
     for name in dict.fromkeys(names.tolist()):
         index = np.flatnonzero(names == name)
-        if index.size < 2:
+        if index.size < 2 or name in never_held_out:
             parts.append((index, index[:0]))
             continue
         counts = Counter(label_array[index].tolist())

@@ -51,7 +51,7 @@ def render_report(metrics: Mapping[str, Any]) -> str:
     if feedback:
         lines.append(
             f"feedback: {feedback['reports']} accepted reports, {feedback['used']} used "
-            f"({len(feedback['trained_on'])} trained on, {len(feedback['held_out'])} held out), "
+            f"({len(feedback['trained_on'])} trained on), "
             f"{feedback['overruled']} overruled a corpus label, {feedback['already_in_corpus']} "
             f"already in the corpus; digest {feedback['digest'][:16]}"
         )

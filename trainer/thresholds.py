@@ -10,17 +10,11 @@ stricter limit than asked, set by the single most spam-like ham: its threshold s
 above the highest of n scores, which climbs as the source grows, so every new report
 of a poorly known source would raise the threshold and cut recall (issue #14). Such a
 source's ham still count in the pooled limit.
-
-A few hundred reports cannot show a 0.2 % quantile either, yet their expert needs a
-threshold of its own when their ham scores lower than the corpus's (a medium the corpus
-never saw). :func:`tail_threshold` estimates that quantile from a normal fitted to the
-ham's logits instead of reading it off the single highest ham.
 """
 
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 
@@ -28,16 +22,12 @@ from trainer.evaluate import choose_threshold
 
 __all__ = [
     "MIN_SOURCE_HAM",
-    "MIN_TAIL_HAM",
     "min_source_ham",
     "strictest_threshold",
-    "tail_threshold",
 ]
 
 #: A source needs at least this many ham messages in the training part for a limit of its own.
 MIN_SOURCE_HAM = 200
-#: A normal is fitted to no fewer ham than this (:func:`tail_threshold`).
-MIN_TAIL_HAM = 30
 
 
 def min_source_ham(max_ham_blocked: float) -> int:
@@ -69,28 +59,3 @@ def strictest_threshold(
     }
     pooled = choose_threshold(scores[ham], max_ham_blocked)
     return max([pooled, *per_source.values()]), per_source
-
-
-def tail_threshold(ham_scores: np.ndarray, max_ham_blocked: float) -> float | None:
-    """The score above which ``max_ham_blocked`` of ham like these falls, from a fitted tail.
-
-    The ``1 - max_ham_blocked`` quantile of a normal fitted to the logits of the scores
-    (mean and sample standard deviation), mapped back to a score; ``None`` below
-    ``MIN_TAIL_HAM`` ham, or for a rate of 0 (no normal quantile). Unlike the empirical
-    quantile it does not climb with every new ham: more ham only sharpens the estimate.
-
-    >>> rng = np.random.default_rng(0)
-    >>> logits = rng.normal(-4.0, 1.0, 20000)
-    >>> cut = tail_threshold(1 / (1 + np.exp(-logits)), 0.002)
-    >>> round(float(np.mean(1 / (1 + np.exp(-logits)) >= cut)), 3)
-    0.002
-    >>> tail_threshold(np.full(10, 0.1), 0.002) is None
-    True
-    """
-    scores = np.clip(np.asarray(ham_scores, dtype=float), 1e-12, 1 - 1e-12)
-    if scores.size < MIN_TAIL_HAM or not 0.0 < max_ham_blocked < 1.0:
-        return None
-    logits = np.log(scores) - np.log1p(-scores)
-    spread = float(np.std(logits, ddof=1))
-    z = float(np.mean(logits)) + NormalDist().inv_cdf(1.0 - max_ham_blocked) * spread
-    return float(1.0 / (1.0 + math.exp(-z)))

@@ -24,9 +24,14 @@ threshold, and a gate that predicts the medium; the CV scores that mixture, so t
 published threshold meets the same limit for it. With one medium nothing changes.
 
 Accepted feedback reports (``feedback=``) join as the source and medium ``feedback``
-(:mod:`trainer.feedback`): split, reported and thresholded like any source; with
-enough of each label they get an expert of their own that learns from every row, the
-reports weighted to count as much as the corpus (:func:`trainer.experts.expert_rows`).
+(:mod:`trainer.feedback`). Every one is learnt: a person reviewed it, and reports come a
+few dozen at a time, so holding a fifth of them out (drawn anew as they grow) would leave
+a round's corrections unlearnt and hold out in one run what the last one learnt. With
+enough of them they get an expert of their own that learns from every row, each report
+weighing ``REPORT_WEIGHT`` corpus messages with its labels balanced, chosen and
+thresholded on the corpus's out-of-fold scores (:mod:`trainer.experts`). The corpus's
+holdout is what measures the model; the place's figures come from its own messages
+(``bench.adaptation``).
 """
 
 from __future__ import annotations
@@ -52,12 +57,18 @@ from trainer.experts import (
     EXPERT_GRID,
     GATE_GRID,
     GATE_SHARPNESS,
-    REPORT_WEIGHTS,
+    REPORT_WEIGHT,
     cross_validate_experts,
     fit_experts,
     select_experts,
 )
-from trainer.feedback import FEEDBACK_MEDIUM, FeedbackMerge, merge_feedback, report_id
+from trainer.feedback import (
+    FEEDBACK_MEDIUM,
+    FEEDBACK_SOURCE,
+    FeedbackMerge,
+    merge_feedback,
+    report_id,
+)
 from trainer.model import LABELS, PARAM_GRID, cross_validate_grid, fit_model, make_vectorizer
 from trainer.protocol import HOLDOUT_FRACTION, SEED, deduplicate, holdout_split
 from trainer.thresholds import min_source_ham, strictest_threshold
@@ -86,7 +97,7 @@ class TrainOptions:
     gate_grid: Sequence[Mapping[str, Any]] = GATE_GRID
     gate_sharpness: Sequence[float] = GATE_SHARPNESS
     pooled_media: Sequence[str] = (FEEDBACK_MEDIUM,)
-    report_weights: Sequence[float] = REPORT_WEIGHTS
+    report_weight: float = REPORT_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -244,7 +255,7 @@ def _fit_experts(
         options.seed,
         options.n_jobs,
         pooled=options.pooled_media,
-        report_weights=options.report_weights,
+        report_weight=options.report_weight,
     )
     selection = select_experts(
         cv, y_train, sources, media, options.max_ham_blocked, options.gate_sharpness
@@ -253,7 +264,9 @@ def _fit_experts(
     t0 = time.perf_counter()
     vectorizer = make_vectorizer()
     features = vectorizer.fit_transform(texts.tolist())
-    classifier = fit_experts(features, y_train, media, selection, options.pooled_media)
+    classifier = fit_experts(
+        features, y_train, media, selection, options.pooled_media, options.report_weight
+    )
     return _Fitted(
         vectorizer=vectorizer,
         classifier=classifier,
@@ -334,7 +347,11 @@ def train(
     y = np.asarray([LABELS[m.label] for m in kept], dtype=int)
     sources = np.asarray([m.source for m in kept], dtype=object)
     train_idx, test_idx = holdout_split(
-        [m.label for m in kept], sources.tolist(), options.holdout_fraction, options.seed
+        [m.label for m in kept],
+        sources.tolist(),
+        options.holdout_fraction,
+        options.seed,
+        never_held_out=(FEEDBACK_SOURCE,),
     )
     x_train, y_train = texts[train_idx].tolist(), y[train_idx]
     x_test, y_test = texts[test_idx].tolist(), y[test_idx]
@@ -393,6 +410,13 @@ def train(
     }
     if merge is not None:
         metrics["data"]["feedback"] = _feedback_record(merge, kept, train_idx, test_idx)
+        metrics["protocol"]["reports"] = (
+            "every accepted report learnt, none held out; in the reports' expert each weighs "
+            "report_weight corpus messages, spam and ham reports balanced; that expert's "
+            "setting, its threshold, the gate and the published threshold are chosen on the "
+            "corpus's out-of-fold scores only"
+        )
+        metrics["model"]["report_weight"] = options.report_weight
     if isinstance(classifier, MediumExperts):
         _report_media(metrics, classifier, fitted, features_test, media[test_idx])
     if several:

@@ -1,25 +1,47 @@
-"""The adaptation curve's bench rows: each k against k = 0, the issue's floors as targets."""
+"""The adaptation curve's bench rows: each point against k = 0, the issues' floors as targets."""
 
 from __future__ import annotations
 
 from bench.adaptation_loop import rows
 
 
-def _point(k: int, mcc: float, base: float) -> dict:
-    return {
+def _point(k: int, mcc: float, base: float, number: int | None = None) -> dict:
+    point = {
         "k": k,
+        "reported_spam": k // 4,
         "new": {"mcc": mcc, "recall": 0.8, "ham_blocked": 0.01},
         "base_mcc": base,
         "seconds": 1.0,
     }
+    if number is not None:
+        point["round"] = number
+    return point
 
 
-def test_k200_needs_the_floor_and_every_k_keeps_the_base_source() -> None:
-    curve = [_point(0, 0.2, 0.9686), _point(50, 0.7, 0.9690), _point(200, 0.86, 0.9600)]
-    results = [r.result for r in rows(curve)]
-    assert results == ["PASS", "PASS", "PASS"]
-    curve[2] = _point(200, 0.84, 0.9686)  # under the 0.85 floor
-    assert rows(curve)[2].result == "MISS"
-    curve[1] = _point(50, 0.7, 0.9500)  # the base source lost more than 0.01
-    assert rows(curve)[1].result == "MISS"
-    assert "4.20×" in rows(curve)[2].ratio
+def _result(**changes) -> dict:
+    result = {
+        "k0": _point(0, 0.2, 0.9686),
+        "random": [_point(200, 0.86, 0.9600)],
+        "rounds": [_point(50, 0.60, 0.9686, 1), _point(100, 0.80, 0.9640, 2)],
+    }
+    result.update(changes)
+    return result
+
+
+def test_random_k200_needs_the_floor_and_every_point_keeps_the_base_source() -> None:
+    assert [r.result for r in rows(_result())] == ["PASS"] * 4
+    assert rows(_result(random=[_point(200, 0.84, 0.9686)]))[1].result == "MISS"
+    assert rows(_result(random=[_point(200, 0.90, 0.9500)]))[1].result == "MISS"  # base -0.019
+    assert "4.30×" in rows(_result())[1].ratio
+
+
+def test_a_round_may_not_fall_more_than_002_below_the_one_before() -> None:
+    fell = [_point(50, 0.80, 0.9686, 1), _point(100, 0.77, 0.9686, 2)]
+    assert [r.result for r in rows(_result(rounds=fell))][2:] == ["PASS", "MISS"]
+    within = [_point(50, 0.80, 0.9686, 1), _point(100, 0.785, 0.9686, 2)]
+    assert [r.result for r in rows(_result(rounds=within))][2:] == ["PASS", "PASS"]
+    low_first = [_point(50, 0.30, 0.9686, 1)]  # the first round has no round before it
+    assert rows(_result(rounds=low_first))[2].result == "PASS"
+    at_200 = [_point(150, 0.84, 0.9686, 3), _point(200, 0.845, 0.9686, 4)]
+    assert rows(_result(rounds=at_200))[3].result == "MISS"  # under the 0.85 floor at k = 200
+    assert "round 2" in rows(_result())[3].measure

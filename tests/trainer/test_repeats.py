@@ -9,7 +9,7 @@ import pytest
 
 from trainer.cli import EXIT_OK, main
 from trainer.data import load_sources
-from trainer.experts import _expert_grids, _gate_settings
+from trainer.experts import _gate_settings
 from trainer.repeats import FIGURES, narrowed_options, repeat_protocol
 from trainer.train import TrainOptions, train
 
@@ -61,28 +61,28 @@ def test_a_narrowed_run_on_the_published_seed_gives_the_published_figures(small_
         repeat_protocol(messages, options, full.metrics, 0)
 
 
-def test_a_narrowed_mixture_keeps_each_experts_choice_and_the_reports_weight() -> None:
+def test_a_narrowed_mixture_keeps_each_experts_choice_and_the_gates() -> None:
     metrics = {
         "model": {
             "params": {
                 "experts": {
                     "sms": {"C": 10.0, "class_weight": None},
-                    "feedback": {"C": 30.0, "class_weight": None, "report_weight": 4.0},
+                    "feedback": {"C": 30.0, "class_weight": None},
                 },
                 "gate": {"C": 100.0, "class_weight": "balanced", "sharpness": 4.0},
             }
         }
     }
     narrow = narrowed_options(TrainOptions(), metrics)
+    assert narrow.expert_grid == (
+        {"C": 10.0, "class_weight": None},
+        {"C": 30.0, "class_weight": None},
+    )
     assert narrow.gate_grid == ({"C": 100.0, "class_weight": "balanced"},)
     assert narrow.gate_sharpness == (4.0,)
-    # the gate's class weight stays the run's: not offered both ways again
+    # with reports the gate is balanced whatever the narrowed grid says
     assert _gate_settings(narrow.gate_grid, ("feedback",)) == narrow.gate_grid
-    del metrics["model"]["params"]["gate"]["class_weight"]  # a run from before the choice
+    del metrics["model"]["params"]["gate"]["class_weight"]  # a run from before reports
     unweighted = narrowed_options(TrainOptions(), metrics).gate_grid
-    assert _gate_settings(unweighted, ("feedback",)) == ({"C": 100.0, "class_weight": None},)
-    grids = _expert_grids(("feedback", "sms"), narrow.expert_grid, ("feedback",), (1.0, 0.25))
-    assert grids["sms"] == ({"C": 10.0, "class_weight": None}, {"C": 30.0, "class_weight": None})
-    assert {"C": 30.0, "class_weight": None, "report_weight": 4.0} in grids["feedback"]
-    assert all("report_weight" in p for p in grids["feedback"])
-    assert len(grids["feedback"]) == 3  # sms's setting, tried at each report weight
+    assert _gate_settings(unweighted, ()) == ({"C": 100.0, "class_weight": None},)
+    assert _gate_settings(unweighted, ("feedback",)) == ({"C": 100.0, "class_weight": "balanced"},)

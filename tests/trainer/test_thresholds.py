@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from trainer.evaluate import choose_threshold
-from trainer.experts import mixture_threshold
 from trainer.thresholds import min_source_ham, strictest_threshold
 
 
@@ -43,13 +42,3 @@ def test_from_500_ham_on_a_source_has_a_limit_of_its_own() -> None:
     new = scores[sources == "new"]
     assert set(per_source) == {"corpus", "new"}
     assert np.sum(new >= threshold) <= 1  # floor(0.002 * 600) = 1
-
-
-def test_the_mixture_counts_a_pooled_mediums_ham_once() -> None:
-    """Its expert spent their share; the corpus limit must not count them again."""
-    scores, y, sources = _case(300)
-    corpus = sources == "corpus"
-    threshold, _ = mixture_threshold(scores, y, sources, corpus, 0.002)
-    assert threshold == choose_threshold(scores[corpus], 0.002)
-    everyone, _ = strictest_threshold(scores, y, sources, 0.002)
-    assert everyone > threshold
