@@ -53,7 +53,9 @@ from typing import Any
 import numpy as np
 from chalicelib.experts import MediumExperts, sharpen, sigmoid
 from joblib import Parallel, delayed
+from scipy.optimize import minimize
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.class_weight import compute_sample_weight
 
 from trainer.evaluate import brief, classification_report, per_source_report, selection_key
 from trainer.model import PARAM_GRID, make_classifier, make_vectorizer
@@ -66,6 +68,7 @@ __all__ = [
     "REPORT_WEIGHT",
     "ExpertsCV",
     "ExpertsSelection",
+    "anchored_fit",
     "cross_validate_experts",
     "expert_rows",
     "fit_experts",
@@ -182,7 +185,65 @@ def _fit_expert(
     weight: float,
 ) -> Any:
     rows, weights = expert_rows(name, media, y, pooled, weight)
-    return make_classifier(params).fit(x[rows], y[rows], sample_weight=weights)
+    if name not in pooled:
+        return make_classifier(params).fit(x[rows], y[rows], sample_weight=weights)
+    return anchored_fit(params, x, y, ~np.isin(media, pooled), weights)
+
+
+def anchored_fit(
+    params: Mapping[str, Any], x: Any, y: np.ndarray, corpus: np.ndarray, weights: np.ndarray
+) -> Any:
+    """The reports' expert: the corpus's own model, plus a correction learnt from every row.
+
+    A logistic regression fitted on the corpus's rows (``params``) is the anchor; the expert
+    is that model's logit plus a penalised linear correction, fitted on every row (the
+    reports weighted, ``weights``) with the anchor's logit as a fixed offset
+    (:func:`_offset_logistic`). What the reports do not contradict keeps the corpus's
+    weight, and what tells them apart is learnt on top: ham reports of a new place lower
+    what they have in common with each other, not what every spam shares. Anchor and
+    correction add up to one logistic regression over the text's features, which serves,
+    explains and pickles like any other.
+    """
+    anchor = make_classifier(params).fit(x[corpus], y[corpus])
+    weights = weights * compute_sample_weight(params.get("class_weight"), y)
+    coef, intercept = _offset_logistic(
+        x, y, anchor.decision_function(x), weights, float(params.get("C", 1.0))
+    )
+    anchor.coef_ = anchor.coef_ + coef
+    anchor.intercept_ = anchor.intercept_ + intercept
+    return anchor
+
+
+def _offset_logistic(
+    x: Any, y: np.ndarray, offset: np.ndarray, weights: np.ndarray, c: float
+) -> tuple[np.ndarray, float]:
+    """``(coef, intercept)`` minimising the weighted logistic loss of ``x @ coef + intercept
+    + offset`` plus ``|coef|^2 / (2 c)``: scikit-learn's L2 logistic regression, with the
+    per-row offset its estimators do not take.
+
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    >>> y = np.array([1, 0, 1, 0])
+    >>> coef, b = _offset_logistic(x, y, np.zeros(4), np.ones(4), 1.0)
+    >>> bool(coef[0, 0] > 0 > coef[0, 1])
+    True
+    >>> shifted, _ = _offset_logistic(x, y, np.array([5.0, -5.0, 5.0, -5.0]), np.ones(4), 1.0)
+    >>> bool(abs(shifted).max() < abs(coef).max())  # an offset that explains y: less to learn
+    True
+    """
+    sign = np.where(y == 1, 1.0, -1.0)
+    n_features = x.shape[1]
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        coef, intercept = params[:n_features], params[n_features]
+        margin = sign * (x @ coef + intercept + offset)
+        losses = np.logaddexp(0.0, -margin)
+        slope = -weights * sign * np.exp(-np.logaddexp(0.0, margin))  # d loss / d logit
+        grad = np.append(x.T @ slope + coef / c, slope.sum())
+        return float(weights @ losses + coef @ coef / (2.0 * c)), grad
+
+    start = np.zeros(n_features + 1)
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    return result.x[:n_features].reshape(1, -1), float(result.x[n_features])
 
 
 def _gate(params: Mapping[str, Any]) -> Any:
