@@ -125,3 +125,23 @@ def test_the_reports_expert_learns_every_row_and_the_corpus_expert_its_own() -> 
     assert weights[9] == pytest.approx(3 * weights[6])  # one spam weighs what three ham do
     rows, weights = expert_rows("sms", media, y, ["feedback"])
     assert rows.tolist() == list(range(6)) and weights is None
+
+
+def test_the_offset_fit_is_scikit_learns_logistic_regression_when_the_offset_is_zero() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from trainer.experts import _offset_logistic
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 6))
+    y = (x @ np.array([1.5, -2.0, 0.5, 0.0, 0.0, 1.0]) + rng.normal(size=300) > 0).astype(int)
+    weights = rng.uniform(0.5, 3.0, 300)
+    coef, intercept = _offset_logistic(x, y, np.zeros(300), weights, 0.7)
+    reference = LogisticRegression(C=0.7, tol=1e-10, max_iter=10_000).fit(x, y, weights)
+    assert np.allclose(coef, reference.coef_, atol=1e-4)
+    assert intercept == pytest.approx(reference.intercept_[0], abs=1e-4)
+    # an offset is a fixed part of every row's logit: adding a constant is the intercept's job
+    shifted, moved = _offset_logistic(x, y, np.full(300, 2.0), weights, 0.7)
+    assert np.allclose(shifted, coef, atol=1e-4) and moved == pytest.approx(
+        intercept - 2.0, abs=1e-4
+    )

@@ -13,7 +13,7 @@ from chalicelib.feedback_format import Report, new_report, report_key
 
 from trainer.cli import EXIT_OK, main
 from trainer.data import Message
-from trainer.experts import REPORT_WEIGHT, expert_rows
+from trainer.experts import REPORT_WEIGHT, anchored_fit, expert_rows
 from trainer.feedback import FEEDBACK_SOURCE, feedback_digest, merge_feedback
 from trainer.model import make_classifier
 from trainer.protocol import deduplicate, holdout_split
@@ -125,7 +125,8 @@ def test_reports_are_a_source_of_their_own_reported_and_recorded(synthetic_rows)
 
 
 def test_the_corpus_expert_learns_from_the_corpus_alone(synthetic_rows) -> None:
-    """The sms expert is a fit on the corpus's training rows only; the reports' expert is not."""
+    """The sms expert is a fit on the corpus's training rows only; the reports' expert is the
+    corpus's model corrected by every row, the reports weighted and balanced."""
     corpus = _corpus(synthetic_rows)
     reports = _place_reports(90)
     result = train(corpus, FAST, reports)
@@ -150,10 +151,16 @@ def test_the_corpus_expert_learns_from_the_corpus_alone(synthetic_rows) -> None:
         assert weights[own & (labels == label)].sum() == pytest.approx(
             REPORT_WEIGHT * own.sum() / 2
         )
-    alone_weighted = make_classifier(ONE[0]).fit(
-        result.vectorizer.transform([m.text for m in rows]), labels, sample_weight=weights
+    features = result.vectorizer.transform([m.text for m in rows])
+    again = anchored_fit(ONE[0], features, labels, ~own, weights)
+    assert np.allclose(experts["feedback"].coef_, again.coef_)
+    # the corpus's model plus a correction: on the corpus's own rows it still agrees with it
+    on_corpus = features[~own]
+    agree = np.mean(
+        (experts["feedback"].decision_function(on_corpus) > 0)
+        == (experts["sms"].decision_function(on_corpus) > 0)
     )
-    assert np.allclose(experts["feedback"].coef_, alone_weighted.coef_)
+    assert agree > 0.95
 
 
 @pytest.fixture
@@ -221,11 +228,11 @@ STRONG_SPAM = ["win", "cash", "prize", "claim", "urgent", "guaranteed", "award",
 
 
 def _place_message(rng: random.Random, label: str, i: int, weak: bool = False) -> str:
-    words = [rng.choice(PLACE_WORDS) for _ in range(3)]
+    words = [rng.choice(PLACE_WORDS) for _ in range(4)]
     if label == "ham":
-        words += [rng.choice(PLACE_HAM_WORDS) for _ in range(3)] + rng.sample(SHARED_WORDS, 2)
+        words += [rng.choice(PLACE_HAM_WORDS) for _ in range(2)] + rng.sample(SHARED_WORDS, 2)
     else:
-        words += [rng.choice(STRONG_SPAM) for _ in range(1 if weak else 4)]
+        words += [rng.choice(STRONG_SPAM) for _ in range(1 if weak else 2)]
     rng.shuffle(words)
     return " ".join(words) + f" q{i}"
 
@@ -236,11 +243,13 @@ def test_error_reports_that_are_nearly_all_ham_do_not_teach_that_the_place_is_ha
     """People report the model's mistakes: here 40 ham it blocked and 2 spam it let through.
 
     The place's ham use words the corpus saw only in spam, so the corpus's model blocks them;
-    its spam are caught. Learnt as they come, 40 to 2, the reports would teach that whatever
-    this place's messages share (its own words) means ham, and its spam would go through.
-    Balanced, they teach what tells this place's ham from spam: its spam stays caught.
+    its spam are caught. Learnt as a model of their own, 40 to 2, the reports teach that
+    whatever this place's messages share (its own words) means ham, and its spam goes
+    through (today's mechanism before issue #25 kept 35-63 % of the recall here; a full
+    refit with balanced labels 88 %). Anchored on the corpus's model, the reports correct
+    what tells this place's ham from spam, and its spam stays caught.
     """
-    corpus = _corpus(synthetic_rows, 400)
+    corpus = _corpus(synthetic_rows, 2000)
     rng = random.Random(11)
     reports = [_report(i, _place_message(rng, "ham", i), "ham") for i in range(40)]
     reports += [
@@ -251,7 +260,7 @@ def test_error_reports_that_are_nearly_all_ham_do_not_teach_that_the_place_is_ha
     ]
     y_place = np.array([label == "spam" for label, _ in place], dtype=int)
 
-    def place_report(result) -> dict:
+    def on_the_place(result) -> dict:
         scores = result.classifier.predict_proba(
             result.vectorizer.transform([text for _, text in place])
         )[:, 1]
@@ -262,11 +271,11 @@ def test_error_reports_that_are_nearly_all_ham_do_not_teach_that_the_place_is_ha
         }
 
     alone = train(corpus, FAST)
-    before = place_report(alone)
-    assert before["ham_blocked"] > 0.5 and before["recall"] > 0.9  # the setting: ham are errors
+    before = on_the_place(alone)
+    assert before["ham_blocked"] > 0.9 and before["recall"] > 0.9  # the setting: ham are errors
     learnt = train(corpus, FAST, reports)
-    after = place_report(learnt)
+    after = on_the_place(learnt)
     assert after["recall"] >= 0.9 * before["recall"], (before, after)
-    assert after["ham_blocked"] < before["ham_blocked"] / 2, (before, after)  # and it learnt
+    assert after["ham_blocked"] < 0.75 * before["ham_blocked"], (before, after)  # it learnt
     base = learnt.metrics["holdout_per_source"]["sms.txt"]["mcc"]
     assert base >= alone.metrics["holdout"]["mcc"] - 0.01
