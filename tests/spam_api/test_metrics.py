@@ -23,11 +23,16 @@ from chalicelib.metrics_format import (
     FEEDBACK_HAM,
     FEEDBACK_SPAM,
     LATENCY,
+    MAX_VALUES,
     MESSAGES_SCORED,
+    METRIC_UNITS,
+    MODEL_DIMENSIONS,
     MODEL_LOAD_FAILURES,
     MODEL_LOADS,
+    MODEL_METRICS,
     NO_MODEL,
     NO_MODEL_VERSION,
+    REQUEST_DIMENSIONS,
     REQUEST_METRICS,
     REQUESTS,
     SPAM_PROBABILITY,
@@ -37,9 +42,13 @@ from chalicelib.metrics_format import (
     TEXT_LENGTH,
     UNCERTAIN_MESSAGES,
     EmfLine,
+    MetricsFormatError,
+    emf_line,
     is_uncertain,
 )
 from chalicelib.runtime import reset_runtime, warm_start
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trainer.registry import publish
 from vendor_build.lambda_events import proxy_event, response_json
@@ -332,6 +341,80 @@ def test_no_text_nor_part_of_one_in_any_line(api_client, capsys) -> None:
 def metrics_names(line: str) -> set[str]:
     blocks = json.loads(line)["_aws"]["CloudWatchMetrics"]
     return {metric["Name"] for block in blocks for metric in block["Metrics"]}
+
+
+# -- the builder: its lines are exactly the document json writes -------------------------
+
+_numbers = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+_values = st.one_of(_numbers, st.lists(_numbers, min_size=1, max_size=MAX_VALUES))
+_request = st.fixed_dictionaries({}, optional=dict.fromkeys(REQUEST_METRICS, _values))
+_model = st.fixed_dictionaries({}, optional=dict.fromkeys(MODEL_METRICS, _values))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    namespace=st.text(min_size=1, max_size=20),
+    timestamp=st.integers(min_value=0, max_value=2**45),
+    dimensions=st.fixed_dictionaries(
+        {name: st.text(min_size=1, max_size=12) for name in ("Stage", "Route", "ModelVersion")}
+    ),
+    request_values=_request,
+    model_values=_model,
+    as_lists=st.booleans(),
+)
+def test_a_line_is_the_document_json_writes(
+    namespace, timestamp, dimensions, request_values, model_values, as_lists
+) -> None:
+    """``emf_line`` formats lines from a template per shape: the text must be json's own."""
+    model_sets = [list(dims) for dims in MODEL_DIMENSIONS] if as_lists else MODEL_DIMENSIONS
+    directives = [(REQUEST_DIMENSIONS, request_values), (model_sets, model_values)]
+    for _ in range(2):  # the first builds the template, the second uses it
+        line = emf_line(
+            namespace=namespace,
+            timestamp_ms=timestamp,
+            dimensions=dimensions,
+            directives=directives,
+        )
+        blocks = [
+            {
+                "Namespace": namespace,
+                "Dimensions": [list(dims) for dims in sets],
+                "Metrics": [{"Name": n, "Unit": METRIC_UNITS[n]} for n in values],
+            }
+            for sets, values in directives
+            if values
+        ]
+        used = sorted({name for block in blocks for dims in block["Dimensions"] for name in dims})
+        document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": blocks}}
+        document.update({name: dimensions[name] for name in used})
+        document.update({**request_values, **model_values})
+        assert line == json.dumps(document, separators=(",", ":"), allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "is not a finite number"),
+        (float("nan"), "is not a finite number"),
+        ([1.0, float("inf")], "is not a finite number"),
+        ([], "needs 1 to 100 values, got 0"),
+        ([1] * 101, "needs 1 to 100 values, got 101"),
+        ("1", "is not a finite number"),
+    ],
+)
+def test_the_builder_still_refuses_what_is_not_a_metric_value(value, message) -> None:
+    kwargs = {"namespace": "N", "timestamp_ms": 0, "dimensions": {"Stage": "s", "Route": "r"}}
+    good = {REQUESTS: 1}
+    emf_line(**kwargs, directives=[(REQUEST_DIMENSIONS, good)])  # the shape is known now
+    with pytest.raises(MetricsFormatError, match=message):
+        emf_line(**kwargs, directives=[(REQUEST_DIMENSIONS, {REQUESTS: value})])
+    with pytest.raises(MetricsFormatError, match="no value for dimension"):
+        emf_line(
+            **{**kwargs, "dimensions": {"Stage": "s"}}, directives=[(REQUEST_DIMENSIONS, good)]
+        )
 
 
 # -- loads, failures and cold starts ride with the next answer -------------------------------
