@@ -3,10 +3,10 @@
 Both variants are the real Chalice app called as Lambda calls it (as in section 2), with
 the model loaded, interleaved call by call in one run: before each call the process's
 settings are switched to the variant's (``use_settings``, which both pay alike). With
-metrics on, every answer's lines are built and written to stdout, here a log file
-(one write and a flush per answer, as Lambda's stdout gets them). The ratio is the median
-call with metrics on over the median with them off; the microseconds are the median of
-the paired differences (each round's on minus its off).
+metrics on, every answer's lines are built and written to stdout, here a log file, as
+the app writes them on Lambda (one system call per answer). The ratio is the median call
+with metrics on over the median with them off; the microseconds are the median of the
+paired differences (each round's on minus its off).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 result=verdict(r, TARGET, at_most=True),
                 notes=(
                     f"{s_on.n} interleaved calls each, SMS texts; on: the answer's EMF lines "
-                    "built and written to a file, flushed; µs = median of paired differences"
+                    "built and written to a file; µs = median of paired differences"
                 ),
                 raw={
                     "on": s_on.as_dict(),

@@ -18,34 +18,8 @@ from typing import Any
 
 import pytest
 from chalicelib import metrics
-from chalicelib.metrics_format import (
-    COLD_STARTS,
-    FEEDBACK_HAM,
-    FEEDBACK_SPAM,
-    LATENCY,
-    MAX_VALUES,
-    MESSAGES_SCORED,
-    METRIC_UNITS,
-    MODEL_DIMENSIONS,
-    MODEL_LOAD_FAILURES,
-    MODEL_LOADS,
-    MODEL_METRICS,
-    NO_MODEL,
-    NO_MODEL_VERSION,
-    REQUEST_DIMENSIONS,
-    REQUEST_METRICS,
-    REQUESTS,
-    SPAM_PROBABILITY,
-    SPAM_VERDICTS,
-    STATUS_4XX,
-    STATUS_5XX,
-    TEXT_LENGTH,
-    UNCERTAIN_MESSAGES,
-    EmfLine,
-    MetricsFormatError,
-    emf_line,
-    is_uncertain,
-)
+from chalicelib import metrics_format as fmt
+from chalicelib.metrics_format import EmfLine, MetricsFormatError, emf_line, is_uncertain
 from chalicelib.runtime import reset_runtime, warm_start
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,7 +44,7 @@ def answers(capsys: pytest.CaptureFixture[str]) -> list[EmfLine]:
 
 def request_line(lines: list[EmfLine]) -> EmfLine:
     """The one line of an answer that carries its request figures."""
-    carrying = [line for line in lines if REQUESTS in line.values]
+    carrying = [line for line in lines if fmt.REQUESTS in line.values]
     assert len(carrying) == 1, lines
     return carrying[0]
 
@@ -173,20 +147,20 @@ def test_every_answer_writes_its_request_figures_in_valid_emf(
     line = request_line(lines)
     assert line.namespace == "SpamClassifier"
     assert line.dimensions["Stage"] == "local" and line.dimensions["Route"] == route
-    assert {name: line.units[name] for name in REQUEST_METRICS} == {
-        REQUESTS: "Count",
-        LATENCY: "Milliseconds",
-        STATUS_4XX: "Count",
-        STATUS_5XX: "Count",
-        NO_MODEL: "Count",
+    assert {name: line.units[name] for name in fmt.REQUEST_METRICS} == {
+        fmt.REQUESTS: "Count",
+        fmt.LATENCY: "Milliseconds",
+        fmt.STATUS_4XX: "Count",
+        fmt.STATUS_5XX: "Count",
+        fmt.NO_MODEL: "Count",
     }
-    assert line.values[REQUESTS] == [1]
-    assert line.values[STATUS_4XX] == [int(400 <= status < 500)]
-    assert line.values[STATUS_5XX] == [int(status >= 500)]
-    assert line.values[NO_MODEL] == [no_model]
-    assert line.values[LATENCY][0] > 0
+    assert line.values[fmt.REQUESTS] == [1]
+    assert line.values[fmt.STATUS_4XX] == [int(400 <= status < 500)]
+    assert line.values[fmt.STATUS_5XX] == [int(status >= 500)]
+    assert line.values[fmt.NO_MODEL] == [no_model]
+    assert line.values[fmt.LATENCY][0] > 0
     scored = path.startswith("/predict") and status == 200
-    assert (MESSAGES_SCORED in line.values) is scored
+    assert (fmt.MESSAGES_SCORED in line.values) is scored
 
 
 def test_a_path_that_is_no_route_is_never_a_dimension_value(capsys) -> None:
@@ -196,7 +170,7 @@ def test_a_path_that_is_no_route_is_never_a_dimension_value(capsys) -> None:
         current.done(type("Response", (), {"status_code": 404})())
     (line,) = answers(capsys)
     assert line.dimensions["Route"] == metrics.OTHER_ROUTE
-    assert line.values[STATUS_4XX] == [1]
+    assert line.values[fmt.STATUS_4XX] == [1]
 
 
 # -- what the model figures say ------------------------------------------------------------
@@ -221,13 +195,13 @@ def test_a_predict_line_holds_its_message_figures_under_1_kb(
     line = read_lines(out)[1]
     probability = body["spam_probability"]
     assert line.dimensions["ModelVersion"] == body["model_version"] == published.version
-    assert line.values[MESSAGES_SCORED] == [1]
-    assert line.values[SPAM_VERDICTS] == [int(body["classification"] == "SPAM")] == [1]
-    assert line.values[SPAM_PROBABILITY] == [pytest.approx(probability, abs=5e-5)]
-    assert line.values[TEXT_LENGTH] == [len(SPAM)]
+    assert line.values[fmt.MESSAGES_SCORED] == [1]
+    assert line.values[fmt.SPAM_VERDICTS] == [int(body["classification"] == "SPAM")] == [1]
+    assert line.values[fmt.SPAM_PROBABILITY] == [pytest.approx(probability, abs=5e-5)]
+    assert line.values[fmt.TEXT_LENGTH] == [len(SPAM)]
     uncertain = is_uncertain(probability, body["threshold"], 0.1)
-    assert line.values[UNCERTAIN_MESSAGES] == [int(uncertain)]
-    assert line.units[SPAM_PROBABILITY] == "None" and line.units[TEXT_LENGTH] == "Count"
+    assert line.values[fmt.UNCERTAIN_MESSAGES] == [int(uncertain)]
+    assert line.units[fmt.SPAM_PROBABILITY] == "None" and line.units[fmt.TEXT_LENGTH] == "Count"
 
 
 def test_the_uncertainty_band_is_the_setting(bare_client, make_runtime, published, capsys) -> None:
@@ -240,7 +214,7 @@ def test_the_uncertainty_band_is_the_setting(bare_client, make_runtime, publishe
         results = body_of(response)["results"]
         assert all(r["spam_probability"] != body_of(response)["threshold"] for r in results)
         (line,) = answers(capsys)
-        assert line.values[UNCERTAIN_MESSAGES] == [expected]
+        assert line.values[fmt.UNCERTAIN_MESSAGES] == [expected]
 
 
 def test_a_batch_is_split_at_100_values_with_its_request_figures_once(
@@ -252,16 +226,16 @@ def test_a_batch_is_split_at_100_values_with_its_request_figures_once(
     response = post(bare_client, "/predict/batch", {"texts": texts})
     results = body_of(response)["results"]
     lines = answers(capsys)
-    assert [line.values[MESSAGES_SCORED] for line in lines] == [[100], [100], [50]]
-    assert [len(line.values[SPAM_PROBABILITY]) for line in lines] == [100, 100, 50]
+    assert [line.values[fmt.MESSAGES_SCORED] for line in lines] == [[100], [100], [50]]
+    assert [len(line.values[fmt.SPAM_PROBABILITY]) for line in lines] == [100, 100, 50]
     assert request_line(lines) is lines[0]
-    assert [length for line in lines for length in line.values[TEXT_LENGTH]] == [
+    assert [length for line in lines for length in line.values[fmt.TEXT_LENGTH]] == [
         len(text) for text in texts
     ]
-    probabilities = [p for line in lines for p in line.values[SPAM_PROBABILITY]]
+    probabilities = [p for line in lines for p in line.values[fmt.SPAM_PROBABILITY]]
     assert probabilities == [pytest.approx(r["spam_probability"], abs=5e-5) for r in results]
     spam = sum(r["classification"] == "SPAM" for r in results)
-    assert total(lines, SPAM_VERDICTS) == spam and 0 < spam < 250
+    assert total(lines, fmt.SPAM_VERDICTS) == spam and 0 < spam < 250
     assert {line.dimensions["ModelVersion"] for line in lines} == {
         body_of(response)["model_version"]
     }
@@ -276,15 +250,15 @@ def test_feedback_counts_reports_by_label_under_the_live_version(
         assert post(bare_client, "/feedback", {"text": HAM, "label": label}).status_code == 202
     lines = answers(capsys)
     assert len(lines) == 3
-    assert total(lines, FEEDBACK_SPAM) == 2 and total(lines, FEEDBACK_HAM) == 1
+    assert total(lines, fmt.FEEDBACK_SPAM) == 2 and total(lines, fmt.FEEDBACK_HAM) == 1
     # the report scored the text with the live model: loaded by no one before, so no load
-    assert {line.dimensions["ModelVersion"] for line in lines} == {NO_MODEL_VERSION}
+    assert {line.dimensions["ModelVersion"] for line in lines} == {fmt.NO_MODEL_VERSION}
     post(bare_client, "/predict", {"text": HAM})  # loads it
     capsys.readouterr()
     post(bare_client, "/feedback", {"text": HAM, "label": "spam"})
     (line,) = answers(capsys)
     assert line.dimensions["ModelVersion"] == published.version
-    assert line.values[FEEDBACK_SPAM] == [1] and line.values[FEEDBACK_HAM] == [0]
+    assert line.values[fmt.FEEDBACK_SPAM] == [1] and line.values[fmt.FEEDBACK_HAM] == [0]
 
 
 def test_counts_equal_what_was_sent(api_client, capsys) -> None:
@@ -309,13 +283,13 @@ def test_counts_equal_what_was_sent(api_client, capsys) -> None:
     sent["/predict"] += 1
     lines = answers(capsys)
     for route, count in sent.items():
-        assert total(lines, REQUESTS, Route=route) == count, route
-    assert total(lines, STATUS_4XX) == 1 and total(lines, STATUS_5XX) == 0
-    assert total(lines, MESSAGES_SCORED) == 7 + 2 * (3 + 5) == len(verdicts)
-    assert total(lines, SPAM_VERDICTS) == verdicts.count("SPAM")
-    assert total(lines, FEEDBACK_SPAM) == 1 and total(lines, FEEDBACK_HAM) == 2
-    assert total(lines, MODEL_LOADS) == 1  # the first request loaded the model
-    assert total(lines, MODEL_LOAD_FAILURES) == 0 and total(lines, COLD_STARTS) == 0
+        assert total(lines, fmt.REQUESTS, Route=route) == count, route
+    assert total(lines, fmt.STATUS_4XX) == 1 and total(lines, fmt.STATUS_5XX) == 0
+    assert total(lines, fmt.MESSAGES_SCORED) == 7 + 2 * (3 + 5) == len(verdicts)
+    assert total(lines, fmt.SPAM_VERDICTS) == verdicts.count("SPAM")
+    assert total(lines, fmt.FEEDBACK_SPAM) == 1 and total(lines, fmt.FEEDBACK_HAM) == 2
+    assert total(lines, fmt.MODEL_LOADS) == 1  # the first request loaded the model
+    assert total(lines, fmt.MODEL_LOAD_FAILURES) == 0 and total(lines, fmt.COLD_STARTS) == 0
 
 
 def test_no_text_nor_part_of_one_in_any_line(api_client, capsys) -> None:
@@ -349,9 +323,9 @@ _numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
 )
-_values = st.one_of(_numbers, st.lists(_numbers, min_size=1, max_size=MAX_VALUES))
-_request = st.fixed_dictionaries({}, optional=dict.fromkeys(REQUEST_METRICS, _values))
-_model = st.fixed_dictionaries({}, optional=dict.fromkeys(MODEL_METRICS, _values))
+_values = st.one_of(_numbers, st.lists(_numbers, min_size=1, max_size=fmt.MAX_VALUES))
+_request = st.fixed_dictionaries({}, optional=dict.fromkeys(fmt.REQUEST_METRICS, _values))
+_model = st.fixed_dictionaries({}, optional=dict.fromkeys(fmt.MODEL_METRICS, _values))
 
 
 @settings(max_examples=300, deadline=None)
@@ -369,8 +343,8 @@ def test_a_line_is_the_document_json_writes(
     namespace, timestamp, dimensions, request_values, model_values, as_lists
 ) -> None:
     """``emf_line`` formats lines from a template per shape: the text must be json's own."""
-    model_sets = [list(dims) for dims in MODEL_DIMENSIONS] if as_lists else MODEL_DIMENSIONS
-    directives = [(REQUEST_DIMENSIONS, request_values), (model_sets, model_values)]
+    model_sets = [list(dims) for dims in fmt.MODEL_DIMENSIONS] if as_lists else fmt.MODEL_DIMENSIONS
+    directives = [(fmt.REQUEST_DIMENSIONS, request_values), (model_sets, model_values)]
     for _ in range(2):  # the first builds the template, the second uses it
         line = emf_line(
             namespace=namespace,
@@ -382,7 +356,7 @@ def test_a_line_is_the_document_json_writes(
             {
                 "Namespace": namespace,
                 "Dimensions": [list(dims) for dims in sets],
-                "Metrics": [{"Name": n, "Unit": METRIC_UNITS[n]} for n in values],
+                "Metrics": [{"Name": n, "Unit": fmt.METRIC_UNITS[n]} for n in values],
             }
             for sets, values in directives
             if values
@@ -407,13 +381,13 @@ def test_a_line_is_the_document_json_writes(
 )
 def test_the_builder_still_refuses_what_is_not_a_metric_value(value, message) -> None:
     kwargs = {"namespace": "N", "timestamp_ms": 0, "dimensions": {"Stage": "s", "Route": "r"}}
-    good = {REQUESTS: 1}
-    emf_line(**kwargs, directives=[(REQUEST_DIMENSIONS, good)])  # the shape is known now
+    good = {fmt.REQUESTS: 1}
+    emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, good)])  # the shape is known now
     with pytest.raises(MetricsFormatError, match=message):
-        emf_line(**kwargs, directives=[(REQUEST_DIMENSIONS, {REQUESTS: value})])
+        emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, {fmt.REQUESTS: value})])
     with pytest.raises(MetricsFormatError, match="no value for dimension"):
         emf_line(
-            **{**kwargs, "dimensions": {"Stage": "s"}}, directives=[(REQUEST_DIMENSIONS, good)]
+            **{**kwargs, "dimensions": {"Stage": "s"}}, directives=[(fmt.REQUEST_DIMENSIONS, good)]
         )
 
 
@@ -431,10 +405,10 @@ def test_a_cold_start_load_is_reported_in_the_first_answer_only(
     post(bare_client, "/predict", {"text": SPAM})
     first, second = answers(capsys)
     assert first.dimensions["Route"] == "/health"
-    assert first.values[COLD_STARTS] == [1] and first.values[MODEL_LOADS] == [1]
-    assert MODEL_LOAD_FAILURES not in first.values  # only what happened is written
+    assert first.values[fmt.COLD_STARTS] == [1] and first.values[fmt.MODEL_LOADS] == [1]
+    assert fmt.MODEL_LOAD_FAILURES not in first.values  # only what happened is written
     assert first.dimensions["ModelVersion"] == published.version
-    assert COLD_STARTS not in second.values and MODEL_LOADS not in second.values
+    assert fmt.COLD_STARTS not in second.values and fmt.MODEL_LOADS not in second.values
 
 
 def test_failed_loads_then_a_load_are_counted(
@@ -448,10 +422,10 @@ def test_failed_loads_then_a_load_are_counted(
     clock.advance(runtime.settings.model_retry_seconds + 1)
     assert post(bare_client, "/predict", {"text": SPAM}).status_code == 200
     first, second, third = answers(capsys)
-    assert first.values[MODEL_LOAD_FAILURES] == [1] and first.values[NO_MODEL] == [1]
-    assert first.dimensions["ModelVersion"] == NO_MODEL_VERSION
-    assert MODEL_LOAD_FAILURES not in second.values and second.values[NO_MODEL] == [1]
-    assert third.values[MODEL_LOADS] == [1] and third.values[NO_MODEL] == [0]
+    assert first.values[fmt.MODEL_LOAD_FAILURES] == [1] and first.values[fmt.NO_MODEL] == [1]
+    assert first.dimensions["ModelVersion"] == fmt.NO_MODEL_VERSION
+    assert fmt.MODEL_LOAD_FAILURES not in second.values and second.values[fmt.NO_MODEL] == [1]
+    assert third.values[fmt.MODEL_LOADS] == [1] and third.values[fmt.NO_MODEL] == [0]
     assert third.dimensions["ModelVersion"] == manifest.version
 
 
@@ -495,7 +469,7 @@ def test_the_setting_read_from_the_environment_turns_them_off(
     assert chalice_app(proxy_event("GET", "/health"), LambdaContext())["statusCode"] == 500
     (line,) = answers(capsys)
     assert line.dimensions["Stage"] == "prod"  # the broken setting does not hide the stage
-    assert line.values[STATUS_5XX] == [1]
+    assert line.values[fmt.STATUS_5XX] == [1]
     reset_runtime()
 
 
@@ -542,13 +516,13 @@ def test_answers_on_threads_keep_their_own_figures(chalice_app, make_runtime, pu
     lines = answers(capsys)
     assert len(lines) == len(lengths)
     predicted = [line for line in lines if line.dimensions["Route"] == "/predict"]
-    assert sorted(v for line in predicted for v in line.values[TEXT_LENGTH]) == [
+    assert sorted(v for line in predicted for v in line.values[fmt.TEXT_LENGTH]) == [
         n for n in lengths if n % 2
     ]
-    assert all(len(line.values[TEXT_LENGTH]) == 1 for line in predicted)
+    assert all(len(line.values[fmt.TEXT_LENGTH]) == 1 for line in predicted)
     others = [line for line in lines if line.dimensions["Route"] == "/health"]
     assert len(others) == len(lengths) // 2
-    assert all(MESSAGES_SCORED not in line.values for line in others)
+    assert all(fmt.MESSAGES_SCORED not in line.values for line in others)
 
 
 def test_importing_the_app_loads_no_module_it_did_not_load_before() -> None:
