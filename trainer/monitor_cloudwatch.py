@@ -20,21 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from chalicelib.metrics_format import (
-    DIMENSION_MODEL_VERSION,
-    DIMENSION_ROUTE,
-    DIMENSION_STAGE,
-    FEEDBACK_HAM,
-    FEEDBACK_SPAM,
-    LATENCY,
-    MESSAGES_SCORED,
-    REQUESTS,
-    SPAM_PROBABILITY,
-    SPAM_VERDICTS,
-    STATUS_4XX,
-    STATUS_5XX,
-    UNCERTAIN_MESSAGES,
-)
+from chalicelib import metrics_format as mf
 
 from trainer.monitor_figures import Figures, RouteFigures, VersionCounts
 
@@ -45,21 +31,21 @@ MAX_QUERIES = 500
 
 # (statistic, metric) read per version over the whole span, and per bucket for the window
 _VERSION_TOTALS = (
-    ("Sum", MESSAGES_SCORED),
-    ("Sum", SPAM_VERDICTS),
-    ("Sum", SPAM_PROBABILITY),
-    ("SampleCount", SPAM_PROBABILITY),
-    ("Sum", UNCERTAIN_MESSAGES),
-    ("Sum", FEEDBACK_SPAM),
-    ("Sum", FEEDBACK_HAM),
+    ("Sum", mf.MESSAGES_SCORED),
+    ("Sum", mf.SPAM_VERDICTS),
+    ("Sum", mf.SPAM_PROBABILITY),
+    ("SampleCount", mf.SPAM_PROBABILITY),
+    ("Sum", mf.UNCERTAIN_MESSAGES),
+    ("Sum", mf.FEEDBACK_SPAM),
+    ("Sum", mf.FEEDBACK_HAM),
 )
-_VERSION_BUCKETS = (("Sum", MESSAGES_SCORED), ("Sum", SPAM_VERDICTS))
+_VERSION_BUCKETS = (("Sum", mf.MESSAGES_SCORED), ("Sum", mf.SPAM_VERDICTS))
 _ROUTE_TOTALS = (
-    ("Sum", REQUESTS),
-    ("p50", LATENCY),
-    ("p99", LATENCY),
-    ("Sum", STATUS_4XX),
-    ("Sum", STATUS_5XX),
+    ("Sum", mf.REQUESTS),
+    ("p50", mf.LATENCY),
+    ("p99", mf.LATENCY),
+    ("Sum", mf.STATUS_4XX),
+    ("Sum", mf.STATUS_5XX),
 )
 
 
@@ -98,15 +84,15 @@ def _listed(cloudwatch: Any, namespace: str, stage: str) -> tuple[list[str], lis
     """The model versions and routes with metrics of ``stage`` (CloudWatch's last two weeks)."""
     versions, routes = set(), set()
     pages = cloudwatch.get_paginator("list_metrics").paginate(
-        Namespace=namespace, Dimensions=[{"Name": DIMENSION_STAGE, "Value": stage}]
+        Namespace=namespace, Dimensions=[{"Name": mf.DIMENSION_STAGE, "Value": stage}]
     )
     for page in pages:
         for metric in page.get("Metrics", []):
             dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
-            if set(dims) == {DIMENSION_STAGE, DIMENSION_MODEL_VERSION}:
-                versions.add(dims[DIMENSION_MODEL_VERSION])
-            elif set(dims) == {DIMENSION_STAGE, DIMENSION_ROUTE}:
-                routes.add(dims[DIMENSION_ROUTE])
+            if set(dims) == {mf.DIMENSION_STAGE, mf.DIMENSION_MODEL_VERSION}:
+                versions.add(dims[mf.DIMENSION_MODEL_VERSION])
+            elif set(dims) == {mf.DIMENSION_STAGE, mf.DIMENSION_ROUTE}:
+                routes.add(dims[mf.DIMENSION_ROUTE])
     return sorted(versions), sorted(routes)
 
 
@@ -128,11 +114,11 @@ def _reads(versions: list[str], routes: list[str]) -> list[_Read]:
         (True, stat, m) for stat, m in _VERSION_BUCKETS
     ]
     return [
-        _Read(DIMENSION_MODEL_VERSION, v, stat, metric, bucketed)
+        _Read(mf.DIMENSION_MODEL_VERSION, v, stat, metric, bucketed)
         for v in versions
         for bucketed, stat, metric in per_version
     ] + [
-        _Read(DIMENSION_ROUTE, r, stat, metric, False)
+        _Read(mf.DIMENSION_ROUTE, r, stat, metric, False)
         for r in routes
         for stat, metric in _ROUTE_TOTALS
     ]
@@ -140,7 +126,7 @@ def _reads(versions: list[str], routes: list[str]) -> list[_Read]:
 
 def _request(index: int, read: _Read, namespace: str, stage: str, span: Span) -> dict[str, Any]:
     dimensions = [
-        {"Name": DIMENSION_STAGE, "Value": stage},
+        {"Name": mf.DIMENSION_STAGE, "Value": stage},
         {"Name": read.dimension, "Value": read.value},
     ]
     return {
@@ -186,20 +172,27 @@ def _percentile(points: _Points) -> float | None:
     return max((value for _, value in points), default=None)
 
 
-def _version_counts(version: str, found: Mapping[_Read, _Points]) -> VersionCounts:
-    def points(stat: str, metric: str, bucketed: bool = False) -> _Points:
-        return found[_Read(DIMENSION_MODEL_VERSION, version, stat, metric, bucketed)]
+def _reader(found: Mapping[_Read, _Points], dimension: str, value: str) -> Any:
+    """``points(stat, metric, bucketed=False)``: what one version's or route's reads found."""
 
-    messages = dict(points("Sum", MESSAGES_SCORED, bucketed=True))
-    spam = dict(points("Sum", SPAM_VERDICTS, bucketed=True))
+    def points(stat: str, metric: str, bucketed: bool = False) -> _Points:
+        return found[_Read(dimension, value, stat, metric, bucketed)]
+
+    return points
+
+
+def _version_counts(version: str, found: Mapping[_Read, _Points]) -> VersionCounts:
+    points = _reader(found, mf.DIMENSION_MODEL_VERSION, version)
+    messages = dict(points("Sum", mf.MESSAGES_SCORED, bucketed=True))
+    spam = dict(points("Sum", mf.SPAM_VERDICTS, bucketed=True))
     return VersionCounts(
         model_version=version,
-        messages=_count(points("Sum", MESSAGES_SCORED)),
-        spam=_count(points("Sum", SPAM_VERDICTS)),
-        probability_sum=_sum(points("Sum", SPAM_PROBABILITY)),
-        probabilities=_count(points("SampleCount", SPAM_PROBABILITY)),
-        uncertain=_count(points("Sum", UNCERTAIN_MESSAGES)),
-        feedback=_count(points("Sum", FEEDBACK_SPAM)) + _count(points("Sum", FEEDBACK_HAM)),
+        messages=_count(points("Sum", mf.MESSAGES_SCORED)),
+        spam=_count(points("Sum", mf.SPAM_VERDICTS)),
+        probability_sum=_sum(points("Sum", mf.SPAM_PROBABILITY)),
+        probabilities=_count(points("SampleCount", mf.SPAM_PROBABILITY)),
+        uncertain=_count(points("Sum", mf.UNCERTAIN_MESSAGES)),
+        feedback=_count(points("Sum", mf.FEEDBACK_SPAM)) + _count(points("Sum", mf.FEEDBACK_HAM)),
         buckets=[
             (int(at.timestamp() * 1000), round(count), round(spam.get(at, 0.0)))
             for at, count in messages.items()
@@ -209,16 +202,14 @@ def _version_counts(version: str, found: Mapping[_Read, _Points]) -> VersionCoun
 
 
 def _route_figures(route: str, found: Mapping[_Read, _Points]) -> RouteFigures:
-    def points(stat: str, metric: str) -> _Points:
-        return found[_Read(DIMENSION_ROUTE, route, stat, metric, False)]
-
+    points = _reader(found, mf.DIMENSION_ROUTE, route)
     return RouteFigures(
         route=route,
-        requests=_count(points("Sum", REQUESTS)),
-        latency_ms_p50=_percentile(points("p50", LATENCY)),
-        latency_ms_p99=_percentile(points("p99", LATENCY)),
-        errors_4xx=_count(points("Sum", STATUS_4XX)),
-        errors_5xx=_count(points("Sum", STATUS_5XX)),
+        requests=_count(points("Sum", mf.REQUESTS)),
+        latency_ms_p50=_percentile(points("p50", mf.LATENCY)),
+        latency_ms_p99=_percentile(points("p99", mf.LATENCY)),
+        errors_4xx=_count(points("Sum", mf.STATUS_4XX)),
+        errors_5xx=_count(points("Sum", mf.STATUS_5XX)),
     )
 
 

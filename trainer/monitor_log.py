@@ -14,24 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from chalicelib.metrics_format import (
-    DIMENSION_MODEL_VERSION,
-    DIMENSION_ROUTE,
-    DIMENSION_STAGE,
-    FEEDBACK_HAM,
-    FEEDBACK_SPAM,
-    LATENCY,
-    MESSAGES_SCORED,
-    REQUESTS,
-    SPAM_PROBABILITY,
-    SPAM_VERDICTS,
-    STATUS_4XX,
-    STATUS_5XX,
-    UNCERTAIN_MESSAGES,
-    EmfLine,
-    MetricsFormatError,
-    parse_emf_line,
-)
+from chalicelib import metrics_format as mf
 
 from trainer.errors import MonitorError
 from trainer.monitor_figures import Figures, RouteFigures, VersionCounts
@@ -64,31 +47,31 @@ class _Stage:
     routes: dict[str, _Route] = field(default_factory=dict)
 
 
-def _total(line: EmfLine, metric: str) -> int:
+def _total(line: mf.EmfLine, metric: str) -> int:
     return round(sum(line.values.get(metric, ())))
 
 
-def _add(stage: _Stage, line: EmfLine) -> None:
+def _add(stage: _Stage, line: mf.EmfLine) -> None:
     values = line.values
-    version = line.dimensions.get(DIMENSION_MODEL_VERSION)
+    version = line.dimensions.get(mf.DIMENSION_MODEL_VERSION)
     if version is not None:
         counts = stage.versions.setdefault(version, VersionCounts(version))
-        messages, spam = _total(line, MESSAGES_SCORED), _total(line, SPAM_VERDICTS)
+        messages, spam = _total(line, mf.MESSAGES_SCORED), _total(line, mf.SPAM_VERDICTS)
         counts.messages += messages
         counts.spam += spam
-        counts.probability_sum += sum(values.get(SPAM_PROBABILITY, ()))
-        counts.probabilities += len(values.get(SPAM_PROBABILITY, ()))
-        counts.uncertain += _total(line, UNCERTAIN_MESSAGES)
-        counts.feedback += _total(line, FEEDBACK_SPAM) + _total(line, FEEDBACK_HAM)
+        counts.probability_sum += sum(values.get(mf.SPAM_PROBABILITY, ()))
+        counts.probabilities += len(values.get(mf.SPAM_PROBABILITY, ()))
+        counts.uncertain += _total(line, mf.UNCERTAIN_MESSAGES)
+        counts.feedback += _total(line, mf.FEEDBACK_SPAM) + _total(line, mf.FEEDBACK_HAM)
         if messages:
             counts.buckets.append((line.timestamp_ms, messages, spam))
-    route = line.dimensions.get(DIMENSION_ROUTE)
-    if route is not None and REQUESTS in values:
+    route = line.dimensions.get(mf.DIMENSION_ROUTE)
+    if route is not None and mf.REQUESTS in values:
         figures = stage.routes.setdefault(route, _Route())
-        figures.requests += _total(line, REQUESTS)
-        figures.latencies += values.get(LATENCY, [])
-        figures.errors_4xx += _total(line, STATUS_4XX)
-        figures.errors_5xx += _total(line, STATUS_5XX)
+        figures.requests += _total(line, mf.REQUESTS)
+        figures.latencies += values.get(mf.LATENCY, [])
+        figures.errors_4xx += _total(line, mf.STATUS_4XX)
+        figures.errors_5xx += _total(line, mf.STATUS_5XX)
 
 
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
@@ -114,15 +97,15 @@ def read_log(
     other_namespaces: set[str] = set()
     for number, text in _lines(path):
         try:
-            line = parse_emf_line(text)
-        except MetricsFormatError as exc:
+            line = mf.parse_emf_line(text)
+        except mf.MetricsFormatError as exc:
             raise MonitorError(f"{path}:{number}: {exc}") from None
         if line is None or (since_ms is not None and line.timestamp_ms < since_ms):
             continue
         if line.namespace != namespace:
             other_namespaces.add(line.namespace)
             continue
-        line_stage = line.dimensions.get(DIMENSION_STAGE, "")
+        line_stage = line.dimensions.get(mf.DIMENSION_STAGE, "")
         if stage is None or line_stage == stage:
             _add(stages.setdefault(line_stage, _Stage()), line)
     if len(stages) > 1:
