@@ -15,7 +15,7 @@ two weeks); ``GetMetricData`` then reads, for the span:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -172,7 +172,7 @@ def _percentile(points: _Points) -> float | None:
     return max((value for _, value in points), default=None)
 
 
-def _reader(found: Mapping[_Read, _Points], dimension: str, value: str) -> Any:
+def _reader(found: Mapping[_Read, _Points], dimension: str, value: str) -> Callable[..., _Points]:
     """``points(stat, metric, bucketed=False)``: what one version's or route's reads found."""
 
     def points(stat: str, metric: str, bucketed: bool = False) -> _Points:
