@@ -183,8 +183,33 @@ def _metric_stat(stat: dict[str, Any] | None) -> MetricStat | None:
     )
 
 
-class _ReplacedOnUpdate:
-    """An update deletes the resource and makes it again from the new properties."""
+class _Filled:
+    """What the fillers share: a type, an API operation the properties are checked against
+    before ``make`` makes the resource, a physical id, and an update that deletes the resource
+    and makes it again from the new properties."""
+
+    resource_type = ""
+    operation = ("", "")  #: (service, operation)
+
+    def __init__(self, physical_id: str, arn: str = "") -> None:
+        self.physical_id, self.arn = physical_id, arn
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.resource_type
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw
+    ) -> Any:
+        name = cls.cloudformation_name_type()  # type: ignore[attr-defined]
+        named = {name: resource_name} if name else {}
+        request = _request(*cls.operation, {**cloudformation_json["Properties"], **named})
+        return cls.make(request, resource_name, account_id, region_name)  # type: ignore[attr-defined]
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.physical_id
 
     @classmethod
     def update_from_cloudformation_json(
@@ -207,28 +232,19 @@ class _ReplacedOnUpdate:
 _MODULE = "tests.moto_cfn"
 
 
-class _StackAlarm(_ReplacedOnUpdate, CloudFormationModel):
+class _StackAlarm(_Filled, CloudFormationModel):
     """``AWS::CloudWatch::Alarm``, put into moto's CloudWatch as ``PutMetricAlarm`` would."""
 
     __module__ = _MODULE
-
-    def __init__(self, name: str, arn: str) -> None:
-        self.name, self.arn = name, arn
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
+    resource_type = "AWS::CloudWatch::Alarm"
+    operation = ("cloudwatch", "PutMetricAlarm")
 
     @staticmethod
     def cloudformation_name_type() -> str:
         return "AlarmName"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw
-    ) -> _StackAlarm:
-        props = {**cloudformation_json["Properties"], "AlarmName": resource_name}
-        r = _request("cloudwatch", "PutMetricAlarm", props)
+    def make(cls, r: dict[str, Any], name: str, account_id: str, region_name: str) -> _StackAlarm:
         queries = [
             MetricDataQuery(
                 query_id=q["Id"],
@@ -263,11 +279,7 @@ class _StackAlarm(_ReplacedOnUpdate, CloudFormationModel):
         return cls(alarm.name, alarm.alarm_arn)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
+        cloudwatch_backends[account_id][region_name].delete_alarms([self.physical_id])
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -277,61 +289,37 @@ class _StackAlarm(_ReplacedOnUpdate, CloudFormationModel):
         return self.arn
 
 
-class _StackAnomalyDetector(_ReplacedOnUpdate, CloudFormationModel):
+class _StackAnomalyDetector(_Filled, CloudFormationModel):
     """``AWS::CloudWatch::AnomalyDetector``: checked as ``PutAnomalyDetector``, then recorded."""
 
     __module__ = _MODULE
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::AnomalyDetector"
+    resource_type = "AWS::CloudWatch::AnomalyDetector"
+    operation = ("cloudwatch", "PutAnomalyDetector")
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw
-    ) -> _StackAnomalyDetector:
-        _request("cloudwatch", "PutAnomalyDetector", cloudformation_json["Properties"])
-        return cls(resource_name)
+    def make(cls, r: dict[str, Any], name: str, account_id: str, region_name: str) -> Any:
+        return cls(name)
 
     def delete(self, account_id: str, region_name: str) -> None:
         """Nothing to remove: moto never held it."""
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
 
-
-class _StackSubscription(_ReplacedOnUpdate, CloudFormationModel):
+class _StackSubscription(_Filled, CloudFormationModel):
     """``AWS::SNS::Subscription``, made by moto's SNS as ``Subscribe`` would."""
 
     __module__ = _MODULE
-
-    def __init__(self, arn: str) -> None:
-        self.arn = arn
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::Subscription"
+    resource_type = "AWS::SNS::Subscription"
+    operation = ("sns", "Subscribe")
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw
-    ) -> _StackSubscription:
-        r = _request("sns", "Subscribe", cloudformation_json["Properties"])
+    def make(cls, r: dict[str, Any], name: str, account_id: str, region_name: str) -> Any:
         made = sns_backends[account_id][region_name].subscribe(
             r["TopicArn"], r["Endpoint"], r["Protocol"]
         )
         return cls(made.arn)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        sns_backends[account_id][region_name].unsubscribe(self.arn)
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.arn
+        sns_backends[account_id][region_name].unsubscribe(self.physical_id)
 
 
 _update_resource = parsing.parse_and_update_resource
