@@ -470,6 +470,10 @@ def _plan(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> D
     """What deploy would do, with no AWS call (no credentials needed)."""
     stage = _read_stage(opts)
     email = check_alarm_email(opts.alarm_email or "")
+    if opts.alarm_email is None:  # the stack keeps its address; the plan cannot see it
+        recipient = "the stack's address, if it holds one"
+    else:
+        recipient = f"{email} once it confirms" if email else "no one"
     bucket = opts.bucket or default_bucket(opts.stage, "<account-id>", ctx.region)
     params = _parameters(opts, stage, bucket, f"{LAYER_PREFIX}<sha256>.zip")
     resources = cfn.template()["Resources"]
@@ -488,8 +492,7 @@ def _plan(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> D
             )
             for logical, resource in resources.items()
         ),
-        f"  alarms: to SNS topic {stage.stack}-alarms, "
-        + (f"e-mailed to {email} once it confirms" if email else "e-mailed to no one"),
+        f"  alarms: to SNS topic {stage.stack}-alarms, e-mailed to {recipient}",
         f"  layer: python -m vendor_build build --arch {params['LayerArchitecture']}, "
         f"uploaded to s3://{bucket}/layers/",
         f"  config: the outputs into stage {opts.stage!r} of .chalice/config.json, policy file",

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -449,7 +450,7 @@ def test_deploy_plan_prints_every_step_and_makes_no_call(project) -> None:
         "AlarmTopic: AWS::SNS::Topic",
         "SpamRateAnomalyDetector: AWS::CloudWatch::AnomalyDetector",
         "NoModelAlarm: AWS::CloudWatch::Alarm",
-        "alarms: to SNS topic spam-api-prod-alarms, e-mailed to no one",
+        "alarms: to SNS topic spam-api-prod-alarms, e-mailed to the stack's address, if it",
     ):
         assert expected in text + "\n", expected
     assert ctx._clients == {}  # not one client was made
@@ -479,6 +480,11 @@ def test_deploy_plan_takes_the_alarm_parameters_from_the_stage(project) -> None:
     assert "    MetricsNamespace = Team/Spam" in lines
     assert "    AlarmEmail = ops@example.org" in lines
     assert any("e-mailed to ops@example.org once it confirms" in line for line in lines)
+    lines.clear()
+    deploy.deploy(
+        replace(options, alarm_email=""), AwsContext(region="eu-west-1"), out=lines.append
+    )
+    assert "  alarms: to SNS topic spam-api-prod-alarms, e-mailed to no one" in lines
 
 
 @pytest.mark.parametrize("address", ["ops", "ops@example", "two words@example.org"])
