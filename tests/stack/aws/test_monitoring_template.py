@@ -215,6 +215,13 @@ def test_spam_rate_alarm_is_an_anomaly_band_on_the_stage_rate_the_detector_model
 # --- the names the template shares with the API's metrics ---------------------------------
 
 
+#: A dashboard SEARCH over the stage's metrics of one name and one dimension schema.
+SEARCH = re.compile(
+    r"SEARCH\('\{\"(?P<namespace>.+?)\",(?P<dimensions>.+?)\} Stage=\"prod\" "
+    r"MetricName=\"(?P<metric>\w+)\"', '\w+', 300\)"
+)
+
+
 def _template_metrics(dashboard: dict[str, Any]) -> set[tuple[str, tuple[str, ...]]]:
     """Every (metric, sorted dimension names) of the API's namespace the template reads."""
     used: set[tuple[str, tuple[str, ...]]] = set()
@@ -238,15 +245,11 @@ def _template_metrics(dashboard: dict[str, Any]) -> set[tuple[str, tuple[str, ..
                 dims = tuple(sorted(row[2:-1:2]))
                 used.add((row[1], dims))
             for item in row:
-                search = isinstance(item, dict) and re.fullmatch(
-                    r"SEARCH\('\{\"(.+?)\",(.+?)\} Stage=\"prod\" MetricName=\"(\w+)\"', "
-                    r"'\w+', 300\)",
-                    item.get("expression", ""),
-                )
-                if isinstance(item, dict) and item.get("expression", "").startswith("SEARCH"):
-                    assert search, item["expression"]
-                    assert search.group(1) == mf.DEFAULT_NAMESPACE
-                    used.add((search.group(3), tuple(sorted(search.group(2).split(",")))))
+                expression = item.get("expression", "") if isinstance(item, dict) else ""
+                if expression.startswith("SEARCH"):
+                    found = SEARCH.fullmatch(expression)
+                    assert found and found["namespace"] == mf.DEFAULT_NAMESPACE, expression
+                    used.add((found["metric"], tuple(sorted(found["dimensions"].split(",")))))
     return used
 
 
