@@ -37,6 +37,11 @@ def _results_of(response: dict[str, Any], expected: int) -> list[Any]:
 
 def measure(ctx: BenchContext) -> dict[str, Any]:
     """Rates per round, single and batch; the median round is reported."""
+    with ctx.app_stdout():  # the app's metric lines
+        return _rates(ctx)
+
+
+def _rates(ctx: BenchContext) -> dict[str, Any]:
     settings = ctx.settings
     size = settings.batch_size
     app = ctx.our_app()

@@ -14,6 +14,7 @@ import io
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -175,6 +176,16 @@ class BenchContext:
             return module.app
 
         return self.cached("our_app", load)
+
+    @contextlib.contextmanager
+    def app_stdout(self) -> Iterator[None]:
+        """Send stdout, where the app writes its metric lines, to a log file meanwhile.
+
+        On Lambda those lines go to CloudWatch Logs; here they would bury the table.
+        """
+        path = self.log_dir / "app-stdout.log"
+        with open(path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+            yield
 
     # -- models ------------------------------------------------------------------------
     def manifest(self) -> Any:

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import adaptation_loop, chalice_config, cost, layers, sizes, training
+from bench import adaptation_loop, chalice_config, cost, layers, metrics_cost, sizes, training
 from bench import batch as batch_step
 from bench import cold as cold_step
 from bench import http_load as http_step
@@ -195,6 +195,10 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
 
 
+def _metrics_cost(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
+    return metrics_cost.rows(metrics_cost.measure(ctx))
+
+
 def _http(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
     return http_step.rows(http_step.measure(ctx))
 
@@ -206,6 +210,7 @@ STEPS: list[tuple[str, str, Step]] = [
     ("2", "warm latency", _warm),
     ("8", "cost per million requests", _cost),
     ("3", "batch throughput", _batch),
+    ("10", "metrics' cost to a warm answer", _metrics_cost),
     ("5", "sizes", _sizes),
     ("4", "cold start", _cold),
     ("6", "chalice local over HTTP", _http),

@@ -30,6 +30,9 @@ class BenchSettings:
     #: Batch: rounds of (100 single calls, one batch call of 100).
     batch_size: int = 100
     batch_rounds: int = 15
+    #: The metrics' cost: calls per variant (on, off), interleaved, single and batch.
+    metrics_iterations: int = 1500
+    metrics_batch_iterations: int = 150
     #: Cold start: fresh interpreters per variant (after one discarded run).
     cold_runs: int = 15
     cold_runs_tutorial: int = 2
@@ -72,6 +75,8 @@ class BenchSettings:
             warm_iterations=300,
             warm_warmup=30,
             batch_rounds=3,
+            metrics_iterations=300,
+            metrics_batch_iterations=30,
             cold_runs=2,
             cold_runs_tutorial=1,
             http_max_requests=300,

@@ -5,7 +5,8 @@ dict it gives (200; ``/feedback`` wraps it in a 202). Whatever a view raises rea
 middleware (``route`` passes it through Chalice's own view wrapper, which would answer a
 bare 500), which turns it into a response in one place (``chalicelib.errors.response_for``)
 and gives every response, errors included, its CORS headers and request id; server errors
-are logged there too.
+are logged there too. The middleware also opens each answer's metrics
+(``chalicelib.metrics``), written when the response is ready.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Chalice, Response
-from chalicelib import errors, http, service
+from chalicelib import errors, http, metrics, service
 from chalicelib.runtime import warm_start
 from chalicelib.settings import APP_NAME
 
@@ -45,12 +46,13 @@ def route(path: str, **options: Any) -> Callable[[Callable[[], Any]], Any]:
 
 @app.middleware("http")
 def envelope(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    with http.request_scope(event) as rid:
+    with http.request_scope(event) as rid, metrics.answer(event, app.routes) as answer:
         try:
             response = errors.envelope_chalice_error(get_response(event))
         except Exception as exc:  # ApiError, and anything else: one mapping, never a traceback
             response = errors.response_for(exc)
-        return http.finalize(response, rid=rid, cors=CORS)
+            answer.note_error(exc)
+        return answer.done(http.finalize(response, rid=rid, cors=CORS))
 
 
 @route("/predict", methods=["POST"], content_types=["application/json"])

@@ -11,10 +11,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = [
     "FakeClock",
+    "answer_line",
     "copy_chalice_project",
     "default_bundle",
+    "feedback_line",
     "fit_default",
     "opaque_bundle",
+    "scored_line",
 ]
 
 
@@ -96,3 +99,82 @@ def delete_stacks(endpoint: str) -> None:
             StackName=name, EnableTerminationProtection=False
         )
         cloudformation.delete_stack(StackName=name)
+
+
+def scored_line(
+    version: str,
+    probabilities: Sequence[float],
+    *,
+    threshold: float = 0.5,
+    timestamp_ms: int = 1_800_000_000_000,
+    latency_ms: float = 5.0,
+    stage: str = "local",
+    route: str = "/predict",
+) -> str:
+    """The EMF line of one answer that scored ``probabilities`` (issue 23's contract).
+
+    Its request figures under [Stage, Route] and its model figures under [Stage] and
+    [Stage, ModelVersion], built with the contract's own ``emf_line``.
+    """
+    from chalicelib import metrics_format as mf
+
+    spam = sum(p >= threshold for p in probabilities)
+    uncertain = sum(
+        mf.is_uncertain(p, threshold, mf.DEFAULT_UNCERTAINTY_BAND) for p in probabilities
+    )
+    request = {mf.REQUESTS: 1, mf.LATENCY: latency_ms, mf.STATUS_4XX: 0, mf.STATUS_5XX: 0}
+    model = {
+        mf.MESSAGES_SCORED: len(probabilities),
+        mf.SPAM_VERDICTS: spam,
+        mf.SPAM_PROBABILITY: list(probabilities),
+        mf.UNCERTAIN_MESSAGES: uncertain,
+        mf.TEXT_LENGTH: [40] * len(probabilities),
+    }
+    return mf.emf_line(
+        namespace=mf.DEFAULT_NAMESPACE,
+        timestamp_ms=timestamp_ms,
+        dimensions={"Stage": stage, "Route": route, "ModelVersion": version},
+        directives=[(mf.REQUEST_DIMENSIONS, request), (mf.MODEL_DIMENSIONS, model)],
+    )
+
+
+def answer_line(
+    route: str,
+    status: int,
+    *,
+    latency_ms: float = 1.0,
+    timestamp_ms: int = 1_800_000_000_000,
+    stage: str = "local",
+    namespace: str = "SpamClassifier",
+) -> str:
+    """The EMF line of an answer that scored nothing (an error, a health check)."""
+    from chalicelib import metrics_format as mf
+
+    request = {
+        mf.REQUESTS: 1,
+        mf.LATENCY: latency_ms,
+        mf.STATUS_4XX: int(400 <= status < 500),
+        mf.STATUS_5XX: int(status >= 500),
+    }
+    return mf.emf_line(
+        namespace=namespace,
+        timestamp_ms=timestamp_ms,
+        dimensions={"Stage": stage, "Route": route},
+        directives=[(mf.REQUEST_DIMENSIONS, request)],
+    )
+
+
+def feedback_line(
+    version: str, label: str, *, timestamp_ms: int = 1_800_000_000_000, stage: str = "local"
+) -> str:
+    """The EMF line of a ``POST /feedback`` answer that took a report labelled ``label``."""
+    from chalicelib import metrics_format as mf
+
+    metric = mf.FEEDBACK_SPAM if label == "spam" else mf.FEEDBACK_HAM
+    request = {mf.REQUESTS: 1, mf.LATENCY: 2.0, mf.STATUS_4XX: 0, mf.STATUS_5XX: 0}
+    return mf.emf_line(
+        namespace=mf.DEFAULT_NAMESPACE,
+        timestamp_ms=timestamp_ms,
+        dimensions={"Stage": stage, "Route": "/feedback", "ModelVersion": version},
+        directives=[(mf.REQUEST_DIMENSIONS, request), (mf.MODEL_DIMENSIONS, {metric: 1})],
+    )

@@ -1,6 +1,7 @@
 """``python -m trainer``: train, evaluate and publish; list and roll back versions; look
 after the registry's live pointers (``registry status|migrate|promote``); review people's
-reports (``feedback``, in ``trainer.review``).
+reports (``feedback``, in ``trainer.review``); watch the live model (``monitor``, in
+``trainer.monitor``).
 
 Exit codes: 0 success; 1 an error (bad data, download, registry, S3), with one
 ``error: ...`` line on stderr; 2 bad usage (argparse); 3 the model is below
@@ -14,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,72 @@ def _folds(text: str) -> int:
     if value < 2:
         raise argparse.ArgumentTypeError(f"needs at least 2 folds, got {text}")
     return value
+
+
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _duration(text: str) -> timedelta:
+    from trainer.monitor import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_monitor_parser(sub: Any) -> None:
+    from chalicelib.metrics_format import DEFAULT_NAMESPACE
+
+    from trainer.shift import DEFAULT_ALPHA, DEFAULT_WINDOW
+
+    monitor = sub.add_parser(
+        "monitor",
+        help="the live model's figures per version and route (CloudWatch, or a log with "
+        "--log) and a test of its spam rate against its holdout",
+    )
+    source = monitor.add_argument_group("the metrics")
+    source.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help="read the EMF lines of this log file (e.g. chalice local's) instead of CloudWatch",
+    )
+    source.add_argument(
+        "--stage", help="the API's stage (required on AWS; with --log, one of several)"
+    )
+    source.add_argument("--region", help="AWS region (default: boto3's, e.g. $AWS_REGION)")
+    source.add_argument(
+        "--since",
+        type=_duration,
+        metavar="DURATION",
+        help="how far back: 90m, 24h, 7d (default: 24h on AWS, the whole file with --log)",
+    )
+    source.add_argument(
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        help=f"the metrics' namespace, the API's METRICS_NAMESPACE (default: {DEFAULT_NAMESPACE})",
+    )
+    test = monitor.add_argument_group("the shift test")
+    test.add_argument(
+        "--window",
+        type=_positive,
+        default=DEFAULT_WINDOW,
+        metavar="N",
+        help=f"test the newest N messages of each version (default: {DEFAULT_WINDOW})",
+    )
+    test.add_argument(
+        "--alpha",
+        type=_alpha,
+        default=DEFAULT_ALPHA,
+        help=f"significance level (default: {DEFAULT_ALPHA})",
+    )
+    monitor.add_argument("--json", action="store_true", help="print JSON, not a table")
+    _add_registry_args(monitor)  # where each version's reference is read
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry_args(promote)
 
     add_feedback_parser(sub, _add_registry_args)
+    _add_monitor_parser(sub)
     return parser
 
 
@@ -396,6 +465,15 @@ def _cmd_feedback(args: argparse.Namespace, env: TrainerEnv) -> int:
     return EXIT_OK
 
 
+def _cmd_monitor(args: argparse.Namespace, env: TrainerEnv) -> int:
+    from trainer.monitor import run_monitor
+
+    # the references live in the registry; without one, no version gets a shift test
+    registry = _registry(args, env) if args.bucket or env.bucket else None
+    run_monitor(args, registry)
+    return EXIT_OK
+
+
 _COMMANDS = {
     "train": _cmd_train,
     "publish": _cmd_publish,
@@ -403,6 +481,7 @@ _COMMANDS = {
     "rollback": _cmd_rollback,
     "registry": _cmd_registry,
     "feedback": _cmd_feedback,
+    "monitor": _cmd_monitor,
 }
 
 
@@ -414,6 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--legacy-keys needs --publish")
     if args.command == "feedback" and (problem := feedback_usage_error(args)):
         parser.error(problem)
+    if args.command == "monitor" and args.log is None and not args.stage:
+        parser.error("monitor reads CloudWatch for one stage: pass --stage (or --log FILE)")
     try:
         return _COMMANDS[args.command](args, read_env())
     except QualityGateError as exc:

@@ -5,6 +5,7 @@
     TrainerError
      ├── DataError          the input data is unusable (names the file and line or row)
      ├── DownloadError      the corpus could not be fetched or failed its checksum
+     ├── MonitorError       ``monitor`` could not read the metrics (log file, CloudWatch)
      └── QualityGateError   the trained model is below the floor set for publishing
 
 Registry problems are ``chalicelib.registry_format.RegistryError``; the CLI maps both.
@@ -12,7 +13,7 @@ Registry problems are ``chalicelib.registry_format.RegistryError``; the CLI maps
 
 from __future__ import annotations
 
-__all__ = ["DataError", "DownloadError", "QualityGateError", "TrainerError"]
+__all__ = ["DataError", "DownloadError", "MonitorError", "QualityGateError", "TrainerError"]
 
 
 class TrainerError(Exception):
@@ -25,6 +26,10 @@ class DataError(TrainerError, ValueError):
 
 class DownloadError(TrainerError):
     """Fetching or verifying the public corpus failed; nothing was cached."""
+
+
+class MonitorError(TrainerError):
+    """The live metrics could not be read: no such log, a malformed line, no credentials."""
 
 
 class QualityGateError(TrainerError):

@@ -105,7 +105,9 @@ def classification_report(
     dict
         ``n``, ``n_spam``, ``n_ham``, ``accuracy``, ``precision``, ``recall``, ``f1``,
         ``mcc``, ``ham_blocked`` (share of ham flagged), ``spam_missed``,
-        ``average_precision`` (threshold-free; ``None`` with one class) and ``confusion``.
+        ``predicted_spam_rate`` (share of all messages flagged: what ``trainer monitor``
+        compares live traffic with), ``average_precision`` (threshold-free; ``None`` with
+        one class) and ``confusion``.
 
     See Also
     --------
@@ -117,6 +119,8 @@ def classification_report(
     >>> r = classification_report([0, 0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9, 0.4], 0.5)
     >>> r["accuracy"], r["recall"], r["ham_blocked"], r["confusion"]["fp"]
     (0.6, 0.5, 0.333..., 1)
+    >>> r["predicted_spam_rate"]  # 2 of 5 flagged: one spam caught, one ham blocked
+    0.4
     """
     true = np.asarray(y_true, dtype=int)
     proba = np.asarray(scores, dtype=float)
@@ -137,6 +141,7 @@ def classification_report(
         "mcc": float(matthews_corrcoef(true, pred)) if scored else 0.0,
         "ham_blocked": float(shares[0, 1]),
         "spam_missed": float(shares[1, 0]),
+        "predicted_spam_rate": (counts["tp"] + counts["fp"]) / true.size if scored else 0.0,
         "average_precision": (
             float(average_precision_score(true, proba)) if len(set(true.tolist())) == 2 else None
         ),

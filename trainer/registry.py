@@ -52,6 +52,8 @@ __all__ = [
     "migrate",
     "promote",
     "publish",
+    "read_manifest",
+    "read_metrics",
     "registry_status",
     "rollback",
 ]
@@ -270,9 +272,7 @@ def list_versions(s3: Any, bucket: str, prefix: str) -> list[VersionInfo]:
         if name == LIVE_DIR:
             continue
         try:
-            manifest = parse_manifest(
-                _get(s3, bucket, manifest_key(prefix, name)), where=manifest_key(prefix, name)
-            )
+            manifest = read_manifest(s3, bucket, prefix, name)
         except (ArtifactNotFoundError, ManifestError, ValueError):
             continue  # an interrupted publish: objects without a manifest are not a version
         is_current = live is not None and live.version == name
@@ -295,9 +295,26 @@ def rollback(s3: Any, bucket: str, prefix: str, version: str) -> Manifest:
     return manifest
 
 
-def _complete_version(s3: Any, bucket: str, prefix: str, version: str) -> Manifest:
+def read_manifest(s3: Any, bucket: str, prefix: str, version: str) -> Manifest:
+    """A version's own manifest, ``<prefix><version>/manifest.json``."""
     key = manifest_key(prefix, version)
-    manifest = parse_manifest(_get(s3, bucket, key), where=key)
+    return parse_manifest(_get(s3, bucket, key), where=key)
+
+
+def read_metrics(s3: Any, bucket: str, prefix: str, version: str) -> dict[str, Any]:
+    """A version's ``metrics.json``: everything measured when it was trained."""
+    key = artifact_key(prefix, version, METRICS_NAME)
+    try:
+        metrics = json.loads(_get(s3, bucket, key))
+    except ValueError as exc:
+        raise ManifestError.at(key, "not valid JSON", cause=str(exc)[:200]) from exc
+    if not isinstance(metrics, dict):
+        raise ManifestError.at(key, f"must be a JSON object, got {type(metrics).__name__}")
+    return metrics
+
+
+def _complete_version(s3: Any, bucket: str, prefix: str, version: str) -> Manifest:
+    manifest = read_manifest(s3, bucket, prefix, version)
     _check_complete(s3, bucket, manifest)
     return manifest
 

@@ -458,6 +458,9 @@ def summarize(metrics: Mapping[str, Any]) -> dict[str, Any]:
         for key in ("accuracy", "precision", "recall", "f1", "mcc", "ham_blocked")
     }
     summary["holdout_messages"] = int(holdout["n"])
+    # the reference ``trainer monitor`` tests live traffic against: the share of the holdout
+    # that the published threshold calls spam (a mixture's too: its published threshold)
+    summary["predicted_spam_rate"] = round(float(holdout["predicted_spam_rate"]), 6)
     summary["train_messages"] = int(metrics["data"]["train"])
     summary["sources"] = sorted(metrics["data"]["sources"])
     summary["max_ham_blocked"] = metrics["protocol"]["max_ham_blocked"]

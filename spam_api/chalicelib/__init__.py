@@ -17,4 +17,6 @@
   and the writer of pending reports.
 - ``openapi``: the OpenAPI 3.1 document, built from the settings.
 - ``http``: per-request scope, CORS, request ids, logging.
+- ``metrics_format`` and ``metrics``: the metric lines' format (shared with the trainer)
+  and the writer of each answer's lines (CloudWatch EMF on stdout).
 """

@@ -51,6 +51,7 @@ __all__ = [
     "PayloadTooLarge",
     "ServiceUnavailable",
     "envelope_chalice_error",
+    "is_no_model",
     "response_for",
 ]
 
@@ -108,16 +109,22 @@ class NotConfigured(ApiError):
 
 
 class ServiceUnavailable(ApiError):
-    """503: temporary; ``retry_after`` (whole seconds, at least 1) goes into ``Retry-After``."""
+    """503: temporary; ``retry_after`` (whole seconds, at least 1) goes into ``Retry-After``.
+
+    ``no_model``: what is missing is the model (the domain's ``Unavailable.no_model``).
+    """
 
     status_code = 503
     code = "ServiceUnavailableError"
     status = "unavailable"
 
-    def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float, no_model: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = whole_seconds(retry_after)
         self.headers["Retry-After"] = str(self.retry_after)
+        self.no_model = no_model
 
 
 def whole_seconds(retry_after: float) -> int:
@@ -136,9 +143,15 @@ def unavailable(exc: Unavailable, **fields: Any) -> ServiceUnavailable:
     return ServiceUnavailable(
         exc.client_message(whole_seconds(exc.retry_after)),
         retry_after=exc.retry_after,
+        no_model=exc.no_model,
         log_detail=str(exc),
         fields=fields,
     )
+
+
+def is_no_model(exc: BaseException) -> bool:
+    """Whether ``exc`` is answered 503 because no model is loaded (the ``NoModel`` metric)."""
+    return isinstance(exc, ServiceUnavailable | Unavailable) and exc.no_model
 
 
 def as_api_error(exc: BaseException) -> ApiError:

@@ -14,6 +14,7 @@ Lifecycle::
     model = holder.current()      # per request: maybe refresh; ModelUnavailableError if none
     model = holder.live_now()     # the model serving now, or None: never waits, never loads
     holder.state                  # snapshot for /health and /model
+    holder.counts.take()          # loads and failed checks since last taken (the metrics)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from chalicelib.registry_format import (
 from chalicelib.settings import APP_NAME
 from chalicelib.unavailable import Unavailable
 
-__all__ = ["Failure", "HolderState", "ModelHolder", "ModelUnavailableError"]
+__all__ = ["Failure", "HolderState", "LoadCounts", "ModelHolder", "ModelUnavailableError"]
 
 _log = logging.getLogger(f"{APP_NAME}.holder")
 
@@ -60,6 +61,8 @@ class ModelUnavailableError(Unavailable):
     ``public_reason`` says why in words a client may see; ``detail`` (also ``str(exc)``)
     adds what only the log may carry (bucket, key, the underlying error).
     """
+
+    no_model = True
 
     def __init__(self, public_reason: str, retry_after: float, detail: str | None = None) -> None:
         super().__init__(detail or public_reason)
@@ -100,6 +103,31 @@ class HolderState:
     settled_tag: PointerTag | None = None
 
 
+class LoadCounts:
+    """What the holder did since the metrics last took it: models made live, failed checks or
+    loads, and a load at cold start. The next answer takes them (``take``) and reports them.
+
+    Its own lock, not the holder's: an answer never waits for another thread's model load.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = (0, 0, 0)
+
+    def add(self, *, loads: int = 0, failures: int = 0, cold_starts: int = 0) -> None:
+        with self._lock:
+            before = self._counts
+            self._counts = (before[0] + loads, before[1] + failures, before[2] + cold_starts)
+
+    def take(self) -> tuple[int, int, int]:
+        """``(loads, failures, cold_starts)`` since the last call, and start again from zero."""
+        if self._counts == (0, 0, 0):  # the usual answer: no lock (an add meanwhile waits)
+            return (0, 0, 0)
+        with self._lock:
+            counts, self._counts = self._counts, (0, 0, 0)
+        return counts
+
+
 class ModelHolder:
     """Holds the live model of one registry and keeps it current.
 
@@ -129,6 +157,7 @@ class ModelHolder:
         self.wait_seconds = wait_seconds
         self._state = HolderState()
         self._lock = threading.Lock()
+        self.counts = LoadCounts()
 
     @property
     def state(self) -> HolderState:
@@ -185,9 +214,14 @@ class ModelHolder:
     def _refresh(self) -> None:
         """One registry check, and a load and swap if it points somewhere new (lock held)."""
         now = self.clock()
-        state = self._check(replace(self._state, attempted_at=now), now)
+        before = self._state
+        state = self._check(replace(before, attempted_at=now), now)
         interval = self.refresh_seconds if state.live is not None else self.retry_seconds
         self._state = replace(state, next_check_at=now + interval)  # one swap, all of it
+        self.counts.add(
+            loads=int(state.live is not before.live),
+            failures=int(state.failure is not None and state.failure is not before.failure),
+        )
 
     def _check(self, state: HolderState, now: float) -> HolderState:
         live = state.live

@@ -42,6 +42,7 @@ messages is written as several lines.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -189,7 +190,107 @@ def emf_line(
     value is a number or a list of at most ``MAX_VALUES`` numbers. A metric may appear in one
     directive only. Raises ``MetricsFormatError`` for a name this format does not define, a
     dimension without a value, or a value that is not a finite number.
+
+    The text is ``json.dumps`` of that document, compact, members in the order above; a
+    line of a shape seen before is formatted from that shape's template (see below).
     """
+    if not isinstance(directives, list | tuple):
+        directives = tuple(directives)  # read twice below
+    try:
+        key = (namespace, tuple([(sets, tuple(values)) for sets, values in directives]))
+        form = _FORMS.get(key)
+    except TypeError:  # a dimension set given as a list: not hashable, so not kept
+        key, form = None, None
+    if form is None:
+        form = _form(namespace, directives)
+        if form is None:  # a name this format does not define, or one metric twice
+            return _generic_line(namespace, timestamp_ms, dimensions, directives)
+        if key is not None and len(_FORMS) < _MAX_FORMS:
+            _FORMS[key] = form
+    for name in form.dimensions:
+        if not dimensions.get(name):  # the plain construction says which, as it always has
+            return _generic_line(namespace, timestamp_ms, dimensions, directives)
+    slots: list[Any] = [int(timestamp_ms)]
+    slots += [_encode_text(str(dimensions[name])) for name in form.used]
+    numbers = [value for _, values in directives for value in values.values()]
+    if set(map(type, numbers)) <= _PLAIN and _finite_sum(numbers):
+        return form.template % (*slots, *numbers)  # a plain finite number prints as json's
+    for _, values in directives:
+        slots += [_json_value(name, value) for name, value in values.items()]
+    return form.template % tuple(slots)
+
+
+# The API writes a line per answer, so a line must cost little. Everything a line's shape
+# decides (its directives, the member names, their order) is worked out once per shape, as
+# a %-template; a line is then its checked values formatted into it. ``_generic_line`` is
+# the plain construction: the template reproduces its text, and it raises for bad shapes.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_encode_text = json.encoder.encode_basestring_ascii  # a JSON string, as json.dumps writes it
+_NUMBERS = (int, float)
+_PLAIN = frozenset(_NUMBERS)  # exactly int or float: not bool, not a subclass
+_MAX_FORMS = 256
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One line shape: the dimensions it names, those its metrics use, its template."""
+
+    dimensions: tuple[str, ...]
+    used: tuple[str, ...]
+    template: str
+
+
+_FORMS: dict[Any, _Form] = {}
+
+
+def _form(namespace: str, directives: Sequence[Directive]) -> _Form | None:
+    """The template of a shape, or ``None`` when its names break the format."""
+    named, blocks, used, names = set(), [], set(), []
+    for dimension_sets, values in directives:
+        sets = tuple(tuple(dims) for dims in dimension_sets)
+        dimension_names = {name for dims in sets for name in dims}
+        named.update(dimension_names)
+        for name in values:
+            if name not in METRIC_UNITS or name in names:
+                return None
+            names.append(name)
+        if values:
+            blocks.append(
+                _encode(
+                    {
+                        "Namespace": namespace,
+                        "Dimensions": [list(dims) for dims in sets],
+                        "Metrics": [{"Name": n, "Unit": METRIC_UNITS[n]} for n in values],
+                    }
+                )
+            )
+            used.update(dimension_names)
+    members = sorted(used) + names
+    head = '{"_aws":{"Timestamp":%s,"CloudWatchMetrics":[' + _escaped(",".join(blocks)) + "]}"
+    rest = "".join(f",{_escaped(_encode_text(name))}:%s" for name in members)
+    return _Form(tuple(sorted(named)), tuple(sorted(used)), head + rest + "}")
+
+
+def _escaped(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+def _json_value(name: str, value: Value | Sequence[Value]) -> str:
+    """A checked value as JSON (plain numbers directly, anything else as json writes it)."""
+    checked = _checked(name, value)
+    if isinstance(checked, list) and set(map(type, checked)) <= _PLAIN:
+        return "[" + ",".join(map(repr, checked)) + "]"
+    if checked.__class__ in _PLAIN:
+        return repr(checked)
+    return _encode(checked)
+
+
+def _generic_line(
+    namespace: str,
+    timestamp_ms: int,
+    dimensions: Mapping[str, str],
+    directives: Sequence[Directive],
+) -> str:
     root: dict[str, Any] = {}
     blocks = []
     for dimension_sets, values in directives:
@@ -217,17 +318,27 @@ def emf_line(
     used = {name for block in blocks for dims in block["Dimensions"] for name in dims}
     line.update({name: str(dimensions[name]) for name in sorted(used)})
     line.update(root)
-    return json.dumps(line, separators=(",", ":"), allow_nan=False)
+    return _encode(line)
 
 
 def _checked(name: str, value: Value | Sequence[Value]) -> Value | list[Value]:
-    values = list(value) if isinstance(value, list | tuple) else [value]
+    many = isinstance(value, list | tuple)
+    values = value if many else (value,)
     if not values or len(values) > MAX_VALUES:
         raise MetricsFormatError(f"{name} needs 1 to {MAX_VALUES} values, got {len(values)}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise MetricsFormatError(f"{name}: {v!r} is not a finite number")
-    return values if isinstance(value, list | tuple) else values[0]
+    if not (many and set(map(type, values)) <= _PLAIN and _finite_sum(values)):
+        for v in values:
+            if v.__class__ is bool or not isinstance(v, _NUMBERS) or not math.isfinite(v):
+                raise MetricsFormatError(f"{name}: {v!r} is not a finite number")
+    return list(values) if many else value  # type: ignore[return-value]
+
+
+def _finite_sum(values: Sequence[float]) -> bool:
+    """Whether plain numbers sum to a finite number: then each of them is finite."""
+    try:
+        return math.isfinite(math.fsum(values))
+    except OverflowError:  # finite values too large to sum: the exact check decides
+        return False
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ __all__ = [
     "build_runtime",
     "get_runtime",
     "install_runtime",
+    "installed_runtime",
     "reset_runtime",
     "warm_start",
 ]
@@ -105,6 +106,11 @@ def get_runtime() -> Runtime:
         return _runtime
 
 
+def installed_runtime() -> Runtime | None:
+    """The runtime requests use now, or ``None`` before the first: never builds one."""
+    return _runtime
+
+
 def install_runtime(runtime: Runtime | None) -> None:
     """Make ``runtime`` the one every request uses, and its settings the process's.
 
@@ -132,7 +138,7 @@ def warm_start() -> bool:
 
     Never raises (a failing import would crash-loop the Lambda): a failure is logged and
     recorded in the holder, requests get 503 and the holder retries. Returns True when a
-    model was loaded.
+    model was loaded; the first answer then reports the cold start (``LoadCounts``).
     """
     if in_chalice_cli():
         return False
@@ -141,7 +147,9 @@ def warm_start() -> bool:
         if not settings.model_bucket:
             _log.warning("MODEL_BUCKET is not set; no model is loaded at start-up")
             return False
-        get_runtime().holder.load()
+        holder = get_runtime().holder
+        holder.load()
+        holder.counts.add(cold_starts=1)
     except SettingsError as exc:
         _log.error("the API is not configured: %s", exc)
         return False

@@ -12,7 +12,7 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import errors
+from chalicelib import errors, metrics
 from chalicelib.feedback_format import Verdict
 from chalicelib.holder import Failure, HolderState, ModelUnavailableError
 from chalicelib.model import LiveModel
@@ -35,9 +35,11 @@ def predict(raw_body: bytes | str | None) -> dict[str, Any]:
     runtime = get_runtime()
     request = parse_predict(raw_body, runtime.settings)
     model = runtime.holder.current()
-    (scored,) = model.score(
+    scores = model.score(
         request.texts, explain=request.explain, top_n=runtime.settings.explain_top_n
     )
+    metrics.scored(model.version, model.threshold, request.texts, scores)
+    (scored,) = scores
     body: dict[str, Any] = {
         "status": "success",
         "classification": scored.classification,
@@ -59,6 +61,7 @@ def predict_batch(raw_body: bytes | str | None) -> dict[str, Any]:
     scores = model.score(
         request.texts, explain=request.explain, top_n=runtime.settings.explain_top_n
     )
+    metrics.scored(model.version, model.threshold, request.texts, scores)
     results = []
     for index, scored in enumerate(scores):
         item: dict[str, Any] = {
@@ -92,13 +95,15 @@ def feedback(raw_body: bytes | str | None) -> dict[str, Any]:
             "reporting wrong verdicts is turned off on this deployment; nothing was stored"
         )
     request = parse_feedback(raw_body, settings)
+    verdict = _verdict(runtime, request.text)
     report = runtime.feedback.store(
         request.text,
         request.label,
-        verdict=_verdict(runtime, request.text),
+        verdict=verdict,
         corrected_version=request.model_version,
         corrected_request_id=request.request_id,
     )
+    metrics.reported(request.label, verdict.model_version if verdict else None)
     return {
         "status": "accepted",
         "id": report.id,

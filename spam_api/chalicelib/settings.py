@@ -12,6 +12,8 @@ naming the variable, what is allowed and what it got, like scikit-learn's
 Traceback (most recent call last):
 ...
 chalicelib.settings.SettingsError: MAX_TEXT_CHARS must be an integer from 1 to 1000000, got 'lots'
+>>> metrics_settings({"STAGE_NAME": "prod", "MAX_TEXT_CHARS": "lots"}).stage_name
+'prod'
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.feedback_format import lies_outside_model_prefix
+from chalicelib.metrics_format import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_STAGE,
+    DEFAULT_UNCERTAINTY_BAND,
+)
 from chalicelib.registry_format import normalize_prefix
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "get_settings",
     "in_chalice_cli",
     "load_settings",
+    "metrics_settings",
     "use_settings",
 ]
 
@@ -47,6 +55,10 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ORIGIN_RE = re.compile(r"^\*$|^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _URL_RE = re.compile(r"^https?://[^\s/]+(/.*)?$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: CloudWatch's namespace characters (1-255, one of them not a space); ``AWS/`` is AWS's own.
+_NAMESPACE_RE = re.compile(r"^(?!AWS/)(?=.*[^ ])[0-9A-Za-z._/#: -]{1,255}$")
+#: A stage is a metric dimension: a short name, so the metrics it names stay few.
+_STAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
 class SettingsError(ValueError):
@@ -76,6 +88,10 @@ class Settings:
     feedback_enabled: bool = True
     feedback_prefix: str = "feedback/"
     feedback_retention_days: int = 30
+    metrics_enabled: bool = True
+    metrics_namespace: str = DEFAULT_NAMESPACE
+    stage_name: str = DEFAULT_STAGE
+    uncertainty_band: float = DEFAULT_UNCERTAINTY_BAND
 
     def require_bucket(self) -> str:
         """The bucket, or ``SettingsError`` when ``MODEL_BUCKET`` is not set."""
@@ -100,14 +116,14 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _float(low: float, high: float) -> Callable[[str], float]:
+def _float(low: float, high: float, what: str = "a number of seconds") -> Callable[[str], float]:
     def parse(raw: str) -> float:
         value = float(raw.strip())
         if not low <= value <= high:  # also refuses nan
             raise ValueError
         return value
 
-    parse.allowed = f"a number of seconds from {low:g} to {high:g}"  # type: ignore[attr-defined]
+    parse.allowed = f"{what} from {low:g} to {high:g}"  # type: ignore[attr-defined]
     return parse
 
 
@@ -219,6 +235,29 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("feedback_enabled", "FEEDBACK_ENABLED", _flag),
     ("feedback_prefix", "FEEDBACK_PREFIX", _feedback_prefix),
     ("feedback_retention_days", "FEEDBACK_RETENTION_DAYS", _int(1, 3_650)),
+    ("metrics_enabled", "METRICS_ENABLED", _flag),
+    (
+        "metrics_namespace",
+        "METRICS_NAMESPACE",
+        _pattern(
+            _NAMESPACE_RE,
+            "a CloudWatch namespace (1-255 of A-Z, a-z, 0-9, '.', '-', '_', '/', '#', ':', "
+            "space; not starting with AWS/)",
+        ),
+    ),
+    (
+        "stage_name",
+        "STAGE_NAME",
+        _pattern(
+            _STAGE_RE,
+            "a stage name: 1-32 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit",
+        ),
+    ),
+    ("uncertainty_band", "UNCERTAINTY_BAND", _float(0, 0.5, "a number")),
+)
+#: The rows the metrics need, readable on their own (``metrics_settings``).
+_METRICS_FIELDS = frozenset(
+    {"metrics_enabled", "metrics_namespace", "stage_name", "uncertainty_band"}
 )
 
 
@@ -233,18 +272,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     Settings.require_bucket : the bucket is only required when a model is loaded, so
         ``chalice package`` can import the app without it.
     """
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for field_name, variable, parse in _TABLE:
-        raw = env.get(variable)
-        if raw is None or (raw.strip() == "" and variable != "MODEL_BUCKET"):
-            continue
-        try:
-            values[field_name] = parse(raw)
-        except (ValueError, TypeError, OverflowError):
-            allowed = getattr(parse, "allowed", "a valid value")
-            raise SettingsError(f"{variable} must be {allowed}, got {raw!r}") from None
-    settings = Settings(**values)
+    settings = Settings(**_read(os.environ if environ is None else environ, _TABLE))
     if settings.max_body_bytes < settings.max_text_chars:
         raise SettingsError(
             f"MAX_BODY_BYTES must be at least MAX_TEXT_CHARS ({settings.max_text_chars}), "
@@ -257,6 +285,40 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"got {feedback!r}"
         )
     return settings
+
+
+def _read(
+    env: Mapping[str, str], rows: tuple[tuple[str, str, Callable[[str], Any]], ...]
+) -> dict[str, Any]:
+    """Each row's parsed value, for the variables set; ``SettingsError`` for the first bad one."""
+    values: dict[str, Any] = {}
+    for field_name, variable, parse in rows:
+        raw = env.get(variable)
+        if raw is None or (raw.strip() == "" and variable != "MODEL_BUCKET"):
+            continue
+        try:
+            values[field_name] = parse(raw)
+        except (ValueError, TypeError, OverflowError):
+            allowed = getattr(parse, "allowed", "a valid value")
+            raise SettingsError(f"{variable} must be {allowed}, got {raw!r}") from None
+    return values
+
+
+def metrics_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Only the metrics rows, each read as ``load_settings`` reads it; a bad one keeps its default.
+
+    For the answers given while the settings as a whole cannot be read (every request a
+    500 ``NotConfiguredError``): those answers are still counted, under the stage's own name.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for row in _TABLE:
+        if row[0] in _METRICS_FIELDS:
+            try:
+                values.update(_read(env, (row,)))
+            except SettingsError:
+                continue
+    return Settings(**values)
 
 
 def in_chalice_cli(environ: Mapping[str, str] | None = None) -> bool:

@@ -21,6 +21,8 @@ class Unavailable(Exception):
     """
 
     retry_after: float = 1.0
+    #: True when what is missing is the model: the answer counts as ``NoModel`` in the metrics.
+    no_model: bool = False
 
     def client_message(self, retry_in: int) -> str:
         """The 503's message; ``retry_in`` is ``retry_after`` rounded up to whole seconds."""

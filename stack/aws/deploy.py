@@ -2,7 +2,7 @@
 
 Everything around the Chalice app is one CloudFormation stack, ``<app_name>-<stage>``,
 made from ``stack/aws/template.json`` (model bucket, scikit-learn layer, log group, optional
-page bucket). In order:
+page bucket, and the stage's dashboard, alarms and their SNS topic). In order:
 
 1. preflight: region, credentials, the stage in the Chalice config, every bucket name
    (ours, free, or someone else's), the concurrency quota, and the model guard
@@ -13,7 +13,8 @@ page bucket). In order:
    the model bucket and one change set brings the stack to the template; a redeploy with
    nothing new finds it empty and executes nothing. prod asks before each execution and
    its stack has termination protection.
-3. stage settings: the outputs (bucket, layer ARN, page origin for CORS) into
+3. stage settings: the outputs (bucket, layer ARN, page origin for CORS), the stage's name
+   and metrics namespace (what its metrics and alarms are keyed by) into
    ``.chalice/config.json`` and the stage's policy file, where ``chalice deploy`` reads them.
 4. model: train and publish when the registry has none for the stage's scikit-learn.
 5. API: ``chalice deploy --stage`` (function, role, REST API), then stage throttling.
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from chalicelib.metrics_format import DEFAULT_NAMESPACE
 from chalicelib.s3_errors import error_code
 from chalicelib.settings import Settings, SettingsError, load_settings
 
@@ -73,6 +75,7 @@ from stack.aws.model_guard import (
     pinned_sklearn_version,
     publish_command,
 )
+from stack.aws.monitoring import DEFAULT_LAMBDA_TIMEOUT, check_alarm_email, duration_alarm_ms
 from stack.handoff import curl_line, page_config_js
 from stack.processes import run_streaming
 
@@ -108,6 +111,8 @@ class DeployOptions:
     skip_api: bool = False
     static_bucket: str | None = None
     static_dir: Path = STATIC_DIR
+    #: where the alarms are e-mailed; ``None``: the stack's address, ``""``: none
+    alarm_email: str | None = None
     cors_origin: str | None = None
     log_retention_days: int = 30
     throttle: tuple[float, int] = DEFAULT_THROTTLE
@@ -134,6 +139,7 @@ class DeployResult:
     api_url: str | None = None
     page_url: str | None = None
     layer_arn: str | None = None
+    dashboard_url: str | None = None
 
 
 def _train_and_publish_cli(
@@ -185,14 +191,17 @@ class Toolchain:
 class _Stage:
     """The stage as ``.chalice/config.json`` describes it, read once per deploy.
 
-    Deploy writes only the stage's environment bucket, prefix, CORS origin and layers into
-    that file, none of what this holds.
+    Deploy writes only the stage's environment (bucket, prefix, CORS origin, stage name,
+    metrics namespace) and layers into that file, none of what this holds.
     """
 
     stack: str  #: its CloudFormation stack, named like its function: ``<app_name>-<stage>``
     architecture: str
+    api_name: str  #: the REST API's name: Chalice gives it the app's, whatever the stage
     api_stage: str
     reserved_concurrency: int | None
+    timeout_seconds: int
+    metrics_namespace: str
     #: what the function will run with (read as the API reads its environment)
     settings: Settings
 
@@ -205,18 +214,23 @@ def _read_stage(opts: DeployOptions) -> _Stage:
         """Chalice's lookup: the stage's value, else the top level's, else ``default``."""
         return stage.get(key, config.get(key, default))
 
+    environment = {
+        **config.get("environment_variables", {}),
+        **stage.get("environment_variables", {}),
+    }
     try:
-        settings = load_settings(
-            {**config.get("environment_variables", {}), **stage.get("environment_variables", {})}
-        )
+        settings = load_settings(environment)
     except SettingsError as exc:
         raise DeployError(f"stage {opts.stage!r} in config.json: {exc}") from exc
     reserved = setting("reserved_concurrency")
     return _Stage(
         stack=stack_name(opts.project_dir, opts.stage),
         architecture=str(setting("lambda_architecture", "x86_64")),
+        api_name=str(config["app_name"]),
         api_stage=str(setting("api_gateway_stage", "api")),
         reserved_concurrency=None if reserved is None else int(reserved),
+        timeout_seconds=int(setting("lambda_timeout", DEFAULT_LAMBDA_TIMEOUT)),
+        metrics_namespace=environment.get("METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
         settings=settings,
     )
 
@@ -232,6 +246,12 @@ def _parameters(opts: DeployOptions, stage: _Stage, bucket: str, layer_key: str)
         "LayerArchitecture": stage.architecture,
         "PythonRuntime": f"python{RUNTIME_PYTHON}",
         "PageBucketName": opts.static_bucket or "",
+        "StageName": opts.stage,
+        "MetricsNamespace": stage.metrics_namespace,
+        "ApiName": stage.api_name,
+        "ApiStage": stage.api_stage,
+        "DurationAlarmMilliseconds": str(duration_alarm_ms(stage.timeout_seconds)),
+        "AlarmEmail": opts.alarm_email or "",
     }
 
 
@@ -294,6 +314,8 @@ class _Preflight:
     bucket: str
     #: ``--static-bucket``, else the stack's page bucket: a page once deployed stays served
     page: str | None
+    #: ``--alarm-email``, else the stack's: an address once given keeps getting the alarms
+    alarm_email: str
     stack: cfn.StackState | None
     imports: list[dict[str, Any]]
     model_check: ModelCheck
@@ -306,6 +328,7 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
             raise DeployError(f"{what} {given} does not exist")
     if opts.static_bucket and not (opts.static_dir / "index.html").exists():
         raise DeployError(f"no index.html in {opts.static_dir}")
+    check_alarm_email(opts.alarm_email or "")
     if not opts.skip_api and shutil.which(chalice_executable()) is None:
         raise DeployError("the chalice CLI is not installed: run `make install` first")
     if opts.static_bucket and opts.skip_api and not chalice_api_url(opts.project_dir, opts.stage):
@@ -323,6 +346,9 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
         or default_bucket(opts.stage, identity.account, ctx.region)
     )
     page = opts.static_bucket or (held or {}).get("PageBucketName") or None
+    alarm_email = (
+        opts.alarm_email if opts.alarm_email is not None else (held or {}).get("AlarmEmail", "")
+    )
     s3 = ctx.client("s3")
     exists = {  # ours, in this region; someone else's name stops the deploy here
         "ModelBucket": check_bucket(s3, bucket, region=ctx.region, account=identity.account)
@@ -358,7 +384,7 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
             for logical, (kind, ident) in names.items()
             if exists[logical]
         ]
-    return _Preflight(stage, bucket, page, stack, imports, check)
+    return _Preflight(stage, bucket, page, alarm_email, stack, imports, check)
 
 
 def default_bucket(stage: str, account: str, region: str) -> str:
@@ -443,6 +469,11 @@ def _layer_key(
 def _plan(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> DeployResult:
     """What deploy would do, with no AWS call (no credentials needed)."""
     stage = _read_stage(opts)
+    email = check_alarm_email(opts.alarm_email or "")
+    if opts.alarm_email is None:  # the stack keeps its address; the plan cannot see it
+        recipient = "the stack's address, if it holds one"
+    else:
+        recipient = f"{email} once it confirms" if email else "no one"
     bucket = opts.bucket or default_bucket(opts.stage, "<account-id>", ctx.region)
     params = _parameters(opts, stage, bucket, f"{LAYER_PREFIX}<sha256>.zip")
     resources = cfn.template()["Resources"]
@@ -461,6 +492,7 @@ def _plan(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> D
             )
             for logical, resource in resources.items()
         ),
+        f"  alarms: to SNS topic {stage.stack}-alarms, e-mailed to {recipient}",
         f"  layer: python -m vendor_build build --arch {params['LayerArchitecture']}, "
         f"uploaded to s3://{bucket}/layers/",
         f"  config: the outputs into stage {opts.stage!r} of .chalice/config.json, policy file",
@@ -546,11 +578,21 @@ def _stack_step(
 
 
 def _write_stage_settings(
-    opts: DeployOptions, outputs: dict[str, str], out: Callable[[str], None]
+    opts: DeployOptions, stage: _Stage, outputs: dict[str, str], out: Callable[[str], None]
 ) -> None:
-    """Bucket, prefix, CORS origin and layer into config.json, the bucket into the policy file."""
+    """Bucket, prefix, CORS origin, stage name, metrics namespace and layer into config.json,
+    the bucket into the policy file.
+
+    The stage name and namespace are what the stack's dashboard and alarms read the
+    function's metrics by, so the function gets them from the same deploy.
+    """
     bucket = outputs["ModelBucketName"]
-    env = {"MODEL_BUCKET": bucket, "MODEL_PREFIX": opts.prefix}
+    env = {
+        "MODEL_BUCKET": bucket,
+        "MODEL_PREFIX": opts.prefix,
+        "STAGE_NAME": opts.stage,
+        "METRICS_NAMESPACE": stage.metrics_namespace,
+    }
     cors = opts.cors_origin or outputs.get("PageUrl")
     if cors:
         env["CORS_ALLOW_ORIGIN"] = cors
@@ -630,13 +672,14 @@ def deploy(
     if opts.plan:
         return _plan(ctx, opts, out)
     found = _preflight(ctx, opts, out)
-    opts = replace(opts, static_bucket=found.page)
+    opts = replace(opts, static_bucket=found.page, alarm_email=found.alarm_email)
     if opts.dry_run:
         return _dry_run(ctx, opts, found, out)
     result = DeployResult(bucket=found.bucket)
     stack, result.steps["stack"], result.steps["layer"] = _stack_step(ctx, opts, tools, found, out)
     result.layer_arn = stack.outputs.get("LayerArn")
-    _write_stage_settings(opts, stack.outputs, out)
+    result.dashboard_url = stack.outputs.get("DashboardUrl")
+    _write_stage_settings(opts, found.stage, stack.outputs, out)
     result.steps["model"] = _model_step(ctx, opts, tools, found.bucket, found.model_check, out)
     if opts.skip_api:
         result.steps["api"] = "skipped (--skip-api)"
@@ -657,11 +700,11 @@ def deploy(
         result.steps["page"] = "uploaded"
     for line in legacy_extras(opts.project_dir, opts.stage):
         out(line)
-    _report(result, out)
+    _report(result, opts.alarm_email or "", out)
     return result
 
 
-def _report(result: DeployResult, out: Callable[[str], None]) -> None:
+def _report(result: DeployResult, alarm_email: str, out: Callable[[str], None]) -> None:
     out("")
     for step, what in result.steps.items():
         out(f"  {step:<11} {what}")
@@ -669,6 +712,10 @@ def _report(result: DeployResult, out: Callable[[str], None]) -> None:
         out(f"\nInvoke URL: {result.api_url}\nTry it:\n  {curl_line(result.api_url)}")
     if result.page_url:
         out(f"Page: {result.page_url}")
+    if result.dashboard_url:
+        out(f"Dashboard: {result.dashboard_url}")
+    if alarm_email:
+        out(f"Alarms are e-mailed to {alarm_email} once it confirms AWS's subscription message")
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -702,6 +749,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--skip-api", action="store_true", help="do not run chalice deploy")
     arg("--static-bucket", help="also serve static/ from this S3 website bucket (kept after)")
     arg("--cors-origin", help="the one origin the API allows (default: the page bucket's)")
+    arg(
+        "--alarm-email",
+        help="e-mail the stage's alarms to this address (kept by later deploys; '' stops it)",
+    )
     arg("--log-retention-days", type=int, default=30, help="the function's log retention (30)")
     arg(
         "--throttle-rate",

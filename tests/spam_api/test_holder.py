@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
-from chalicelib.holder import ModelHolder, ModelUnavailableError
+from chalicelib.holder import LoadCounts, ModelHolder, ModelUnavailableError
 from chalicelib.registry import RegistryReader
 
 from tests.support import FakeClock
@@ -135,3 +137,46 @@ def test_live_now_answers_while_a_load_holds_the_lock(fake) -> None:
         release.set()
         loader.join(30)
     assert holder.live_now() is holder.state.live is not None
+
+
+def test_counts_say_what_the_holder_did_since_they_were_last_taken(fake, bundle) -> None:
+    """A model made live and a failed check count once each; a 304 or a wait, nothing."""
+    clock = FakeClock()
+    holder = make(fake, clock, refresh_seconds=5)
+    assert holder.counts.take() == (0, 0, 0)
+    holder.load()
+    for _ in range(3):
+        holder.current()
+        clock.advance(6)  # a check each time: answered 304
+    assert holder.counts.take() == (1, 0, 0)
+    assert holder.counts.take() == (0, 0, 0)  # taken means gone
+    fake.down = True
+    holder.current()
+    clock.advance(6)
+    holder.current()
+    fake.down = False
+    clock.advance(6)
+    holder.current()  # the outage is over: nothing new loaded, nothing failed
+    assert holder.counts.take() == (0, 2, 0)
+    later = datetime(2030, 1, 1, tzinfo=UTC)  # versions are named by time: another one
+    publish(fake, "fake-bucket", PREFIX, replace(bundle, threshold=0.4), now=later)
+    clock.advance(6)
+    swapped = holder.current()
+    assert swapped.threshold == 0.4
+    holder.counts.add(cold_starts=1)
+    assert holder.counts.take() == (1, 0, 1)
+
+
+def test_counts_add_up_from_many_threads() -> None:
+    counts = LoadCounts()
+
+    def add() -> None:
+        for _ in range(1000):
+            counts.add(loads=1, failures=2)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counts.take() == (4000, 8000, 0)

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from chalicelib.settings import Settings, SettingsError, in_chalice_cli, load_settings
+from chalicelib.settings import (
+    Settings,
+    SettingsError,
+    in_chalice_cli,
+    load_settings,
+    metrics_settings,
+)
 
 
 def test_defaults() -> None:
@@ -16,6 +22,12 @@ def test_defaults() -> None:
     assert s.s3_connect_timeout_seconds == 2.0 and s.s3_read_timeout_seconds == 5.0
     assert s.s3_max_attempts == 2
     assert s.log_level == "INFO"
+    assert (s.metrics_enabled, s.metrics_namespace, s.stage_name) == (
+        True,
+        "SpamClassifier",
+        "local",
+    )
+    assert s.uncertainty_band == 0.1
 
 
 def test_every_variable_is_read() -> None:
@@ -36,6 +48,10 @@ def test_every_variable_is_read() -> None:
             "S3_READ_TIMEOUT_SECONDS": "3",
             "S3_MAX_ATTEMPTS": "4",
             "LOG_LEVEL": "debug",
+            "METRICS_ENABLED": "off",
+            "METRICS_NAMESPACE": " Spam/Classifier-2#a:b_c.d ",
+            "STAGE_NAME": "prod_eu-1",
+            "UNCERTAINTY_BAND": "0.05",
         }
     )
     assert s == Settings(
@@ -54,6 +70,10 @@ def test_every_variable_is_read() -> None:
         s3_read_timeout_seconds=3.0,
         s3_max_attempts=4,
         log_level="DEBUG",
+        metrics_enabled=False,
+        metrics_namespace="Spam/Classifier-2#a:b_c.d",
+        stage_name="prod_eu-1",
+        uncertainty_band=0.05,
     )
 
 
@@ -73,6 +93,17 @@ def test_every_variable_is_read() -> None:
         ("S3_ENDPOINT_URL", "localhost:5000"),
         ("S3_MAX_ATTEMPTS", "0"),
         ("LOG_LEVEL", "chatty"),
+        ("METRICS_ENABLED", "sometimes"),
+        ("METRICS_NAMESPACE", "AWS/Lambda"),  # AWS's own
+        ("METRICS_NAMESPACE", "Spam$Classifier"),
+        ("METRICS_NAMESPACE", "x" * 256),
+        ("STAGE_NAME", "my stage"),
+        ("STAGE_NAME", "-prod"),
+        ("STAGE_NAME", "p" * 33),
+        ("STAGE_NAME", "prod.eu"),
+        ("UNCERTAINTY_BAND", "-0.1"),
+        ("UNCERTAINTY_BAND", "0.6"),
+        ("UNCERTAINTY_BAND", "nan"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_is_allowed(variable: str, value: str) -> None:
@@ -97,3 +128,19 @@ def test_bucket_is_required_only_to_load() -> None:
 def test_cli_mode() -> None:
     assert in_chalice_cli({"AWS_CHALICE_CLI_MODE": "true"})
     assert not in_chalice_cli({})
+
+
+def test_the_metrics_rows_read_alone_keep_the_stage_when_another_setting_is_bad() -> None:
+    """While the settings cannot be read, answers are still counted under the stage's name."""
+    env = {"EXPLAIN_TOP_N": "lots", "STAGE_NAME": "prod", "METRICS_NAMESPACE": "Spam"}
+    with pytest.raises(SettingsError):
+        load_settings(env)
+    alone = metrics_settings(env)
+    assert (alone.stage_name, alone.metrics_namespace, alone.metrics_enabled) == (
+        "prod",
+        "Spam",
+        True,
+    )
+    assert alone.explain_top_n == Settings().explain_top_n
+    bad_stage = metrics_settings({"STAGE_NAME": "a stage", "METRICS_ENABLED": "false"})
+    assert (bad_stage.stage_name, bad_stage.metrics_enabled) == ("local", False)

@@ -102,9 +102,14 @@ def test_several_media_train_a_gated_mixture_of_experts(combined) -> None:
         assert report["ham_blocked"] <= OPTIONS.max_ham_blocked, name
     gate = result.metrics["model"]["gate"]
     assert gate["accuracy_oof"] > 0.95 and gate["accuracy_holdout"] > 0.95
-    assert summarize(result.metrics)["media"] == pytest.approx(
+    summary = summarize(result.metrics)
+    assert summary["media"] == pytest.approx(
         {name: info["threshold"] for name, info in media.items()}
     )
+    # the monitor's reference is the mixture's, at its published threshold, both media pooled
+    flagged = np.mean(result.holdout.scores >= result.threshold)
+    assert summary["predicted_spam_rate"] == pytest.approx(flagged, abs=1e-6)
+    assert summary["holdout_messages"] == result.metrics["holdout"]["n"]
 
 
 def test_the_published_mixture_round_trips_and_routes_by_medium(combined, sample) -> None:

@@ -37,6 +37,7 @@ def test_report_matches_sklearn_on_random_data() -> None:
     c = report["confusion"]
     assert report["ham_blocked"] == pytest.approx(c["fp"] / (c["fp"] + c["tn"]))
     assert c["tp"] + c["fn"] == report["n_spam"] == int(y.sum())
+    assert report["predicted_spam_rate"] == pytest.approx(pred.mean())
 
 
 def test_threshold_is_inclusive() -> None:

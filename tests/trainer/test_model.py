@@ -120,6 +120,11 @@ def test_training_run_follows_the_protocol(synthetic_rows) -> None:
     summary = summarize(m)
     assert summary["mcc"] == pytest.approx(m["holdout"]["mcc"])
     assert summary["sources"] == ["mail", "sms"]
+    # the monitor's reference: the holdout share the published threshold calls spam
+    flagged = np.mean(result.holdout.scores >= result.threshold)
+    assert m["holdout"]["predicted_spam_rate"] == pytest.approx(flagged)
+    assert summary["predicted_spam_rate"] == pytest.approx(flagged, abs=1e-6)
+    assert summary["holdout_messages"] == len(result.holdout.y)
 
 
 def test_threshold_and_setting_come_from_the_training_part_only(synthetic_rows) -> None:

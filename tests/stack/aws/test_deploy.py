@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -438,10 +439,63 @@ def test_deploy_plan_prints_every_step_and_makes_no_call(project) -> None:
         "chalice deploy --stage prod",
         "POST /feedback 5/s",
         "static/ and config.js into s3://spam-page-example",
+        # what the dashboard and alarms read the stage's metrics by
+        "StageName = prod",
+        "MetricsNamespace = SpamClassifier",
+        "ApiName = spam-api",
+        "ApiStage = api",
+        "DurationAlarmMilliseconds = 26100",  # Chalice's 60 s timeout, capped at API Gateway's 29
+        "AlarmEmail = \n",
+        "Dashboard: AWS::CloudWatch::Dashboard",
+        "AlarmTopic: AWS::SNS::Topic",
+        "SpamRateAnomalyDetector: AWS::CloudWatch::AnomalyDetector",
+        "NoModelAlarm: AWS::CloudWatch::Alarm",
+        "alarms: to SNS topic spam-api-prod-alarms, e-mailed to the stack's address, if it",
     ):
-        assert expected in text, expected
+        assert expected in text + "\n", expected
     assert ctx._clients == {}  # not one client was made
     assert (project / ".chalice" / "config.json").read_text() == before
+
+
+def _set_stage(project: Path, **values) -> None:
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    config["stages"]["prod"].update(values)
+    path.write_text(json.dumps(config))
+
+
+def test_deploy_plan_takes_the_alarm_parameters_from_the_stage(project) -> None:
+    """The function's timeout and metrics namespace come from the stage's config."""
+    _set_stage(
+        project,
+        lambda_timeout=10,
+        environment_variables={"MODEL_PREFIX": "models/", "METRICS_NAMESPACE": "Team/Spam"},
+    )
+    lines: list[str] = []
+    options = deploy.DeployOptions(
+        stage="prod", project_dir=project, alarm_email="ops@example.org", plan=True
+    )
+    deploy.deploy(options, AwsContext(region="eu-west-1"), out=lines.append)
+    assert "    DurationAlarmMilliseconds = 9000" in lines  # 90% of its own 10 s
+    assert "    MetricsNamespace = Team/Spam" in lines
+    assert "    AlarmEmail = ops@example.org" in lines
+    assert any("e-mailed to ops@example.org once it confirms" in line for line in lines)
+    lines.clear()
+    deploy.deploy(
+        replace(options, alarm_email=""), AwsContext(region="eu-west-1"), out=lines.append
+    )
+    assert "  alarms: to SNS topic spam-api-prod-alarms, e-mailed to no one" in lines
+
+
+@pytest.mark.parametrize("address", ["ops", "ops@example", "two words@example.org"])
+def test_deploy_refuses_a_malformed_alarm_email_before_any_call(project, address) -> None:
+    ctx = _stubbed_context()  # every AWS call fails the test
+    for plan in (True, False):
+        options = deploy.DeployOptions(
+            stage="prod", project_dir=project, alarm_email=address, plan=plan
+        )
+        with pytest.raises(DeployError, match="is not an e-mail address"):
+            deploy.deploy(options, ctx, out=lambda _l: None)
 
 
 def test_deploy_plan_cli_needs_no_credentials(project, tmp_path) -> None:
@@ -561,6 +615,8 @@ def test_the_cli_hands_its_flags_to_deploy_and_destroy(project, capsys) -> None:
     where = ["--stage", "prod", "--region", "eu-west-1", "--plan", "--project-dir", str(project)]
     assert main(["deploy", *where, "--static-bucket", "spam-page-example"]) == 0
     assert "PageBucketName = spam-page-example" in capsys.readouterr().out
+    assert main(["deploy", *where, "--alarm-email", "ops@example.org"]) == 0
+    assert "AlarmEmail = ops@example.org" in capsys.readouterr().out
     assert main(["destroy", *where]) == 0
     assert "  kept    ModelBucket (AWS::S3::Bucket)" in capsys.readouterr().out
     assert main(["destroy", *where, "--delete-model-bucket"]) == 0

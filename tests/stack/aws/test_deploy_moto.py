@@ -61,7 +61,7 @@ def layer_zip(tmp_path: Path) -> Path:
 
 def _clients(endpoint: str) -> dict[str, object]:
     kw = {"endpoint_url": endpoint, "region_name": "us-east-1"}
-    services = ("s3", "lambda", "logs", "apigateway", "cloudformation")
+    services = ("s3", "lambda", "logs", "apigateway", "cloudformation", "cloudwatch", "sns")
     return {name: boto3.client(name, **kw) for name in services}
 
 
@@ -160,6 +160,42 @@ def _outputs(cloudformation) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in _stack(cloudformation).get("Outputs", [])}
 
 
+ALARMS = {
+    f"spam-api-prod-{name}"
+    for name in (
+        "function-errors",
+        "function-throttles",
+        "function-duration",
+        "api-5xx",
+        "api-latency",
+        "no-model",
+        "spam-rate",
+    )
+}
+
+
+def _monitoring(aws: dict) -> dict:
+    """The stage's alarms (by name), topic, e-mail subscriptions and dashboard, as they are."""
+    alarms = {a["AlarmName"]: a for a in aws["cloudwatch"].describe_alarms()["MetricAlarms"]}
+    topics = [t["TopicArn"] for t in aws["sns"].list_topics()["Topics"]]
+    topic = next((arn for arn in topics if arn.endswith(":spam-api-prod-alarms")), None)
+    emails = (
+        [
+            s["Endpoint"]
+            for s in aws["sns"].list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        ]
+        if topic
+        else []
+    )
+    names = [d["DashboardName"] for d in aws["cloudwatch"].list_dashboards()["DashboardEntries"]]
+    body = (
+        json.loads(aws["cloudwatch"].get_dashboard(DashboardName=STACK)["DashboardBody"])
+        if STACK in names
+        else None
+    )
+    return {"alarms": alarms, "topic": topic, "emails": emails, "dashboard": body}
+
+
 def test_deploy_on_moto_runs_every_step_then_changes_nothing_then_destroys(
     ctx, project, layer_zip, names, s3_endpoint, sms_collection_path
 ) -> None:
@@ -174,6 +210,7 @@ def test_deploy_on_moto_runs_every_step_then_changes_nothing_then_destroys(
         train_args=("--folds", "2", "--min-mcc", "0.5"),
         layer_zip=layer_zip,
         static_bucket=names["page"],
+        alarm_email="ops@example.org",
         yes=True,
     )
     api_id = _moto_rest_api(aws["apigateway"])
@@ -236,10 +273,41 @@ def test_deploy_on_moto_runs_every_step_then_changes_nothing_then_destroys(
     config_js = s3.get_object(Bucket=names["page"], Key="config.js")["Body"].read().decode()
     assert '"apiBaseUrl": "https://abc123.execute-api.us-east-1.amazonaws.com/api"' in config_js
     s3.head_object(Bucket=names["page"], Key="index.html")
+    # the dashboard, the alarms and their topic, e-mailing the address given
+    made = _monitoring(aws)
+    assert set(made["alarms"]) == ALARMS
+    for alarm in made["alarms"].values():
+        assert alarm["AlarmActions"] == [made["topic"]] == alarm["OKActions"]
+        assert alarm["TreatMissingData"] == "notBreaching"
+    duration = made["alarms"]["spam-api-prod-function-duration"]
+    assert (duration["Threshold"], duration["Dimensions"]) == (
+        26100.0,  # prod's 30 s timeout, capped at API Gateway's 29 s, times 0.9
+        [{"Name": "FunctionName", "Value": "spam-api-prod"}],
+    )
+    rate = made["alarms"]["spam-api-prod-spam-rate"]
+    assert rate["ThresholdMetricId"] == "band"
+    assert [m["Id"] for m in rate["Metrics"]] == ["spam", "scored", "rate", "band"]
+    assert made["emails"] == ["ops@example.org"]
+    (status,) = [w for w in made["dashboard"]["widgets"] if w["type"] == "alarm"]
+    assert {arn.split(":alarm:")[1] for arn in status["properties"]["alarms"]} == ALARMS
+    assert {a["AlarmArn"] for a in made["alarms"].values()} == set(status["properties"]["alarms"])
+    resources = cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+    assert "SpamRateAnomalyDetector" in {r["LogicalResourceId"] for r in resources}
+    assert first.dashboard_url == outputs["DashboardUrl"]
+    assert outputs["DashboardUrl"].endswith("#dashboards/dashboard/spam-api-prod")
+    # the function's metrics are keyed by what the dashboard and alarms read them by
+    assert prod["environment_variables"]["STAGE_NAME"] == "prod"
+    assert prod["environment_variables"]["METRICS_NAMESPACE"] == "SpamClassifier"
+    assert function["Environment"]["Variables"]["STAGE_NAME"] == "prod"
     # the invoke URL and a curl line
     text = "\n".join(lines)
     assert f"Invoke URL: {FAKE_URL}" in text
     assert "curl -s -X POST https://abc123.execute-api.us-east-1.amazonaws.com/api/predict" in text
+    assert f"Dashboard: {outputs['DashboardUrl']}" in lines
+    assert (
+        "Alarms are e-mailed to ops@example.org once it confirms AWS's subscription message"
+        in lines
+    )
 
     # A second run: an empty change set, nothing executed, nothing published.
     events = len(cloudformation.describe_stack_events(StackName=STACK)["StackEvents"])
@@ -252,10 +320,14 @@ def test_deploy_on_moto_runs_every_step_then_changes_nothing_then_destroys(
     assert second.layer_arn == arn
     assert len(cloudformation.describe_stack_events(StackName=STACK)["StackEvents"]) == events
     assert not any(line.startswith("stack spam-api-prod: executing") for line in lines)
-    # without --static-bucket the stack keeps its page bucket, and the page is refreshed
-    third = deploy(replace(opts, static_bucket=None), ctx, tools=tools, out=lines.append)
+    # without --static-bucket and --alarm-email the stack keeps its page bucket and its
+    # address, and the page is refreshed
+    third = deploy(
+        replace(opts, static_bucket=None, alarm_email=None), ctx, tools=tools, out=lines.append
+    )
     assert third.steps["stack"] == "no changes" and third.steps["page"] == "uploaded"
     assert third.page_url == outputs["PageUrl"]
+    assert _monitoring(aws)["emails"] == ["ops@example.org"]
 
     # destroy: the protected stack asks; the API, the stack (layer, log group, page) go;
     # the models stay.
@@ -283,6 +355,7 @@ def test_deploy_on_moto_runs_every_step_then_changes_nothing_then_destroys(
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="layers/")  # zips go
     assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/spam-api-prod")["logGroups"]
     assert not (project / ".chalice" / "deployed" / "prod.json").exists()
+    assert _monitoring(aws) == {"alarms": {}, "topic": None, "emails": [], "dashboard": None}
 
     # A later deploy adopts the retained bucket (an import), with its models.
     lines.clear()
@@ -323,7 +396,10 @@ def test_deploy_dry_run_on_moto_shows_the_change_set_and_changes_nothing(
     )
     result = deploy(opts, ctx, out=lines.append)
     text = "\n".join(lines)
-    for logical in ("ModelBucket", "FunctionLogGroup", "PageBucket"):
+    for logical in (
+        *("ModelBucket", "FunctionLogGroup", "PageBucket", "AlarmTopic", "Dashboard"),
+        *("NoModelAlarm", "SpamRateAlarm", "SpamRateAnomalyDetector", "FunctionDurationAlarm"),
+    ):
         assert f"Add     {logical} (" in text, logical
     shown = [line for line in lines if line.startswith("  Add ")]
     assert result.steps["dry run"] == f"{len(shown)} changes" and shown
@@ -479,3 +555,44 @@ def test_a_first_prod_deploy_that_is_not_confirmed_leaves_nothing(
     # and destroy finds nothing to remove
     result = destroy(ctx, project, "prod", out=lambda _l: None)
     assert result.removed == [] and result.kept == []
+
+
+def test_alarm_email_is_kept_changed_and_removed_and_destroy_dry_run_lists_the_alarms(
+    ctx, project, layer_zip, names, s3_endpoint
+) -> None:
+    aws = _clients(s3_endpoint)
+    lines: list[str] = []
+    opts = _stack_only(project, names["bucket"], layer_zip, alarm_email="ops@example.org")
+    deploy(opts, ctx, out=lines.append)
+    assert _monitoring(aws)["emails"] == ["ops@example.org"]
+    # kept when not given, replaced when another is given
+    again = replace(opts, layer_zip=None, alarm_email=None)
+    assert deploy(again, ctx, out=lines.append).steps["stack"] == "no changes"
+    deploy(replace(again, alarm_email="oncall@example.org"), ctx, out=lines.append)
+    assert _monitoring(aws)["emails"] == ["oncall@example.org"]
+    assert _stack_parameters(aws["cloudformation"])["AlarmEmail"] == "oncall@example.org"
+    # '' stops the e-mails; the topic and the alarms stay
+    deploy(replace(again, alarm_email=""), ctx, out=lines.append)
+    left = _monitoring(aws)
+    assert left["emails"] == [] and left["topic"] and set(left["alarms"]) == ALARMS
+    assert deploy(again, ctx, out=lines.append).steps["stack"] == "no changes"
+    assert _monitoring(aws)["emails"] == []
+
+    lines.clear()
+    planned = destroy(ctx, project, "prod", dry_run=True, out=lines.append)
+    kinds = [item.rsplit(" (", 1)[1].rstrip(")") for item in planned.removed]
+    assert kinds.count("AWS::CloudWatch::Alarm") == 7
+    for kind in (
+        "AWS::CloudWatch::Dashboard",
+        "AWS::CloudWatch::AnomalyDetector",
+        "AWS::SNS::Topic",
+    ):
+        assert kind in kinds, kind
+    assert "would remove spam-api-prod-spam-rate (AWS::CloudWatch::Alarm)" in lines
+    assert set(_monitoring(aws)["alarms"]) == ALARMS  # a dry run removes nothing
+    destroy(ctx, project, "prod", yes=True, delete_model_bucket=True, out=lines.append)
+    assert _monitoring(aws)["alarms"] == {}
+
+
+def _stack_parameters(cloudformation) -> dict[str, str]:
+    return {p["ParameterKey"]: p["ParameterValue"] for p in _stack(cloudformation)["Parameters"]}

@@ -1,12 +1,13 @@
 """The deployment templates, checked by tools no one here wrote: cfn-lint and checkov.
 
 Two templates: the stack deploy makes (``stack/aws/template.json``: bucket, layer, log group,
-page) and the app's, which ``chalice package`` writes offline (a region, no credentials)
-for stage ``prod`` from a copy of the project. Each must pass cfn-lint with no findings
-at all, and checkov's findings must be exactly the documented set below, each with the
-reason it stays; anything new fails the test, and so does a documented finding that went
-away (then the README is out of date). moto's CloudFormation ignores most bucket
-properties, so the stack template's resources are also asserted property by property.
+page, dashboard, alarms and their topic) and the app's, which ``chalice package`` writes
+offline (a region, no credentials) for stage ``prod`` from a copy of the project. Each must
+pass cfn-lint with no findings at all, and checkov's findings must be exactly the documented
+set below, each with the reason it stays; anything new fails the test, and so does a
+documented finding that went away (then the README is out of date). moto's CloudFormation
+ignores most bucket properties, so the stack template's resources are also asserted property
+by property (its dashboard and alarms in test_monitoring_template.py).
 
 checkov's pins conflict with ours (boto3, networkx, numpy), so it lives in its own venv,
 ``build/checkov-venv`` (``make checkov-env``); this module creates it when missing. Under
@@ -80,6 +81,12 @@ DOCUMENTED_STACK_CHECKOV_FINDINGS: dict[str, str] = {
     "CKV_AWS_21": (
         "page bucket versioning: it holds copies of static/, rewritten by every deploy; "
         "versions would only keep stale copies (the model bucket is versioned)"
+    ),
+    "CKV_AWS_26": (
+        "alarm topic not encrypted at rest: CloudWatch cannot publish to a topic under the "
+        "AWS managed key (alias/aws/sns), a customer key costs $1/month and a key policy "
+        "for cloudwatch.amazonaws.com, and the notifications hold alarm names, thresholds "
+        "and states, never message text"
     ),
 }
 
