@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = {
+    "chalicelib.capture_format",
     "chalicelib.registry_format",
     "chalicelib.feedback_format",
     "chalicelib.metrics_format",
