@@ -99,9 +99,11 @@ def published(s3_client, bucket: str, bundle: ModelBundle) -> Manifest:
 def make_runtime(s3_client, bucket: str, clock: FakeClock) -> Iterator[Callable[..., Runtime]]:
     """Build a runtime on the test's bucket, install it as the app's; reset afterwards."""
 
-    def make(*, s3: Any = None, **settings: Any) -> Runtime:
+    def make(*, s3: Any = None, capture_s3: Any = None, **settings: Any) -> Runtime:
         values = {"model_bucket": bucket, "model_prefix": PREFIX, **settings}
-        runtime = build_runtime(Settings(**values), s3=s3 or s3_client, clock=clock)
+        runtime = build_runtime(
+            Settings(**values), s3=s3 or s3_client, capture_s3=capture_s3, clock=clock
+        )
         install_runtime(runtime)
         return runtime
 
