@@ -28,7 +28,6 @@ set and prints it without executing it (it needs credentials that can read the a
 from __future__ import annotations
 
 import argparse
-import decimal
 import shlex
 import shutil
 import subprocess
@@ -79,6 +78,7 @@ from stack.aws.model_guard import (
     publish_command,
 )
 from stack.aws.monitoring import DEFAULT_LAMBDA_TIMEOUT, check_alarm_email, duration_alarm_ms
+from stack.capture import CAPTURE_VARIABLES, add_capture_options, capture_environment, share_text
 from stack.handoff import curl_line, page_config_js
 from stack.processes import run_streaming
 
@@ -269,16 +269,6 @@ def _parameters(opts: DeployOptions, stage: _Stage, bucket: str, layer_key: str)
         "DurationAlarmMilliseconds": str(duration_alarm_ms(stage.timeout_seconds)),
         "AlarmEmail": opts.alarm_email or "",
     }
-
-
-def share_text(share: float) -> str:
-    """A rate as the stack and the function's environment hold it: plain decimals.
-
-    >>> share_text(0.0), share_text(1.0), share_text(0.01), share_text(1e-05)
-    ('0', '1', '0.01', '0.00001')
-    """
-    text = format(decimal.Decimal(repr(share)), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _held_capture(opts: DeployOptions, held: dict[str, str] | None) -> tuple[float, float]:
@@ -649,10 +639,10 @@ def _write_stage_settings(
     if cors:
         env["CORS_ALLOW_ORIGIN"] = cors
     capturing = any(opts.capture)
-    rates = ("CAPTURE_RATE", "CAPTURE_UNCERTAIN_RATE")
     if capturing:
-        env.update(zip(rates, map(share_text, opts.capture), strict=True))
-    if set_stage_environment(opts.project_dir, opts.stage, env, () if capturing else rates):
+        env.update(capture_environment(*opts.capture))
+    unset = () if capturing else CAPTURE_VARIABLES
+    if set_stage_environment(opts.project_dir, opts.stage, env, unset):
         out(f"config: stage {opts.stage!r} environment now has {env}")
     prefix = stage.settings.capture_prefix
     if set_capture_grant(opts.project_dir, opts.stage, bucket, prefix if capturing else None):
@@ -819,18 +809,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--alarm-email",
         help="e-mail the stage's alarms to this address (kept by later deploys; '' stops it)",
     )
-    arg(
-        "--capture-rate",
-        type=_share,
-        help="keep this share of the scored messages for labelling, drawn at random (kept by "
-        "later deploys; 0 turns capture off)",
-    )
-    arg(
-        "--capture-uncertain-rate",
-        type=_share,
-        help="of the messages not drawn, keep this share of those near the threshold (with "
-        "--capture-rate: both are replaced, one not given is 0)",
-    )
+    add_capture_options(parser, kept="kept by later deploys")
     arg("--log-retention-days", type=int, default=30, help="the function's log retention (30)")
     arg(
         "--throttle-rate",
@@ -852,17 +831,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="POST /feedback burst",
     )
     arg("--static-dir", type=Path, default=STATIC_DIR, help=argparse.SUPPRESS)
-
-
-def _share(raw: str) -> float:
-    """argparse's type for a rate: a number from 0 to 1."""
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, got {raw!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
