@@ -13,7 +13,7 @@ def test_rows_give_the_ratio_of_medians_the_drawn_calls_and_the_paired_extra() -
     every = [v + 5.0 for v in off]  # each call's write: 5 ms more, whatever the drift
     one, captured = rows(
         {
-            "samples": {"off": off, "1%": at_rate, "every": every},
+            "samples": {"1% off": off, "1%": at_rate, "every off": off, "every": every},
             "drawn": [2],
             "kept": 7,
             "iterations": 5,
