@@ -204,7 +204,7 @@ class _Stage:
     """The stage as ``.chalice/config.json`` describes it, read once per deploy.
 
     Deploy writes only the stage's environment (bucket, prefix, CORS origin, stage name,
-    metrics namespace) and layers into that file, none of what this holds.
+    metrics namespace, capture rates) and layers into that file, none of what this holds.
     """
 
     stack: str  #: its CloudFormation stack, named like its function: ``<app_name>-<stage>``
