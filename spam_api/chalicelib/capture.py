@@ -21,8 +21,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.capture_format import (
     CaptureFormatError,
     CaptureRecord,
@@ -33,7 +31,7 @@ from chalicelib.capture_format import (
     record_key,
     utc_now_text,
 )
-from chalicelib.s3_errors import error_code
+from chalicelib.s3_write import CreateFailed, create_json
 from chalicelib.settings import APP_NAME, Settings
 
 if TYPE_CHECKING:
@@ -146,25 +144,15 @@ class CaptureWriter:
         """One conditional PUT of ``record``; whether S3 took it (a failure is logged)."""
         key = record_key(self.prefix, "pending", record.id)
         try:
-            self._s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=record.to_json(),
-                ContentType="application/json",
-                IfNoneMatch="*",
+            create_json(self._s3, self.bucket, key, record.to_json())
+        except CreateFailed as exc:  # a taken key too: one attempt, and never over another
+            _log.warning(
+                "message %d (%s) not captured in s3://%s/%s: %s",
+                record.position,
+                record.stratum,
+                self.bucket,
+                key,
+                exc,
             )
-        except ClientError as exc:
-            reason = f"S3 answered {error_code(exc)}"
-        except (BotoCoreError, OSError) as exc:
-            reason = f"S3 did not answer ({exc!r})"
-        else:
-            return True
-        _log.warning(
-            "message %d (%s) not captured in s3://%s/%s: %s",
-            record.position,
-            record.stratum,
-            self.bucket,
-            key,
-            reason,
-        )
-        return False
+            return False
+        return True

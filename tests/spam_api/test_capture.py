@@ -35,7 +35,7 @@ from chalicelib.settings import Settings, SettingsError, load_settings
 
 from stack.local.services import free_port
 
-from .conftest import API_DIR, PREFIX, Fitted, body_of, post
+from .conftest import API_DIR, PREFIX, Fitted, body_of, post, recorded_calls
 from .emf_check import read_lines, total
 
 CAPTURE = "capture/"
@@ -270,33 +270,13 @@ def _moto_capture_client(kind: str, endpoint: str) -> Any:
     return make_s3_client(settings, aws)
 
 
-def _recorded_calls(client: Any) -> list[tuple[str, str, str | None]]:
-    """Every S3 call ``client`` makes from now on: operation, key, If-None-Match."""
-    calls: list[tuple[str, str, str | None]] = []
-    if hasattr(client, "_call"):  # the standard-library client
-        original = client._call
-
-        def recorded(method, operation, bucket_name, key, headers, body=b""):
-            calls.append((operation, key, headers.get("if-none-match")))
-            return original(method, operation, bucket_name, key, headers, body)
-
-        client._call = recorded
-    else:
-
-        def hook(params: dict[str, Any], model: Any, **_: Any) -> None:
-            calls.append((model.name, params.get("Key"), params.get("IfNoneMatch")))
-
-        client.meta.events.register("provide-client-params.s3.*", hook)
-    return calls
-
-
 @pytest.mark.parametrize("kind", ["auto", "botocore"], ids=["http-client", "botocore-client"])
 def test_the_only_call_is_one_conditional_put_under_capture_pending(
     bare_client, make_runtime, s3_endpoint, s3_client, bucket, published, kind
 ) -> None:
     client = _moto_capture_client(kind, s3_endpoint)
     assert type(client).__name__ == ("HttpS3Client" if kind == "auto" else "S3")
-    calls = _recorded_calls(client)
+    calls = recorded_calls(client)
     make_runtime(capture_rate=1.0, capture_s3=client)
     response = post(bare_client, "/predict/batch", {"texts": [SPAM, "see you at 7"]})
     assert response.status_code == 200, response.body
