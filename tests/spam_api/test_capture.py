@@ -143,6 +143,37 @@ def predicted(request_id: str, probabilities: list[float], rate: float, u: float
     return {position: stratum for position, stratum in decisions.items() if stratum}
 
 
+@pytest.mark.parametrize(("rate", "u"), [(0.0, 0.0), (0.01, 0.0), (0.2, 0.5), (1.0, 1.0)])
+def test_the_strata_are_drawn_at_their_rates(rate: float, u: float) -> None:
+    """Over 20,000 request ids and positions: r of the messages random; of the others, u of
+    those in the band uncertain, and never one outside it (within 5 standard deviations)."""
+    draws = 20_000
+
+    def decisions(p: float) -> list[str | None]:
+        """Each message's stratum, every message scored ``p`` (threshold 0.5, band 0.1)."""
+        return [
+            capture_stratum(
+                f"req-{n}",
+                n % 7,
+                spam_probability=p,
+                threshold=0.5,
+                band=0.1,
+                rate=rate,
+                uncertain_rate=u,
+            )
+            for n in range(draws)
+        ]
+
+    def close(count: int, p: float) -> bool:
+        return abs(count - draws * p) <= 5 * (draws * p * (1 - p)) ** 0.5 + 1e-9
+
+    inside, outside = decisions(0.55), decisions(0.9)
+    assert close(inside.count("random"), rate) and close(outside.count("random"), rate)
+    assert close(inside.count("uncertain"), (1 - rate) * u)
+    assert outside.count("uncertain") == 0
+    assert inside == decisions(0.55)  # the same ids, the same decisions
+
+
 def test_a_batch_keeps_exactly_the_messages_its_request_id_draws(
     bare_client, make_runtime, s3_client, bucket, published, mixed_texts, capsys
 ) -> None:
