@@ -23,7 +23,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import adaptation_loop, chalice_config, cost, layers, metrics_cost, sizes, training
+from bench import (
+    adaptation_loop,
+    capture_cost,
+    chalice_config,
+    cost,
+    layers,
+    metrics_cost,
+    sizes,
+    training,
+)
 from bench import batch as batch_step
 from bench import cold as cold_step
 from bench import http_load as http_step
@@ -199,6 +208,10 @@ def _metrics_cost(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
     return metrics_cost.rows(metrics_cost.measure(ctx))
 
 
+def _capture_cost(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
+    return capture_cost.rows(capture_cost.measure(ctx))
+
+
 def _http(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
     return http_step.rows(http_step.measure(ctx))
 
@@ -211,6 +224,7 @@ STEPS: list[tuple[str, str, Step]] = [
     ("8", "cost per million requests", _cost),
     ("3", "batch throughput", _batch),
     ("10", "metrics' cost to a warm answer", _metrics_cost),
+    ("11", "capture's cost to a warm answer", _capture_cost),
     ("5", "sizes", _sizes),
     ("4", "cold start", _cold),
     ("6", "chalice local over HTTP", _http),

@@ -33,6 +33,8 @@ class BenchSettings:
     #: The metrics' cost: calls per variant (on, off), interleaved, single and batch.
     metrics_iterations: int = 1500
     metrics_batch_iterations: int = 150
+    #: Capture's cost: calls per variant (off, at 1 %, every call), interleaved.
+    capture_iterations: int = 1500
     #: Cold start: fresh interpreters per variant (after one discarded run).
     cold_runs: int = 15
     cold_runs_tutorial: int = 2
@@ -77,6 +79,7 @@ class BenchSettings:
             batch_rounds=3,
             metrics_iterations=300,
             metrics_batch_iterations=30,
+            capture_iterations=300,
             cold_runs=2,
             cold_runs_tutorial=1,
             http_max_requests=300,

@@ -8,8 +8,9 @@ Two subpackages, one per concern, that share only what both end with:
   services it starts (:mod:`stack.local.services`) are the ones the tests and the
   benchmarks start.
 - shared: the repository's folders (here), :mod:`stack.processes` (child processes that
-  stop as a group, a command's output relayed line by line) and :mod:`stack.handoff` (the
-  page's ``config.js`` and the curl line a person gets once an API runs).
+  stop as a group, a command's output relayed line by line), :mod:`stack.handoff` (the
+  page's ``config.js`` and the curl line a person gets once an API runs) and
+  :mod:`stack.capture` (the capture rate options both take, and the variables they set).
 """
 
 from pathlib import Path

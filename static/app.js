@@ -27,6 +27,7 @@
   const announce = el("announce");
   const apiUrlLabel = el("api-url");
   const apiHealth = el("api-health");
+  const captureNotice = el("capture-notice");
   const feedbackBox = el("feedback");
   const feedbackStatus = el("feedback-status");
   const feedbackRef = el("feedback-ref");
@@ -498,6 +499,21 @@
     apiHealth.textContent = text ? `— ${text}` : "";
   }
 
+  /**
+   * When the API keeps a sample of what it scores (GET /health's `capture`), say so under
+   * the form, with how long, and tie the notice to the message field for screen readers.
+   */
+  function showCaptureNotice(capture) {
+    const days = Number(capture && capture.retention_days);
+    if (!capture || capture.enabled !== true || !(days > 0)) return;
+    captureNotice.textContent =
+      "Messages may be kept for review: this deployment keeps a small sample of the " +
+      `messages it analyzes, for up to ${days} day${days === 1 ? "" : "s"}, so that people ` +
+      "can check the model's verdicts. Nothing about you is kept with them.";
+    captureNotice.hidden = false;
+    textarea.setAttribute("aria-describedby", "message-hint capture-notice");
+  }
+
   /** A quiet status line on load, so a missing API is visible before the first click. */
   async function checkHealth() {
     if (!apiBase) return;
@@ -508,6 +524,7 @@
         const degraded =
           body && body.status === "degraded" ? " (serving, but the last model refresh failed)" : "";
         setHealth((version ? `ready, model ${version}` : "ready") + degraded);
+        showCaptureNotice(body && body.capture);
       } else if (response.status === 503) {
         setHealth(HEALTH_AFTER["no-model"]);
       } else if (body && body.Code === "NotConfiguredError") {

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.feedback_format import (
     Report,
     Verdict,
@@ -24,7 +22,7 @@ from chalicelib.feedback_format import (
     report_key,
     utc_now_text,
 )
-from chalicelib.s3_errors import PRECONDITION_FAILED_CODES, error_code
+from chalicelib.s3_write import CreateFailed, create_json
 from chalicelib.settings import APP_NAME
 from chalicelib.unavailable import Unavailable
 
@@ -89,26 +87,15 @@ class FeedbackWriter:
             )
             key = report_key(self.prefix, "pending", report.id)
             try:
-                self._s3.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=report.to_json(),
-                    ContentType="application/json",
-                    IfNoneMatch="*",
-                )
-            except ClientError as exc:
-                code = error_code(exc)
-                if code in PRECONDITION_FAILED_CODES:  # the key is taken
+                create_json(self._s3, self.bucket, key, report.to_json())
+            except CreateFailed as exc:
+                if exc.taken:
                     _log.warning(
                         "report key s3://%s/%s was taken; trying a new id", self.bucket, key
                     )
                     continue
                 raise FeedbackUnavailableError(
-                    f"could not write s3://{self.bucket}/{key}: S3 answered {code}"
-                ) from exc
-            except (BotoCoreError, OSError) as exc:
-                raise FeedbackUnavailableError(
-                    f"could not write s3://{self.bucket}/{key}: S3 did not answer ({exc!r})"
+                    f"could not write s3://{self.bucket}/{key}: {exc}"
                 ) from exc
             _log.info("stored report %s (%s)", report.id, report.label)
             return report

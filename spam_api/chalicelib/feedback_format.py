@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.registry_format import prefixes_apart
+
 __all__ = [
     "DEFAULT_FEEDBACK_PREFIX",
     "LABELS",
@@ -147,18 +149,16 @@ def validate_report_id(report_id: str) -> str:
 def lies_outside_model_prefix(feedback_prefix: str, model_prefix: str) -> bool:
     """Whether reports can never land among the pickles, nor pickles among the reports.
 
-    Neither prefix may contain the other. Both are normalized prefixes
-    (``registry_format.normalize_prefix``); the API's settings and the trainer's review
-    commands both refuse a feedback prefix that fails this.
+    ``registry_format.prefixes_apart`` for this pair: neither prefix may contain the other.
+    The API's settings and the trainer's review commands both refuse a feedback prefix
+    that fails this.
 
     >>> lies_outside_model_prefix("feedback/", "models/")
     True
     >>> lies_outside_model_prefix("models/feedback/", "models/")
     False
     """
-    return not (
-        feedback_prefix.startswith(model_prefix) or model_prefix.startswith(feedback_prefix)
-    )
+    return prefixes_apart(feedback_prefix, model_prefix)
 
 
 def state_prefix(prefix: str, state: str) -> str:

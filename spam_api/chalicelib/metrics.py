@@ -11,7 +11,9 @@ answer is done, its lines are written:
   per ``MAX_VALUES`` messages scored (the request figures ride in the first), or the report;
 - what the model holder did since the last answer (``holder.LoadCounts``: models made
   live, failed checks or loads, a load at cold start), in the first line, under the
-  version that answered (else the live one, else ``none``).
+  version that answered (else the live one, else ``none``);
+- the captures the answer wrote and those that failed (``captured``), in the first line,
+  when it tried any.
 
 Standard library only and no socket: Lambda sends stdout to CloudWatch Logs, which turns
 the lines into metrics. No text, nor any part of one: a message is its length and its
@@ -32,6 +34,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.errors import is_no_model
 from chalicelib.metrics_format import (
+    CAPTURE_FAILURES,
+    CAPTURE_WRITES,
     COLD_STARTS,
     DIMENSION_MODEL_VERSION,
     DIMENSION_ROUTE,
@@ -63,7 +67,7 @@ from chalicelib.settings import APP_NAME, Settings, SettingsError, get_settings,
 if TYPE_CHECKING:
     from chalicelib.model import Scored
 
-__all__ = ["OTHER_ROUTE", "Answer", "answer", "answer_lines", "reported", "scored"]
+__all__ = ["OTHER_ROUTE", "Answer", "answer", "answer_lines", "captured", "reported", "scored"]
 
 _log = logging.getLogger(f"{APP_NAME}.metrics")
 #: ``Route`` of a request whose path is none of the app's routes (never the path itself).
@@ -97,6 +101,7 @@ class Answer:
     verdicts: Sequence[bool] = ()
     lengths: Sequence[int] = ()
     report_label: str | None = None
+    captures: tuple[int, int] = (0, 0)
 
     def __enter__(self) -> Answer:
         self.started = time.perf_counter()
@@ -162,6 +167,13 @@ def scored(
     current.lengths = [len(text) for text in texts]
 
 
+def captured(written: int, failed: int) -> None:
+    """This request kept ``written`` scored messages; ``failed`` more were not stored."""
+    current: Answer | None = getattr(_scope, "answer", None)
+    if current is not None:
+        current.captures = (written, failed)
+
+
 def reported(label: str, model_version: str | None) -> None:
     """A report labelled ``label`` was stored, with ``model_version`` live (``None``: none)."""
     current: Answer | None = getattr(_scope, "answer", None)
@@ -195,10 +207,14 @@ def answer_lines(
         NO_MODEL: int(current.no_model),
     }
     chunks = _model_chunks(current)
+    extra: dict[str, int] = {}
     if counts != _NOTHING:  # written when something happened: a line stays short
         names = (MODEL_LOADS, MODEL_LOAD_FAILURES, COLD_STARTS)
-        held = {name: count for name, count in zip(names, counts, strict=True) if count}
-        chunks = [{**chunks[0], **held}, *chunks[1:]] if chunks else [held]
+        extra = {name: count for name, count in zip(names, counts, strict=True) if count}
+    if current.captures != (0, 0):
+        extra[CAPTURE_WRITES], extra[CAPTURE_FAILURES] = current.captures
+    if extra:
+        chunks = [{**chunks[0], **extra}, *chunks[1:]] if chunks else [extra]
     dimensions = {
         DIMENSION_STAGE: settings.stage_name,
         DIMENSION_ROUTE: current.route,

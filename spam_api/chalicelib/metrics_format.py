@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CAPTURE_FAILURES",
+    "CAPTURE_WRITES",
     "COLD_STARTS",
     "DEFAULT_NAMESPACE",
     "DEFAULT_STAGE",
@@ -130,6 +132,9 @@ MODEL_LOADS = "ModelLoads"
 MODEL_LOAD_FAILURES = "ModelLoadFailures"
 #: 1 in the first answer of a process whose model was loaded at its cold start.
 COLD_STARTS = "ColdStarts"
+#: Scored messages kept for labelling (``chalicelib.capture``), and those whose write failed.
+CAPTURE_WRITES = "CaptureWrites"
+CAPTURE_FAILURES = "CaptureFailures"
 
 #: Each metric's CloudWatch unit.
 METRIC_UNITS: dict[str, str] = {
@@ -148,6 +153,8 @@ METRIC_UNITS: dict[str, str] = {
     MODEL_LOADS: "Count",
     MODEL_LOAD_FAILURES: "Count",
     COLD_STARTS: "Count",
+    CAPTURE_WRITES: "Count",
+    CAPTURE_FAILURES: "Count",
 }
 REQUEST_METRICS = (REQUESTS, LATENCY, STATUS_4XX, STATUS_5XX, NO_MODEL)
 MODEL_METRICS = tuple(m for m in METRIC_UNITS if m not in REQUEST_METRICS)

@@ -225,8 +225,18 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "last_checked_at": _MAYBE_TIME,
                 "reason": {"type": "string", "minLength": 1},
                 "failure": failure,
+                "capture": _object(
+                    {
+                        "enabled": {
+                            "const": settings.capture_enabled,
+                            "description": "scored messages may be kept for review",
+                        },
+                        "retention_days": {"const": settings.capture_retention_days},
+                    },
+                    ["enabled", "retention_days"],
+                ),
             },
-            ["status", "ready", "model_version", "loaded_at", "last_checked_at"],
+            ["status", "ready", "model_version", "loaded_at", "last_checked_at", "capture"],
         ),
         "ModelInfo": _object(
             {

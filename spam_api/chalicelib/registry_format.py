@@ -86,6 +86,7 @@ __all__ = [
     "new_version_id",
     "normalize_prefix",
     "parse_manifest",
+    "prefixes_apart",
     "sha256_hex",
     "validate_version_id",
     "verify_artifact",
@@ -218,6 +219,21 @@ def normalize_prefix(prefix: str | None) -> str:
     """
     cleaned = (prefix or "").strip().strip("/")
     return f"{cleaned}/" if cleaned else ""
+
+
+def prefixes_apart(first: str, second: str) -> bool:
+    """Whether no key can lie under both prefixes: neither contains the other.
+
+    The rule that keeps the stores the API may write (feedback, capture) away from the
+    pickles it loads, and from each other. Both are normalized prefixes
+    (:func:`normalize_prefix`); the bucket root ``""`` contains every prefix.
+
+    >>> prefixes_apart("feedback/", "models/"), prefixes_apart("models/feedback/", "models/")
+    (True, False)
+    >>> prefixes_apart("capture/", "capture/pending/"), prefixes_apart("", "models/")
+    (False, False)
+    """
+    return not (first.startswith(second) or second.startswith(first))
 
 
 def validate_version_id(version: str) -> str:

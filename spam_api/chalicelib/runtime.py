@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.capture import CaptureWriter, client_settings
 from chalicelib.feedback import FeedbackWriter
 from chalicelib.holder import ModelHolder, ModelUnavailableError
 from chalicelib.registry import RegistryReader
@@ -52,27 +53,37 @@ _log = logging.getLogger(f"{APP_NAME}.runtime")
 
 @dataclass(frozen=True)
 class Runtime:
-    """What a request needs: the settings, the holder of the live model, the report writer."""
+    """What a request needs: the settings, the holder of the live model, the report writer,
+    and the capture writer (``None`` while capture is off: nothing is decided or kept)."""
 
     settings: Settings
     holder: ModelHolder
     feedback: FeedbackWriter
+    capture: CaptureWriter | None = None
 
 
 def build_runtime(
     settings: Settings | None = None,
     *,
     s3: Any = None,
+    capture_s3: Any = None,
     clock: Callable[[], float] = time.time,
     runtime_sklearn_version: str | None = None,
 ) -> Runtime:
     """A runtime for ``settings`` (default: the process's). Does no I/O.
 
-    ``s3`` defaults to ``make_s3_client(settings)``; tests pass a moto client.
+    ``s3`` defaults to ``make_s3_client(settings)``; tests pass a moto client. With capture
+    on, ``capture_s3`` is the capture writes' client: by default one of their own
+    (``capture.client_settings``), or ``s3`` when a test passed one.
     Raises ``SettingsError`` when ``MODEL_BUCKET`` is not set.
     """
     settings = settings if settings is not None else get_settings()
     bucket = settings.require_bucket()
+    capture = None
+    if settings.capture_enabled:
+        if capture_s3 is None:
+            capture_s3 = s3 if s3 is not None else make_s3_client(client_settings(settings))
+        capture = CaptureWriter(capture_s3, bucket, settings)
     s3 = s3 if s3 is not None else make_s3_client(settings)
     reader = RegistryReader(
         s3,
@@ -87,7 +98,7 @@ def build_runtime(
         clock=clock,
     )
     feedback = FeedbackWriter(s3, bucket, settings.feedback_prefix)
-    return Runtime(settings=settings, holder=holder, feedback=feedback)
+    return Runtime(settings=settings, holder=holder, feedback=feedback, capture=capture)
 
 
 _runtime: Runtime | None = None

@@ -9,19 +9,24 @@ written for the client; details only go to the log.
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import errors, metrics
 from chalicelib.feedback_format import Verdict
 from chalicelib.holder import Failure, HolderState, ModelUnavailableError
-from chalicelib.model import LiveModel
+from chalicelib.http import request_id
+from chalicelib.model import LiveModel, Scored
 from chalicelib.openapi import build_document
 from chalicelib.runtime import Runtime, get_runtime
-from chalicelib.settings import Settings, get_settings
+from chalicelib.settings import APP_NAME, Settings, get_settings
 from chalicelib.validation import parse_batch, parse_feedback, parse_predict
 
 __all__ = ["feedback", "health", "model_info", "openapi_document", "predict", "predict_batch"]
+
+_log = logging.getLogger(f"{APP_NAME}.service")
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -39,6 +44,7 @@ def predict(raw_body: bytes | str | None) -> dict[str, Any]:
         request.texts, explain=request.explain, top_n=runtime.settings.explain_top_n
     )
     metrics.scored(model.version, model.threshold, request.texts, scores)
+    _capture(runtime, model, request.texts, scores)
     (scored,) = scores
     body: dict[str, Any] = {
         "status": "success",
@@ -62,6 +68,7 @@ def predict_batch(raw_body: bytes | str | None) -> dict[str, Any]:
         request.texts, explain=request.explain, top_n=runtime.settings.explain_top_n
     )
     metrics.scored(model.version, model.threshold, request.texts, scores)
+    _capture(runtime, model, request.texts, scores)
     results = []
     for index, scored in enumerate(scores):
         item: dict[str, Any] = {
@@ -79,6 +86,20 @@ def predict_batch(raw_body: bytes | str | None) -> dict[str, Any]:
         "count": len(results),
         "results": results,
     }
+
+
+def _capture(
+    runtime: Runtime, model: LiveModel, texts: Sequence[str], scores: Sequence[Scored]
+) -> None:
+    """Keep the scored messages capture draws (when it is on); never fails the answer."""
+    if runtime.capture is None:
+        return
+    try:
+        kept = runtime.capture.keep(request_id(), model.version, model.threshold, texts, scores)
+    except Exception:  # a fault of ours: logged (no text in it), counted, the answer goes on
+        _log.exception("capturing the scored messages failed")
+        kept = (0, 1)
+    metrics.captured(*kept)
 
 
 def feedback(raw_body: bytes | str | None) -> dict[str, Any]:
@@ -152,7 +173,7 @@ def health() -> dict[str, Any]:
     Its 503 is the common one plus what a monitor reads: ready, reason, the last failure.
     """
     try:
-        _, live, state = _serving()
+        runtime, live, state = _serving()
     except ModelUnavailableError as exc:
         failed = get_runtime().holder.state
         raise errors.unavailable(
@@ -169,11 +190,17 @@ def health() -> dict[str, Any]:
         "model_version": live.version,
         "loaded_at": _iso(live.loaded_at),
         "last_checked_at": _iso(state.checked_at),
+        "capture": _capture_notice(runtime.settings),
     }
     if state.failure:
         body["reason"] = state.failure.message
         body["failure"] = _failure(state.failure)
     return body
+
+
+def _capture_notice(settings: Settings) -> dict[str, Any]:
+    """Whether scored messages may be kept for review, and for how long (the page says so)."""
+    return {"enabled": settings.capture_enabled, "retention_days": settings.capture_retention_days}
 
 
 def model_info() -> dict[str, Any]:

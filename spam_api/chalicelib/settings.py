@@ -26,13 +26,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.feedback_format import lies_outside_model_prefix
+from chalicelib.capture_format import DEFAULT_CAPTURE_PREFIX
 from chalicelib.metrics_format import (
     DEFAULT_NAMESPACE,
     DEFAULT_STAGE,
     DEFAULT_UNCERTAINTY_BAND,
 )
-from chalicelib.registry_format import normalize_prefix
+from chalicelib.registry_format import normalize_prefix, prefixes_apart
 
 __all__ = [
     "APP_NAME",
@@ -92,12 +92,21 @@ class Settings:
     metrics_namespace: str = DEFAULT_NAMESPACE
     stage_name: str = DEFAULT_STAGE
     uncertainty_band: float = DEFAULT_UNCERTAINTY_BAND
+    capture_rate: float = 0.0
+    capture_uncertain_rate: float = 0.0
+    capture_prefix: str = DEFAULT_CAPTURE_PREFIX
+    capture_retention_days: int = 30
 
     def require_bucket(self) -> str:
         """The bucket, or ``SettingsError`` when ``MODEL_BUCKET`` is not set."""
         if not self.model_bucket:
             raise SettingsError("MODEL_BUCKET is not set; set it to the model registry's bucket")
         return self.model_bucket
+
+    @property
+    def capture_enabled(self) -> bool:
+        """Whether scored messages may be kept (either capture rate above 0)."""
+        return self.capture_rate > 0.0 or self.capture_uncertain_rate > 0.0
 
     @property
     def log_level_number(self) -> int:
@@ -182,14 +191,15 @@ _FLAGS.update({"no": False, "off": False})
 _flag.allowed = "true or false"  # type: ignore[attr-defined]
 
 
-def _feedback_prefix(raw: str) -> str:
+def _store_prefix(raw: str) -> str:
+    """A prefix the API writes under: never the bucket root, which holds everything."""
     value = _prefix(raw)
     if not value:
         raise ValueError
     return value
 
 
-_feedback_prefix.allowed = "a non-empty key prefix such as feedback/"  # type: ignore[attr-defined]
+_store_prefix.allowed = "a non-empty key prefix such as feedback/ or capture/"  # type: ignore[attr-defined]
 
 
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
@@ -233,7 +243,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("s3_client", "S3_CLIENT", _choice(S3_CLIENTS)),
     ("log_level", "LOG_LEVEL", _choice(_LOG_LEVELS)),
     ("feedback_enabled", "FEEDBACK_ENABLED", _flag),
-    ("feedback_prefix", "FEEDBACK_PREFIX", _feedback_prefix),
+    ("feedback_prefix", "FEEDBACK_PREFIX", _store_prefix),
     ("feedback_retention_days", "FEEDBACK_RETENTION_DAYS", _int(1, 3_650)),
     ("metrics_enabled", "METRICS_ENABLED", _flag),
     (
@@ -254,6 +264,10 @@ _TABLE: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
         ),
     ),
     ("uncertainty_band", "UNCERTAINTY_BAND", _float(0, 0.5, "a number")),
+    ("capture_rate", "CAPTURE_RATE", _float(0, 1, "a share")),
+    ("capture_uncertain_rate", "CAPTURE_UNCERTAIN_RATE", _float(0, 1, "a share")),
+    ("capture_prefix", "CAPTURE_PREFIX", _store_prefix),
+    ("capture_retention_days", "CAPTURE_RETENTION_DAYS", _int(1, 3_650)),
 )
 #: The rows the metrics need, readable on their own (``metrics_settings``).
 _METRICS_FIELDS = frozenset(
@@ -278,13 +292,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"MAX_BODY_BYTES must be at least MAX_TEXT_CHARS ({settings.max_text_chars}), "
             f"got {settings.max_body_bytes!r}"
         )
-    model, feedback = settings.model_prefix, settings.feedback_prefix
-    if not lies_outside_model_prefix(feedback, model):
-        raise SettingsError(
-            f"FEEDBACK_PREFIX must lie outside MODEL_PREFIX ({model!r}) and not contain it, "
-            f"got {feedback!r}"
-        )
+    _check_stores_apart(settings)
     return settings
+
+
+def _check_stores_apart(settings: Settings) -> None:
+    """The stores the API writes lie outside the registry it loads, and apart from each other."""
+    model = ("MODEL_PREFIX", settings.model_prefix)
+    feedback = ("FEEDBACK_PREFIX", settings.feedback_prefix)
+    capture = ("CAPTURE_PREFIX", settings.capture_prefix)
+    for (variable, prefix), (other, held) in (
+        (feedback, model),
+        (capture, model),
+        (capture, feedback),
+    ):
+        if not prefixes_apart(prefix, held):
+            raise SettingsError(
+                f"{variable} must lie outside {other} ({held!r}) and not contain it, got {prefix!r}"
+            )
 
 
 def _read(

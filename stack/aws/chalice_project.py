@@ -17,7 +17,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ __all__ = [
     "legacy_extras",
     "load_config",
     "point_policy_at_bucket",
+    "set_capture_grant",
     "set_stage_environment",
     "set_stage_layer",
     "stack_name",
@@ -94,12 +95,18 @@ def load_config(project_dir: Path, stage: str) -> dict[str, Any]:
     return config
 
 
-def set_stage_environment(project_dir: Path, stage: str, values: dict[str, str]) -> bool:
-    """Set environment variables of ``stage`` in config.json; True when the file changed."""
+def set_stage_environment(
+    project_dir: Path, stage: str, values: dict[str, str], unset: Iterable[str] = ()
+) -> bool:
+    """Set environment variables of ``stage`` in config.json, and remove those in ``unset``;
+    True when the file changed."""
     config = load_config(project_dir, stage)
     env = config["stages"][stage].setdefault("environment_variables", {})
-    if all(env.get(k) == v for k, v in values.items()):
+    stale = [name for name in unset if name in env]
+    if not stale and all(env.get(k) == v for k, v in values.items()):
         return False
+    for name in stale:
+        del env[name]
     env.update(values)
     _write_json(_config_path(project_dir), config)
     return True
@@ -115,13 +122,9 @@ def point_policy_at_bucket(project_dir: Path, stage: str, bucket: str) -> Path |
     may choose another bucket (names are global). Only the bucket part of each
     ``arn:aws:s3:::BUCKET/...`` changes; returns the file when it changed.
     """
-    stage_config = load_config(project_dir, stage)
-    name = stage_config["stages"][stage].get("iam_policy_file") or stage_config.get(
-        "iam_policy_file"
-    )
-    if not name:
+    path = _policy_file(project_dir, stage)
+    if path is None:
         return None
-    path = project_dir / ".chalice" / name
     policy = json.loads(path.read_text())
     changed = False
     for statement in policy.get("Statement", []):
@@ -135,6 +138,46 @@ def point_policy_at_bucket(project_dir: Path, stage: str, bucket: str) -> Path |
             changed = True
     if not changed:
         return None
+    _write_json(path, policy)
+    return path
+
+
+def _policy_file(project_dir: Path, stage: str) -> Path | None:
+    """The stage's IAM policy file (``iam_policy_file``), if it names one."""
+    config = load_config(project_dir, stage)
+    name = config["stages"][stage].get("iam_policy_file") or config.get("iam_policy_file")
+    return project_dir / ".chalice" / name if name else None
+
+
+#: The policy statement that lets the function create pending captures.
+CAPTURE_STATEMENT = "CreatePendingCaptures"
+
+
+def set_capture_grant(
+    project_dir: Path, stage: str, bucket: str, capture_prefix: str | None
+) -> Path | None:
+    """Grant ``s3:PutObject`` on ``<capture_prefix>pending/*`` only while capture is on.
+
+    ``capture_prefix`` ``None`` (capture off) removes the statement, so a stage that keeps
+    nothing cannot write there. Returns the policy file when it changed.
+    """
+    path = _policy_file(project_dir, stage)
+    if path is None:
+        return None
+    policy = json.loads(path.read_text())
+    kept = [s for s in policy.get("Statement", []) if s.get("Sid") != CAPTURE_STATEMENT]
+    if capture_prefix is not None:
+        grant = {
+            "Sid": CAPTURE_STATEMENT,
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/{capture_prefix}pending/*"],
+        }
+        logs = [i for i, s in enumerate(kept) if str(s.get("Sid", "")).endswith("Logs")]
+        kept.insert(logs[0] if logs else len(kept), grant)  # beside the other S3 grants
+    if kept == policy.get("Statement"):
+        return None
+    policy["Statement"] = kept
     _write_json(path, policy)
     return path
 

@@ -14,8 +14,9 @@ page bucket, and the stage's dashboard, alarms and their SNS topic). In order:
    nothing new finds it empty and executes nothing. prod asks before each execution and
    its stack has termination protection.
 3. stage settings: the outputs (bucket, layer ARN, page origin for CORS), the stage's name
-   and metrics namespace (what its metrics and alarms are keyed by) into
-   ``.chalice/config.json`` and the stage's policy file, where ``chalice deploy`` reads them.
+   and metrics namespace (what its metrics and alarms are keyed by) and its capture rates
+   into ``.chalice/config.json``, and into the stage's policy file the bucket and, only
+   while capture is on, the grant to create pending captures; ``chalice deploy`` reads them.
 4. model: train and publish when the registry has none for the stage's scikit-learn.
 5. API: ``chalice deploy --stage`` (function, role, REST API), then stage throttling.
 6. page (``--static-bucket``): ``static/`` plus a ``config.js`` naming the API URL.
@@ -54,6 +55,7 @@ from stack.aws.chalice_project import (
     legacy_extras,
     load_config,
     point_policy_at_bucket,
+    set_capture_grant,
     set_stage_environment,
     set_stage_layer,
     stack_name,
@@ -76,6 +78,7 @@ from stack.aws.model_guard import (
     publish_command,
 )
 from stack.aws.monitoring import DEFAULT_LAMBDA_TIMEOUT, check_alarm_email, duration_alarm_ms
+from stack.capture import CAPTURE_VARIABLES, add_capture_options, capture_environment, share_text
 from stack.handoff import curl_line, page_config_js
 from stack.processes import run_streaming
 
@@ -113,6 +116,10 @@ class DeployOptions:
     static_dir: Path = STATIC_DIR
     #: where the alarms are e-mailed; ``None``: the stack's address, ``""``: none
     alarm_email: str | None = None
+    #: the shares of scored messages kept (``CAPTURE_RATE``, ``CAPTURE_UNCERTAIN_RATE``);
+    #: both ``None``: the stack's; one given: that pair, the other 0 (so ``0`` turns it off)
+    capture_rate: float | None = None
+    capture_uncertain_rate: float | None = None
     cors_origin: str | None = None
     log_retention_days: int = 30
     throttle: tuple[float, int] = DEFAULT_THROTTLE
@@ -128,6 +135,11 @@ class DeployOptions:
     def production(self) -> bool:
         """prod asks before each change set and its stack has termination protection."""
         return self.stage == "prod"
+
+    @property
+    def capture(self) -> tuple[float, float]:
+        """``(CAPTURE_RATE, CAPTURE_UNCERTAIN_RATE)`` as given, 0 for one not given."""
+        return (self.capture_rate or 0.0, self.capture_uncertain_rate or 0.0)
 
 
 @dataclass
@@ -192,7 +204,7 @@ class _Stage:
     """The stage as ``.chalice/config.json`` describes it, read once per deploy.
 
     Deploy writes only the stage's environment (bucket, prefix, CORS origin, stage name,
-    metrics namespace) and layers into that file, none of what this holds.
+    metrics namespace, capture rates) and layers into that file, none of what this holds.
     """
 
     stack: str  #: its CloudFormation stack, named like its function: ``<app_name>-<stage>``
@@ -240,6 +252,10 @@ def _parameters(opts: DeployOptions, stage: _Stage, bucket: str, layer_key: str)
         "ModelBucketName": bucket,
         "FeedbackPrefix": stage.settings.feedback_prefix,
         "FeedbackRetentionDays": str(stage.settings.feedback_retention_days),
+        "CapturePrefix": stage.settings.capture_prefix,
+        "CaptureRetentionDays": str(stage.settings.capture_retention_days),
+        "CaptureRate": share_text(opts.capture[0]),
+        "CaptureUncertainRate": share_text(opts.capture[1]),
         "FunctionName": stage.stack,
         "LogRetentionDays": str(opts.log_retention_days),
         "LayerKey": layer_key,
@@ -253,6 +269,14 @@ def _parameters(opts: DeployOptions, stage: _Stage, bucket: str, layer_key: str)
         "DurationAlarmMilliseconds": str(duration_alarm_ms(stage.timeout_seconds)),
         "AlarmEmail": opts.alarm_email or "",
     }
+
+
+def _held_capture(opts: DeployOptions, held: dict[str, str] | None) -> tuple[float, float]:
+    """The capture rates asked for, else the stack's: capture once turned on stays on."""
+    if opts.capture_rate is not None or opts.capture_uncertain_rate is not None:
+        return opts.capture
+    held = held or {}
+    return float(held.get("CaptureRate", 0)), float(held.get("CaptureUncertainRate", 0))
 
 
 # --- preflight: everything that can fail before anything exists ----------------------------
@@ -316,6 +340,8 @@ class _Preflight:
     page: str | None
     #: ``--alarm-email``, else the stack's: an address once given keeps getting the alarms
     alarm_email: str
+    #: ``--capture-rate`` / ``--capture-uncertain-rate``, else the stack's
+    capture: tuple[float, float]
     stack: cfn.StackState | None
     imports: list[dict[str, Any]]
     model_check: ModelCheck
@@ -384,7 +410,8 @@ def _preflight(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None])
             for logical, (kind, ident) in names.items()
             if exists[logical]
         ]
-    return _Preflight(stage, bucket, page, alarm_email, stack, imports, check)
+    capture = _held_capture(opts, held)
+    return _Preflight(stage, bucket, page, alarm_email, capture, stack, imports, check)
 
 
 def default_bucket(stage: str, account: str, region: str) -> str:
@@ -493,6 +520,7 @@ def _plan(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> D
             for logical, resource in resources.items()
         ),
         f"  alarms: to SNS topic {stage.stack}-alarms, e-mailed to {recipient}",
+        f"  capture: {_capture_plan(opts, stage.settings.capture_prefix)}",
         f"  layer: python -m vendor_build build --arch {params['LayerArchitecture']}, "
         f"uploaded to s3://{bucket}/layers/",
         f"  config: the outputs into stage {opts.stage!r} of .chalice/config.json, policy file",
@@ -505,6 +533,18 @@ def _plan(ctx: AwsContext, opts: DeployOptions, out: Callable[[str], None]) -> D
     for line in lines:
         out(line)
     return DeployResult(bucket=bucket, steps={"plan": "printed"})
+
+
+def _capture_plan(opts: DeployOptions, prefix: str) -> str:
+    if opts.capture_rate is None and opts.capture_uncertain_rate is None:
+        return "the stack's rates, if it holds any (off on a new stack)"
+    if not any(opts.capture):
+        return "off: no CAPTURE_* rates, no grant on the capture prefix"
+    rate, uncertain = map(share_text, opts.capture)
+    return (
+        f"CAPTURE_RATE={rate}, CAPTURE_UNCERTAIN_RATE={uncertain} into the stage's "
+        f"environment, s3:PutObject on {prefix}pending/* into its policy"
+    )
 
 
 def _dry_run(
@@ -580,11 +620,13 @@ def _stack_step(
 def _write_stage_settings(
     opts: DeployOptions, stage: _Stage, outputs: dict[str, str], out: Callable[[str], None]
 ) -> None:
-    """Bucket, prefix, CORS origin, stage name, metrics namespace and layer into config.json,
-    the bucket into the policy file.
+    """Bucket, prefix, CORS origin, stage name, metrics namespace, capture rates and layer
+    into config.json; the bucket, and the capture grant while capture is on, into the
+    policy file.
 
     The stage name and namespace are what the stack's dashboard and alarms read the
-    function's metrics by, so the function gets them from the same deploy.
+    function's metrics by, so the function gets them from the same deploy. With capture
+    off, the rates are removed rather than set to 0, and so is the grant.
     """
     bucket = outputs["ModelBucketName"]
     env = {
@@ -596,8 +638,16 @@ def _write_stage_settings(
     cors = opts.cors_origin or outputs.get("PageUrl")
     if cors:
         env["CORS_ALLOW_ORIGIN"] = cors
-    if set_stage_environment(opts.project_dir, opts.stage, env):
+    capturing = any(opts.capture)
+    if capturing:
+        env.update(capture_environment(*opts.capture))
+    unset = () if capturing else CAPTURE_VARIABLES
+    if set_stage_environment(opts.project_dir, opts.stage, env, unset):
         out(f"config: stage {opts.stage!r} environment now has {env}")
+    prefix = stage.settings.capture_prefix
+    if set_capture_grant(opts.project_dir, opts.stage, bucket, prefix if capturing else None):
+        granted = f"may create {prefix}pending/*" if capturing else "no longer writes captures"
+        out(f"config: stage {opts.stage!r}'s role {granted}")
     if outputs.get("LayerArn") and set_stage_layer(
         opts.project_dir, opts.stage, outputs["LayerArn"]
     ):
@@ -672,7 +722,13 @@ def deploy(
     if opts.plan:
         return _plan(ctx, opts, out)
     found = _preflight(ctx, opts, out)
-    opts = replace(opts, static_bucket=found.page, alarm_email=found.alarm_email)
+    opts = replace(
+        opts,
+        static_bucket=found.page,
+        alarm_email=found.alarm_email,
+        capture_rate=found.capture[0],
+        capture_uncertain_rate=found.capture[1],
+    )
     if opts.dry_run:
         return _dry_run(ctx, opts, found, out)
     result = DeployResult(bucket=found.bucket)
@@ -753,6 +809,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--alarm-email",
         help="e-mail the stage's alarms to this address (kept by later deploys; '' stops it)",
     )
+    add_capture_options(parser, kept="kept by later deploys")
     arg("--log-retention-days", type=int, default=30, help="the function's log retention (30)")
     arg(
         "--throttle-rate",

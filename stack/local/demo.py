@@ -8,7 +8,12 @@ never modified. Ctrl-C or SIGTERM stops every process it started (each runs in i
 process group and is stopped as a group), so nothing is left listening.
 
 The model: ``--model DIR`` publishes a folder written by ``python -m trainer train --out
-DIR`` (no training); otherwise the demo trains one first. Training
+DIR`` (no training); otherwise the demo trains one first.
+
+Capture (keeping a sample of the scored messages for labelling) is off unless
+``--capture-rate`` / ``--capture-uncertain-rate`` or ``CAPTURE_*`` in the demo's own
+environment turn it on: the ``local`` stage sets none of them, so ``chalice local`` gets
+the demo's environment as it is, with the options on top. Training
 data, first found wins: ``--data SPEC...``, ``$SPAM_DATA`` (read by the trainer itself),
 the shared corpus next to the repository
 (``../shared/data/sms_spam_collection/SMSSpamCollection``, or under
@@ -34,7 +39,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from chalicelib.settings import Settings, SettingsError, load_settings
+
 from stack import API_DIR, REPO_ROOT
+from stack.capture import add_capture_options, capture_environment
 from stack.handoff import curl_line, write_page
 from stack.local.services import (
     DEFAULT_HOST,
@@ -141,6 +149,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="local",
         help="Chalice stage to run (default local; it must not set AWS_ENDPOINT_URL_S3)",
     )
+    add_capture_options(parser, kept="while the demo runs; default $CAPTURE_RATE, else 0")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         model=args.model,
         stage=args.stage,
+        capture=capture_environment(args.capture_rate, args.capture_uncertain_rate),
     )
 
 
@@ -226,6 +236,38 @@ def _resolve_port(name: str, port: int) -> int:
             f"another port, e.g. make demo ARGS='{name} {port + 1}' (0 picks a free one)"
         )
     return port
+
+
+def api_settings(
+    stage: StageSettings, capture: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> Settings:
+    """The settings ``chalice local`` will run with: the shell's, the options', the stage's.
+
+    In that order of precedence from last to first, as ``chalice local`` merges them; a
+    bad value is a ``DemoError`` before anything starts.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        return load_settings({**environ, **capture, **stage.environment})
+    except SettingsError as exc:
+        raise DemoError(f"the API could not start with these settings: {exc}") from exc
+
+
+def capture_line(settings: Settings) -> str:
+    """What the demo says about capture, once the API runs.
+
+    >>> print(capture_line(Settings(model_bucket="b")))
+    Capture:  off (make demo ARGS='--capture-rate 0.1' keeps a sample for labelling)
+    >>> print(capture_line(Settings(model_bucket="b", capture_rate=0.1)))
+    Capture:  on, random 0.1, uncertain 0: kept in s3://b/capture/pending/ for 30 days
+    """
+    if not settings.capture_enabled:
+        return "Capture:  off (make demo ARGS='--capture-rate 0.1' keeps a sample for labelling)"
+    return (
+        f"Capture:  on, random {settings.capture_rate:g}, uncertain "
+        f"{settings.capture_uncertain_rate:g}: kept in s3://{settings.model_bucket}/"
+        f"{settings.capture_prefix}pending/ for {settings.capture_retention_days} days"
+    )
 
 
 # -- training -----------------------------------------------------------------------------
@@ -378,21 +420,29 @@ def run_demo(
     data: Sequence[str] | None = None,
     model: Path | None = None,
     stage: str = "local",
+    capture: Mapping[str, str] | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Start everything, print the URLs, wait for Ctrl-C, stop everything. Returns exit code."""
+    """Start everything, print the URLs, wait for Ctrl-C, stop everything. Returns exit code.
+
+    ``capture``: ``CAPTURE_*`` variables for ``chalice local``, over the demo's environment.
+    """
     workdir: Path | None = None
     code = EXIT_FAILED
     with _stop_on_signals():
         try:
             # Everything a person can get wrong is checked before any process starts.
             settings = local_stage_settings(stage)
+            capture = dict(capture or {})
+            served = api_settings(settings, capture)
             choice = None if model else choose_training_data(data)
             if model is not None and not model.is_dir():
                 raise DemoError(f"--model {model}: no such folder")
             ports = _resolve_ports(s3=s3_port, api=api_port, web=web_port)
             workdir = Path(tempfile.mkdtemp(prefix="spam-demo-"))
-            code = _run_stack(settings, choice or model, ports, stage, workdir, out)
+            code = _run_stack(
+                settings, choice or model, ports, stage, workdir, out, capture=(capture, served)
+            )
         except StopRequested as stop:
             print(f"\nStopped ({stop}): every demo process has exited.", file=out, flush=True)
             code = EXIT_OK
@@ -427,6 +477,8 @@ def _run_stack(
     stage: str,
     workdir: Path,
     out: TextIO,
+    *,
+    capture: tuple[Mapping[str, str], Settings],
 ) -> int:
     log_dir = workdir / "logs"
 
@@ -444,8 +496,9 @@ def _run_stack(
         else:
             say(f"Training a model on {model.source} (about a minute) ...")
             train_and_publish(model.specs, out=out, **where)
+        variables, served = capture
         api = services.enter_context(
-            chalice_local(s3.url, ports["api"], stage=stage, log_dir=log_dir)
+            chalice_local(s3.url, ports["api"], stage=stage, env=variables, log_dir=log_dir)
         )
         say(f"API (chalice local --stage {stage})  {api.url}")
         page_dir = write_page(workdir, api.url)
@@ -457,5 +510,6 @@ def _run_stack(
         say(f"  Page: {web.url}/")
         say(f"  API:  {api.url}")
         say(f"  Try:  {curl_line(api.url)}")
+        say(capture_line(served))
         say(f"Logs in {log_dir}. Press Ctrl-C to stop.")
         return _watch([s3, api, web], out)

@@ -5,8 +5,11 @@ into a temporary folder, and the function role's policy is checked statement by
 statement: no wildcard action, nothing but ``s3:GetObject`` on the stage's model prefix
 (plus the tutorial's two bucket-root pickles, read in the legacy layout),
 ``s3:PutObject`` on exactly the pending feedback reports (``FEEDBACK_PREFIX`` + ``pending/*``:
-never the model prefix, never reviewed reports) and the three CloudWatch Logs actions on
-the function's own log group.
+never the model prefix, never reviewed reports), on the pending captures
+(``CAPTURE_PREFIX`` + ``pending/*``) only in a stage where capture is on, and the three
+CloudWatch Logs actions on the function's own log group. Beside the committed stages (all
+with capture off), a copy of ``dev`` is packaged with capture turned on by deploy's own
+config writers, and a stage with capture off granted the capture prefix fails the check.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ from typing import Any
 
 import pytest
 
+from stack.aws.chalice_project import set_capture_grant, set_stage_environment
+
 from .conftest import API_DIR
 
 pytestmark = pytest.mark.integration
 
 CONFIG = json.loads((API_DIR / ".chalice" / "config.json").read_text())
 STAGES = sorted(CONFIG["stages"])
+#: dev as ``make deploy ARGS='--capture-rate 0.01 --capture-uncertain-rate 0.5'`` leaves it.
+CAPTURING = "dev-capturing"
+CAPTURE_RATES = {"CAPTURE_RATE": "0.01", "CAPTURE_UNCERTAIN_RATE": "0.5"}
 FORMATS = ("cloudformation", "terraform")
 # the reader never lists: GetObject (and HeadObject) only; the feedback writer only creates
 S3_ACTIONS = {"s3:GetObject", "s3:PutObject"}
@@ -35,10 +43,17 @@ LEGACY_KEYS = ("spam_model.pkl", "vectorizer.pkl")
 
 
 def _stage_env(stage: str) -> dict[str, str]:
+    if stage == CAPTURING:
+        return {**_stage_env("dev"), **CAPTURE_RATES}
     return {
         **CONFIG.get("environment_variables", {}),
         **CONFIG["stages"][stage].get("environment_variables", {}),
     }
+
+
+def _capturing(env: dict[str, str]) -> bool:
+    rates = (env.get("CAPTURE_RATE", "0"), env.get("CAPTURE_UNCERTAIN_RATE", "0"))
+    return any(float(rate or 0) > 0 for rate in rates)
 
 
 def _chalice() -> str:
@@ -51,23 +66,25 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
     """Every stage in both formats, packaged concurrently from a copy of the project."""
     root = tmp_path_factory.mktemp("package")
     project = root / "spam_api"
-    shutil.copytree(
-        API_DIR,
-        project,
-        ignore=shutil.ignore_patterns("deployments", "deployed", "vendor", "__pycache__"),
-    )
+    ignore = shutil.ignore_patterns("deployments", "deployed", "vendor", "__pycache__")
+    shutil.copytree(API_DIR, project, ignore=ignore)
+    capturing = root / CAPTURING / "spam_api"  # dev with capture on, as deploy writes it
+    shutil.copytree(API_DIR, capturing, ignore=ignore)
+    set_stage_environment(capturing, "dev", CAPTURE_RATES)
+    set_capture_grant(capturing, "dev", _stage_env("dev")["MODEL_BUCKET"], "capture/")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_DEFAULT_REGION="us-east-1", PYTHONDONTWRITEBYTECODE="1")
     jobs = {}
-    for stage in STAGES:
+    for stage in [*STAGES, CAPTURING]:
         for fmt in FORMATS:
             out = root / f"{stage}-{fmt}"
-            argv = [_chalice(), "package", "--stage", stage, "--pkg-format", fmt, str(out)]
+            chalice_stage = "dev" if stage == CAPTURING else stage
+            argv = [_chalice(), "package", "--stage", chalice_stage, "--pkg-format", fmt, str(out)]
             jobs[(stage, fmt)] = (
                 out,
                 subprocess.Popen(
                     argv,
-                    cwd=project,
+                    cwd=capturing if stage == CAPTURING else project,
                     env=env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
@@ -110,11 +127,16 @@ def _problems(policy: dict[str, Any], stage: str) -> list[str]:
     bucket, prefix = env["MODEL_BUCKET"], env.get("MODEL_PREFIX", "models/")
     prefix = prefix.strip("/") + "/"
     feedback = env.get("FEEDBACK_PREFIX", "feedback/").strip("/") + "/"
-    function = f"{CONFIG['app_name']}-{stage}"
+    capture = env.get("CAPTURE_PREFIX", "capture/").strip("/") + "/"
+    function = f"{CONFIG['app_name']}-{stage.removesuffix('-capturing')}"
+    creates = {f"arn:aws:s3:::{bucket}/{feedback}pending/*"}
+    capture_grant = f"arn:aws:s3:::{bucket}/{capture}pending/*"
+    if _capturing(env):
+        creates.add(capture_grant)
     allowed = {
         "s3:GetObject": {f"arn:aws:s3:::{bucket}/{prefix}*"}
         | {f"arn:aws:s3:::{bucket}/{key}" for key in LEGACY_KEYS},
-        "s3:PutObject": {f"arn:aws:s3:::{bucket}/{feedback}pending/*"},
+        "s3:PutObject": creates,
     }
     allowed_logs = {
         f"arn:aws:logs:*:*:log-group:/aws/lambda/{function}",
@@ -150,11 +172,16 @@ def _problems(policy: dict[str, Any], stage: str) -> list[str]:
     prefix_grant = f"arn:aws:s3:::{bucket}/{prefix}*"
     if not any(prefix_grant in _listify(s.get("Resource", [])) for s in policy["Statement"]):
         problems.append(f"nothing grants s3:GetObject on {prefix_grant}")
+    granted_capture = any(
+        capture_grant in _listify(s.get("Resource", [])) for s in policy["Statement"]
+    )
+    if _capturing(env) and not granted_capture:
+        problems.append(f"capture is on but nothing grants s3:PutObject on {capture_grant}")
     return problems
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", [*STAGES, CAPTURING])
 def test_the_packaged_role_grants_exactly_what_the_function_needs(packaged, stage, fmt) -> None:
     policies = _policies(packaged[(stage, fmt)], fmt)
     assert len(policies) == 1, policies
@@ -165,6 +192,14 @@ def test_the_packaged_role_grants_exactly_what_the_function_needs(packaged, stag
         f"\n{stage}/{fmt}: {len(statements)} statements, "
         f"{sorted({a for s in statements for a in _listify(s['Action'])})}"
     )
+
+
+@pytest.mark.parametrize("stage", [*STAGES, CAPTURING])
+def test_only_the_capturing_stage_gives_its_function_capture_rates(packaged, stage) -> None:
+    template = json.loads((packaged[(stage, "cloudformation")] / "sam.json").read_text())
+    env = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    rates = {name: value for name, value in env.items() if name.startswith("CAPTURE_")}
+    assert rates == (CAPTURE_RATES if stage == CAPTURING else {})
 
 
 @pytest.mark.parametrize(
@@ -180,6 +215,8 @@ def test_the_packaged_role_grants_exactly_what_the_function_needs(packaged, stag
         ({"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/feedback/*"}, "outside"),
         ({"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/feedback/accepted/*"}, "outside"),
         ({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/feedback/pending/*"}, "outside"),
+        # capture is off in this stage: no write under its prefix at all
+        ({"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/capture/pending/*"}, "outside"),
         (
             {"Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/feedback/pending/*"},
             "not needed",
@@ -197,7 +234,15 @@ def test_the_checker_catches_what_it_must(monkeypatch, statement, words) -> None
         "environment_variables",
         {"MODEL_BUCKET": "b", "MODEL_PREFIX": "models/"},
     )
-    good = {
+    good = _good_policy(stage)
+    assert _problems(good, stage) == []
+    bad = {**good, "Statement": [*good["Statement"], {"Effect": "Allow", **statement}]}
+    assert any(words in p for p in _problems(bad, stage)), _problems(bad, stage)
+
+
+def _good_policy(stage: str, *extra: dict[str, Any]) -> dict[str, Any]:
+    """The grants a stage on bucket ``b`` needs with capture off, plus ``extra``."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -217,8 +262,37 @@ def test_the_checker_catches_what_it_must(monkeypatch, statement, words) -> None
                     f"arn:aws:logs:*:*:log-group:/aws/lambda/{CONFIG['app_name']}-{stage}"
                 ],
             },
+            *extra,
         ],
     }
-    assert _problems(good, stage) == []
-    bad = {**good, "Statement": [*good["Statement"], {"Effect": "Allow", **statement}]}
-    assert any(words in p for p in _problems(bad, stage)), _problems(bad, stage)
+
+
+CAPTURE_GRANT = {
+    "Effect": "Allow",
+    "Action": ["s3:PutObject"],
+    "Resource": ["arn:aws:s3:::b/capture/pending/*"],
+}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/capture/*"},
+        {"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/capture/labelled/*"},
+        {"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/capture/pending/*"},
+        {"Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/models/capture/pending/*"},
+    ],
+)
+def test_with_capture_on_the_checker_wants_the_grant_and_nothing_wider(
+    monkeypatch, statement
+) -> None:
+    stage = STAGES[0]
+    env = {"MODEL_BUCKET": "b", "MODEL_PREFIX": "models/", "CAPTURE_UNCERTAIN_RATE": "0.5"}
+    monkeypatch.setitem(CONFIG["stages"][stage], "environment_variables", env)
+    assert _problems(_good_policy(stage, CAPTURE_GRANT), stage) == []
+    missing = _problems(_good_policy(stage), stage)
+    assert missing == [
+        "capture is on but nothing grants s3:PutObject on arn:aws:s3:::b/capture/pending/*"
+    ]
+    wider = _problems(_good_policy(stage, CAPTURE_GRANT, {"Effect": "Allow", **statement}), stage)
+    assert any("outside" in p for p in wider), wider

@@ -99,9 +99,11 @@ def published(s3_client, bucket: str, bundle: ModelBundle) -> Manifest:
 def make_runtime(s3_client, bucket: str, clock: FakeClock) -> Iterator[Callable[..., Runtime]]:
     """Build a runtime on the test's bucket, install it as the app's; reset afterwards."""
 
-    def make(*, s3: Any = None, **settings: Any) -> Runtime:
+    def make(*, s3: Any = None, capture_s3: Any = None, **settings: Any) -> Runtime:
         values = {"model_bucket": bucket, "model_prefix": PREFIX, **settings}
-        runtime = build_runtime(Settings(**values), s3=s3 or s3_client, clock=clock)
+        runtime = build_runtime(
+            Settings(**values), s3=s3 or s3_client, capture_s3=capture_s3, clock=clock
+        )
         install_runtime(runtime)
         return runtime
 
@@ -172,3 +174,23 @@ def put_legacy(s3: Any, bucket: str, pair: tuple[bytes, bytes]) -> None:
     """Write the tutorial's bucket-root layout."""
     s3.put_object(Bucket=bucket, Key="vectorizer.pkl", Body=pair[0])
     s3.put_object(Bucket=bucket, Key="spam_model.pkl", Body=pair[1])
+
+
+def recorded_calls(client: Any) -> list[tuple[str, str, str | None]]:
+    """Every S3 call ``client`` makes from now on: operation, key, If-None-Match."""
+    calls: list[tuple[str, str, str | None]] = []
+    if hasattr(client, "_call"):  # the standard-library client
+        original = client._call
+
+        def recorded(method, operation, bucket_name, key, headers, body=b""):
+            calls.append((operation, key, headers.get("if-none-match")))
+            return original(method, operation, bucket_name, key, headers, body)
+
+        client._call = recorded
+    else:
+
+        def hook(params: dict[str, Any], model: Any, **_: Any) -> None:
+            calls.append((model.name, params.get("Key"), params.get("IfNoneMatch")))
+
+        client.meta.events.register("provide-client-params.s3.*", hook)
+    return calls

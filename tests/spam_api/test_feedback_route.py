@@ -19,7 +19,7 @@ from chalicelib.s3_client import AwsEnvironment
 from chalicelib.s3_http import HttpS3Client
 from chalicelib.settings import Settings
 
-from .conftest import PREFIX, body_of, post, unreachable_s3
+from .conftest import PREFIX, body_of, post, recorded_calls, unreachable_s3
 from .test_error_contract import ERROR_KEYS, assert_error
 from .test_feedback_format import STORED_FIELDS
 
@@ -256,23 +256,11 @@ def test_writes_only_under_the_pending_prefix_with_either_s3_client(
     bare_client, make_runtime, s3_endpoint, s3_client, bucket, published, client
 ) -> None:
     """The API's only write: one conditional PUT under ``feedback/pending/``, nothing read."""
-    calls: list[tuple[str, str]] = []
     if client == "http":
         api_s3: Any = _http_client(s3_endpoint)
-        original = api_s3._call
-
-        def recorded(method, operation, bucket_name, key, headers, body=b""):
-            calls.append((operation, key, headers.get("if-none-match")))
-            return original(method, operation, bucket_name, key, headers, body)
-
-        api_s3._call = recorded
     else:
         api_s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-
-        def hook(params: dict[str, Any], model: Any, **_: Any) -> None:
-            calls.append((model.name, params.get("Key"), params.get("IfNoneMatch")))
-
-        api_s3.meta.events.register("provide-client-params.s3.*", hook)
+    calls = recorded_calls(api_s3)
     make_runtime(s3=api_s3)
     assert post(bare_client, "/predict", {"text": SPAM}).status_code == 200
     calls.clear()  # what the model load read is the registry tests' business

@@ -258,6 +258,43 @@ def test_the_feedback_writers_put_passes_the_verifier(s3rver, s3rver_client, s3r
         wrong.store("WIN a prize", "spam", verdict=None)
 
 
+@pytest.mark.parametrize("kind", ["auto", "botocore"], ids=["http-client", "botocore-client"])
+def test_the_capture_writers_put_passes_the_verifier(
+    s3rver, s3rver_client, s3rver_bucket, monkeypatch, kind
+) -> None:
+    """The capture client (``capture.client_settings``) of either kind, as /predict uses it:
+    the record lands under ``capture/pending/`` with the right secret, and a wrong secret
+    is refused, counted as a failure and never raised."""
+    from chalicelib.capture import CaptureWriter, client_settings
+    from chalicelib.capture_format import parse_record, record_key
+    from chalicelib.model import Scored
+    from chalicelib.s3_client import make_s3_client
+
+    def writer(secret: str) -> CaptureWriter:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)  # botocore's chain reads these
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+        settings = Settings(s3_client=kind, s3_endpoint_url=s3rver.url, capture_rate=1.0)
+        aws = AwsEnvironment(
+            access_key_id=ACCESS_KEY_ID, secret_access_key=secret, region="us-east-1"
+        )
+        client = make_s3_client(client_settings(settings), aws)
+        assert type(client).__name__ == ("HttpS3Client" if kind == "auto" else "S3")
+        return CaptureWriter(client, s3rver_bucket, settings)
+
+    scored = [Scored(0.93, True), Scored(0.02, False)]
+    texts = ["WIN a prize £1000", "see you at 7"]
+    assert writer(SECRET_ACCESS_KEY).keep("req-1", "v1", 0.5, texts, scored) == (2, 0)
+    listed = s3rver_client.list_objects_v2(Bucket=s3rver_bucket)["Contents"]
+    records = [
+        parse_record(s3rver_client.get_object(Bucket=s3rver_bucket, Key=o["Key"])["Body"].read())
+        for o in listed
+    ]
+    assert sorted((r.position, r.text) for r in records) == list(enumerate(texts))
+    assert {o["Key"] for o in listed} == {record_key("capture/", "pending", r.id) for r in records}
+    assert writer("wrong").keep("req-2", "v1", 0.5, texts, scored) == (0, 2)
+    assert len(s3rver_client.list_objects_v2(Bucket=s3rver_bucket)["Contents"]) == 2
+
+
 def test_what_s3rver_does_not_check(s3rver, s3rver_client, s3rver_bucket) -> None:
     """The verifier's blind spots, pinned so that no one reads more into the tests above.
 

@@ -1,5 +1,5 @@
 """The two halves of ``stack`` stay apart: the AWS deploy and the local stack share only
-the top-level modules (``stack``, ``stack.processes``, ``stack.handoff``)."""
+the top-level modules (``stack``, ``stack.processes``, ``stack.handoff``, ``stack.capture``)."""
 
 from __future__ import annotations
 

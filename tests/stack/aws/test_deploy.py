@@ -684,3 +684,97 @@ def test_deploy_plan_builds_the_layer_for_the_stages_architecture(
     assert f"    LayerArchitecture = {arch}" in lines
     assert f"    PythonRuntime = python{deploy.RUNTIME_PYTHON}" in lines
     assert any(f"python -m vendor_build build --arch {arch}" in line for line in lines)
+
+
+# --- capture: the rates, the grant ------------------------------------------------------------
+
+
+def test_the_capture_grant_is_added_once_beside_the_s3_grants_and_removed_when_off(
+    tmp_path: Path,
+) -> None:
+    """On the committed prod policy: the grant deploy adds is the one statement that changes."""
+    from stack.aws.chalice_project import CAPTURE_STATEMENT, set_capture_grant
+    from tests.support import copy_chalice_project
+
+    project = copy_chalice_project(tmp_path)
+    path = project / ".chalice" / "policy-prod.json"
+    before = json.loads(path.read_text())
+    assert set_capture_grant(project, "prod", "b", "capture/") == path
+    assert set_capture_grant(project, "prod", "b", "capture/") is None  # idempotent
+    after = json.loads(path.read_text())["Statement"]
+    (grant,) = [s for s in after if s.get("Sid") == CAPTURE_STATEMENT]
+    assert grant == {
+        "Sid": CAPTURE_STATEMENT,
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": ["arn:aws:s3:::b/capture/pending/*"],
+    }
+    assert [s for s in after if s is not grant] == before["Statement"]
+    assert after.index(grant) == len(after) - 2  # before the logs statement
+    assert set_capture_grant(project, "prod", "b", "samples/") == path  # another prefix
+    resources = json.loads(path.read_text())["Statement"][-2]["Resource"]
+    assert resources == ["arn:aws:s3:::b/samples/pending/*"]
+    assert set_capture_grant(project, "prod", "b", None) == path
+    assert json.loads(path.read_text()) == before
+    assert set_capture_grant(project, "prod", "b", None) is None
+
+
+def test_the_stage_environment_loses_what_unset_names(project) -> None:
+    from stack.aws.chalice_project import set_stage_environment
+
+    rates = {"CAPTURE_RATE": "0.01", "CAPTURE_UNCERTAIN_RATE": "0"}
+    assert set_stage_environment(project, "prod", rates) is True
+    assert set_stage_environment(project, "prod", {}, unset=rates) is True
+    assert set_stage_environment(project, "prod", {}, unset=rates) is False
+    env = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["prod"]
+    assert env["environment_variables"] == {"MODEL_PREFIX": "models/"}
+
+
+@pytest.mark.parametrize(
+    ("given", "params", "said"),
+    [
+        ({}, ("0", "0"), "the stack's rates, if it holds any (off on a new stack)"),
+        (
+            {"capture_rate": 0.01},
+            ("0.01", "0"),
+            "CAPTURE_RATE=0.01, CAPTURE_UNCERTAIN_RATE=0 into the stage's environment, "
+            "s3:PutObject on capture/pending/* into its policy",
+        ),
+        ({"capture_uncertain_rate": 0.5}, ("0", "0.5"), "CAPTURE_UNCERTAIN_RATE=0.5"),
+        ({"capture_rate": 0.0}, ("0", "0"), "off: no CAPTURE_* rates, no grant"),
+    ],
+)
+def test_deploy_plan_shows_the_capture_rates_and_the_lifecycle_parameters(
+    project, given, params, said
+) -> None:
+    lines: list[str] = []
+    options = deploy.DeployOptions(stage="prod", project_dir=project, plan=True, **given)
+    deploy.deploy(options, AwsContext(region="eu-west-1"), out=lines.append)
+    assert f"    CaptureRate = {params[0]}" in lines
+    assert f"    CaptureUncertainRate = {params[1]}" in lines
+    assert "    CapturePrefix = capture/" in lines and "    CaptureRetentionDays = 30" in lines
+    assert any(line.startswith("  capture: ") and said in line for line in lines), lines
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "lots"])
+def test_deploy_cli_refuses_a_capture_rate_outside_0_to_1(project, tmp_path, value) -> None:
+    for option in ("--capture-rate", "--capture-uncertain-rate"):
+        result = _run_cli(
+            [
+                *("deploy", "--stage", "prod", "--region", "eu-west-1", "--plan"),
+                *("--project-dir", str(project), option, value),
+            ],
+            _bare_env(tmp_path),
+        )
+        assert result.returncode == 2
+        assert f"{option}: must be a share from 0 to 1, got '{value}'" in result.stderr
+
+
+def test_deploy_refuses_a_capture_prefix_that_overlaps_the_feedback_one(project) -> None:
+    _set_stage(
+        project,
+        environment_variables={"MODEL_PREFIX": "models/", "CAPTURE_PREFIX": "feedback/c/"},
+    )
+    options = deploy.DeployOptions(stage="prod", project_dir=project, plan=True)
+    with pytest.raises(DeployError, match="CAPTURE_PREFIX must lie outside FEEDBACK_PREFIX"):
+        deploy.deploy(options, AwsContext(region="eu-west-1"), out=lambda _l: None)

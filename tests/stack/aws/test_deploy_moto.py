@@ -596,3 +596,54 @@ def test_alarm_email_is_kept_changed_and_removed_and_destroy_dry_run_lists_the_a
 
 def _stack_parameters(cloudformation) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in _stack(cloudformation)["Parameters"]}
+
+
+def _stage_capture(project: Path) -> tuple[dict[str, str], list[dict]]:
+    """prod's CAPTURE_* variables in config.json, and its policy's capture statements."""
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    prod = config["stages"]["prod"]
+    env = {k: v for k, v in prod["environment_variables"].items() if k.startswith("CAPTURE_")}
+    policy = json.loads((project / ".chalice" / prod["iam_policy_file"]).read_text())
+    grants = [s for s in policy["Statement"] if "capture/" in json.dumps(s)]
+    return env, grants
+
+
+def test_capture_rates_are_written_kept_by_later_deploys_and_turned_off(
+    ctx, project, layer_zip, names, s3_endpoint
+) -> None:
+    aws = _clients(s3_endpoint)
+    lines: list[str] = []
+    bucket = names["bucket"]
+    opts = _stack_only(project, bucket, layer_zip, capture_rate=0.01)
+    deploy(opts, ctx, out=lines.append)
+    env, grants = _stage_capture(project)
+    assert env == {"CAPTURE_RATE": "0.01", "CAPTURE_UNCERTAIN_RATE": "0"}
+    assert [g["Resource"] for g in grants] == [[f"arn:aws:s3:::{bucket}/capture/pending/*"]]
+    held = _stack_parameters(aws["cloudformation"])
+    assert (held["CaptureRate"], held["CaptureUncertainRate"]) == ("0.01", "0")
+    assert (held["CapturePrefix"], held["CaptureRetentionDays"]) == ("capture/", "30")
+    assert "config: stage 'prod''s role may create capture/pending/*" in lines
+
+    # kept without the options, even from a checkout whose config.json lost them
+    again = replace(opts, layer_zip=None, capture_rate=None)
+    assert deploy(again, ctx, out=lines.append).steps["stack"] == "no changes"
+    assert _stage_capture(project)[0] == env
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    for name in env:
+        del config["stages"]["prod"]["environment_variables"][name]
+    config_path.write_text(json.dumps(config))
+    deploy(again, ctx, out=lines.append)
+    assert _stage_capture(project) == (env, grants)
+
+    # the uncertain stratum alone, then off: the variables and the grant go
+    deploy(replace(again, capture_uncertain_rate=0.5), ctx, out=lines.append)
+    assert _stage_capture(project)[0] == {"CAPTURE_RATE": "0", "CAPTURE_UNCERTAIN_RATE": "0.5"}
+    lines.clear()
+    deploy(replace(again, capture_rate=0.0), ctx, out=lines.append)
+    assert _stage_capture(project) == ({}, [])
+    held = _stack_parameters(aws["cloudformation"])
+    assert (held["CaptureRate"], held["CaptureUncertainRate"]) == ("0", "0")
+    assert "config: stage 'prod''s role no longer writes captures" in lines
+    deploy(again, ctx, out=lines.append)  # and off stays off
+    assert _stage_capture(project) == ({}, [])

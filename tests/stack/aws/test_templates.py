@@ -298,6 +298,19 @@ def test_stack_template_resources_carry_every_setting_moto_ignores() -> None:
         assert rule["ExpirationInDays"] == {"Ref": "FeedbackRetentionDays"}
         assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
     assert not any("accepted" in json.dumps(rule) for rule in rules.values())  # training data
+    for folder in ("pending", "discarded"):  # captures nobody labelled
+        rule = rules[f"expire-{folder}-captures"]
+        assert rule["Status"] == "Enabled"
+        assert rule["Prefix"] == {"Fn::Sub": f"${{CapturePrefix}}{folder}/"}
+        assert rule["ExpirationInDays"] == {"Ref": "CaptureRetentionDays"}
+        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert not any("labelled" in json.dumps(rule) for rule in rules.values())  # training data
+    parameters = template["Parameters"]
+    assert parameters["CapturePrefix"]["Default"] == "capture/"
+    assert parameters["CaptureRetentionDays"]["Default"] == 30
+    for rate in ("CaptureRate", "CaptureUncertainRate"):  # what deploy keeps for later deploys
+        assert (parameters[rate]["MinValue"], parameters[rate]["MaxValue"]) == (0, 1)
+        assert template["Outputs"][rate]["Value"] == {"Ref": rate}
     (deny,) = resources["ModelBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Action"] == "s3:*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

@@ -228,6 +228,41 @@ def test_demo_serves_page_and_api_then_ctrl_c_stops_everything(
     _assert_all_stopped(demo, started, ports)
 
 
+def test_demo_hands_its_environment_and_capture_options_to_chalice_local(
+    start_demo: Callable[..., DemoProcess],
+    demo_env: dict[str, str],
+    ports: dict[str, int],
+    model_dir: Path,
+) -> None:
+    """An outside checker's ``CAPTURE_*`` reach the API, and the options win over them."""
+    from chalicelib.capture_format import parse_record
+
+    from stack.local.demo import local_stage_settings
+    from stack.local.services import moto_s3_client
+
+    demo_env.update(CAPTURE_RATE="0.001", CAPTURE_RETENTION_DAYS="9")
+    demo = start_demo("--model", str(model_dir), "--capture-rate", "1")
+    api_url = demo.wait_for(r"API:  (http://\S+)", STARTUP_TIMEOUT).group(1)
+    demo.wait_for(
+        r"^Capture:  on, random 1, uncertain 0: kept in s3://\S+/capture/pending/ for 9 days", 10
+    )
+    health = requests.get(f"{api_url}/health", timeout=30).json()
+    assert health["capture"] == {"enabled": True, "retention_days": 9}  # the shell's days
+    answer = requests.post(f"{api_url}/predict", json={"text": "see you at 7"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    s3 = moto_s3_client(f"http://127.0.0.1:{ports['s3']}")
+    bucket = local_stage_settings("local").bucket
+    (item,) = s3.list_objects_v2(Bucket=bucket, Prefix="capture/")["Contents"]
+    record = parse_record(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+    assert item["Key"].startswith("capture/pending/")
+    assert record.request_id == answer.headers["X-Request-Id"]  # rate 1 (the option's)
+    assert (record.text, record.inclusion_probability) == ("see you at 7", 1.0)
+
+    started = _descendants(demo.process.pid)
+    demo.process.send_signal(signal.SIGINT)
+    _assert_all_stopped(demo, started, ports)
+
+
 def test_sigterm_while_training_stops_the_trainer_and_the_s3_server(
     start_demo: Callable[..., DemoProcess], ports: dict[str, int]
 ) -> None:

@@ -129,3 +129,46 @@ def test_a_port_just_released_counts_as_free(tmp_path: Path) -> None:
                 answer.read()
         assert not port_is_free(port)
     assert port_is_free(port)
+
+
+def test_cli_demo_takes_capture_rates_and_refuses_what_the_api_would(capsys) -> None:
+    from stack.capture import capture_environment
+
+    args = cli.build_parser().parse_args(["demo", "--capture-uncertain-rate", "0.5"])
+    assert capture_environment(args.capture_rate, args.capture_uncertain_rate) == {
+        "CAPTURE_RATE": "0",
+        "CAPTURE_UNCERTAIN_RATE": "0.5",
+    }
+    args = cli.build_parser().parse_args(["demo"])
+    assert capture_environment(args.capture_rate, args.capture_uncertain_rate) == {}
+    for wrong in ("1.5", "-1", "nan", "some"):
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args(["demo", "--capture-rate", wrong])
+        assert f"--capture-rate: must be a share from 0 to 1, got '{wrong}'" in (
+            capsys.readouterr().err
+        )
+
+
+def test_the_api_gets_the_shells_capture_settings_under_the_options_and_the_stage() -> None:
+    from stack.local.demo import api_settings
+
+    stage = local_stage_settings("local")
+    shell = {"CAPTURE_RATE": "0.3", "CAPTURE_RETENTION_DAYS": "9"}
+    settings = api_settings(stage, {}, shell)
+    assert (settings.capture_rate, settings.capture_retention_days) == (0.3, 9)
+    settings = api_settings(stage, {"CAPTURE_RATE": "0", "CAPTURE_UNCERTAIN_RATE": "1"}, shell)
+    assert (settings.capture_rate, settings.capture_uncertain_rate) == (0.0, 1.0)
+    assert settings.model_bucket == stage.bucket  # the stage's own variables stand
+    assert not api_settings(stage, {}, {}).capture_enabled
+    with pytest.raises(DemoError, match="CAPTURE_PREFIX must lie outside MODEL_PREFIX"):
+        api_settings(stage, {}, {"CAPTURE_PREFIX": "models/samples/"})
+
+
+def test_a_bad_capture_setting_in_the_shell_stops_the_demo_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CAPTURE_RATE", "2")
+    assert run_demo(s3_port=0, api_port=0, web_port=0) == 2
+    err = capsys.readouterr().err
+    assert "CAPTURE_RATE must be a share from 0 to 1, got '2'" in err
+    assert "Service logs kept" not in err  # no service was started
