@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.errors import is_no_model
@@ -223,8 +222,10 @@ def answer_lines(
 def _model_chunks(current: Answer) -> list[dict[str, Any]]:
     """The model figures, at most ``MAX_VALUES`` messages a chunk (one line each).
 
-    A chunk of one message (a ``/predict``) gives its per-message figures as numbers rather
-    than lists of one: the same figures, in a shorter line.
+    Every per-message figure is one value per message: a spam verdict and an uncertain
+    message are 1 (else 0), so a metric's ``Average`` is the rate and its ``Sum`` the count.
+    A chunk of one message (a ``/predict``) gives them as numbers rather than lists of one:
+    the same figures, in a shorter line.
     """
     if current.report_label is not None:
         label = current.report_label
@@ -234,16 +235,16 @@ def _model_chunks(current: Answer) -> list[dict[str, Any]]:
     for start in range(0, len(current.probabilities), MAX_VALUES):
         probabilities = current.probabilities[start : start + MAX_VALUES]
         lengths = current.lengths[start : start + MAX_VALUES]
+        verdicts = [int(v) for v in current.verdicts[start : start + MAX_VALUES]]
+        uncertain = [int(is_uncertain(p, threshold, band)) for p in probabilities]
         rounded = [round(p, PROBABILITY_DECIMALS) for p in probabilities]
         one = len(probabilities) == 1
         chunks.append(
             {
                 MESSAGES_SCORED: len(probabilities),
-                SPAM_VERDICTS: sum(current.verdicts[start : start + MAX_VALUES]),
+                SPAM_VERDICTS: verdicts[0] if one else verdicts,
                 SPAM_PROBABILITY: rounded[0] if one else rounded,
-                UNCERTAIN_MESSAGES: sum(
-                    map(is_uncertain, probabilities, repeat(threshold), repeat(band))
-                ),
+                UNCERTAIN_MESSAGES: uncertain[0] if one else uncertain,
                 TEXT_LENGTH: lengths[0] if one else lengths,
             }
         )

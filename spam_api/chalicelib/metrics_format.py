@@ -112,13 +112,15 @@ STATUS_5XX = "Status5xx"
 NO_MODEL = "NoModel"
 
 # -- model figures, under [Stage] and [Stage, ModelVersion] ----------------------------------
-#: Messages the model scored.
+#: Messages the model scored (one count per line).
 MESSAGES_SCORED = "MessagesScored"
-#: Of those, the ones answered SPAM.
+#: 1 for each scored message answered SPAM, else 0 (one value per message): its ``Sum`` is
+#: the count, its ``Average`` the spam rate.
 SPAM_VERDICTS = "SpamVerdicts"
 #: Each scored message's spam probability (one value per message).
 SPAM_PROBABILITY = "SpamProbability"
-#: Of those scored, the ones within the uncertainty band of the threshold (:func:`is_uncertain`).
+#: 1 for each scored message within the uncertainty band of the threshold
+#: (:func:`is_uncertain`), else 0 (one value per message): ``Average`` is the uncertain share.
 UNCERTAIN_MESSAGES = "UncertainMessages"
 #: Each scored message's length in characters (one value per message).
 TEXT_LENGTH = "TextLength"
