@@ -372,30 +372,29 @@ _model = st.fixed_dictionaries({}, optional=dict.fromkeys(fmt.MODEL_METRICS, _va
 def test_a_line_is_the_document_json_writes(
     namespace, timestamp, dimensions, request_values, model_values, as_lists
 ) -> None:
-    """``emf_line`` formats lines from a template per shape: the text must be json's own."""
+    """``emf_line`` formats numbers into a template of the line: the text must be json's own."""
     model_sets = [list(dims) for dims in fmt.MODEL_DIMENSIONS] if as_lists else fmt.MODEL_DIMENSIONS
     directives = [(fmt.REQUEST_DIMENSIONS, request_values), (model_sets, model_values)]
-    for _ in range(2):  # the first builds the template, the second uses it
-        line = emf_line(
-            namespace=namespace,
-            timestamp_ms=timestamp,
-            dimensions=dimensions,
-            directives=directives,
-        )
-        blocks = [
-            {
-                "Namespace": namespace,
-                "Dimensions": [list(dims) for dims in sets],
-                "Metrics": [{"Name": n, "Unit": fmt.METRIC_UNITS[n]} for n in values],
-            }
-            for sets, values in directives
-            if values
-        ]
-        used = sorted({name for block in blocks for dims in block["Dimensions"] for name in dims})
-        document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": blocks}}
-        document.update({name: dimensions[name] for name in used})
-        document.update({**request_values, **model_values})
-        assert line == json.dumps(document, separators=(",", ":"), allow_nan=False)
+    line = emf_line(
+        namespace=namespace,
+        timestamp_ms=timestamp,
+        dimensions=dimensions,
+        directives=directives,
+    )
+    blocks = [
+        {
+            "Namespace": namespace,
+            "Dimensions": [list(dims) for dims in sets],
+            "Metrics": [{"Name": n, "Unit": fmt.METRIC_UNITS[n]} for n in values],
+        }
+        for sets, values in directives
+        if values
+    ]
+    used = sorted({name for block in blocks for dims in block["Dimensions"] for name in dims})
+    document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": blocks}}
+    document.update({name: dimensions[name] for name in used})
+    document.update({**request_values, **model_values})
+    assert line == json.dumps(document, separators=(",", ":"), allow_nan=False)
 
 
 @pytest.mark.parametrize(
@@ -404,6 +403,9 @@ def test_a_line_is_the_document_json_writes(
         (True, "is not a finite number"),
         (float("nan"), "is not a finite number"),
         ([1.0, float("inf")], "is not a finite number"),
+        ([float("inf"), float("-inf")], "is not a finite number"),
+        (float("nan"), "is not a finite number"),
+        ([1e308, 1e308, float("nan")], "is not a finite number"),
         ([], "needs 1 to 100 values, got 0"),
         ([1] * 101, "needs 1 to 100 values, got 101"),
         ("1", "is not a finite number"),
@@ -412,13 +414,24 @@ def test_a_line_is_the_document_json_writes(
 def test_the_builder_still_refuses_what_is_not_a_metric_value(value, message) -> None:
     kwargs = {"namespace": "N", "timestamp_ms": 0, "dimensions": {"Stage": "s", "Route": "r"}}
     good = {fmt.REQUESTS: 1}
-    emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, good)])  # the shape is known now
     with pytest.raises(MetricsFormatError, match=message):
         emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, {fmt.REQUESTS: value})])
+    template = fmt.line_template(
+        namespace="N", dimensions=kwargs["dimensions"], directives=[(fmt.REQUEST_DIMENSIONS, good)]
+    )
+    assert template.line(0, [1]) == emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, good)])
+    with pytest.raises(MetricsFormatError, match=message):  # the template checks them too
+        template.line(0, [value])
+    with pytest.raises(MetricsFormatError, match="1 values needed, got 2"):
+        template.line(0, [1, 1])
     with pytest.raises(MetricsFormatError, match="no value for dimension"):
         emf_line(
             **{**kwargs, "dimensions": {"Stage": "s"}}, directives=[(fmt.REQUEST_DIMENSIONS, good)]
         )
+    with pytest.raises(MetricsFormatError, match="'Requests' appears in two directives"):
+        emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, good)] * 2)
+    with pytest.raises(MetricsFormatError, match="'Clicks' is not a metric of this format"):
+        emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, {"Clicks": 1})])
 
 
 # -- loads, failures and cold starts ride with the next answer -------------------------------
