@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.errors import is_no_model
@@ -241,12 +242,13 @@ def _model_figures(current: Answer) -> tuple[tuple[str, ...], list[list[Any]]]:
     for start in range(0, len(probabilities), MAX_VALUES):
         part = probabilities[start : start + MAX_VALUES]
         verdicts = current.verdicts[start : start + MAX_VALUES]
+        uncertain = map(is_uncertain, part, repeat(threshold), repeat(band))
         chunks.append(
             [
                 len(part),
-                [int(spam) for spam in verdicts],
-                [round(p, PROBABILITY_DECIMALS) for p in part],
-                [int(is_uncertain(p, threshold, band)) for p in part],
+                list(map(int, verdicts)),
+                list(map(round, part, repeat(PROBABILITY_DECIMALS))),
+                list(map(int, uncertain)),
                 list(current.lengths[start : start + MAX_VALUES]),
             ]
         )

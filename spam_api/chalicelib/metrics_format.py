@@ -292,7 +292,9 @@ def _json_value(name: str, value: Value | Sequence[Value]) -> Value | str:
     if value.__class__ is list or value.__class__ is tuple:
         if not 1 <= len(value) <= MAX_VALUES:
             raise MetricsFormatError(f"{name} needs 1 to {MAX_VALUES} values, got {len(value)}")
-        return "[" + ",".join([str(_number(name, v)) for v in value]) + "]"
+        if not (set(map(type, value)) <= _PLAIN and _finite_sum(value)):
+            value = [_number(name, v) for v in value]
+        return "[" + ",".join(map(str, value)) + "]"
     return _number(name, value)
 
 
