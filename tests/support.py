@@ -118,10 +118,10 @@ def scored_line(
     """
     from chalicelib import metrics_format as mf
 
-    spam = sum(p >= threshold for p in probabilities)
-    uncertain = sum(
-        mf.is_uncertain(p, threshold, mf.DEFAULT_UNCERTAINTY_BAND) for p in probabilities
-    )
+    spam = [int(p >= threshold) for p in probabilities]
+    uncertain = [
+        int(mf.is_uncertain(p, threshold, mf.DEFAULT_UNCERTAINTY_BAND)) for p in probabilities
+    ]
     request = {mf.REQUESTS: 1, mf.LATENCY: latency_ms, mf.STATUS_4XX: 0, mf.STATUS_5XX: 0}
     model = {
         mf.MESSAGES_SCORED: len(probabilities),

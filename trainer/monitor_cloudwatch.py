@@ -4,9 +4,10 @@
 routes under ``[Stage, Route]`` (CloudWatch lists metrics that received data in the last
 two weeks); ``GetMetricData`` then reads, for the span:
 
-- totals in one period covering the whole span: sums of the counts, the spam probability's
-  sum and sample count (its mean), and each route's latency p50 and p99 (a percentile over
-  every value, which periods could not be combined into);
+- totals in one period covering the whole span: sums of the counts (a spam verdict and an
+  uncertain message are a 0/1 value per message, so their sums are counts too), the spam
+  probability's sum and sample count (its mean), and each route's latency p50 and p99 (a
+  percentile over every value, which periods could not be combined into);
 - per version, messages and spam verdicts per minute (per 5 minutes or per hour for spans
   older than CloudWatch keeps minutes: 15 and 63 days), the buckets of the shift test's
   window.

@@ -22,6 +22,7 @@ score. Writing never fails an answer: a failure is logged once and the answer go
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -58,8 +59,9 @@ from chalicelib.metrics_format import (
     STATUS_5XX,
     TEXT_LENGTH,
     UNCERTAIN_MESSAGES,
-    emf_line,
+    LineTemplate,
     is_uncertain,
+    line_template,
 )
 from chalicelib.runtime import installed_runtime
 from chalicelib.settings import APP_NAME, Settings, SettingsError, get_settings, metrics_settings
@@ -195,75 +197,99 @@ def answer_lines(
     one that is not zero is reported under the version that answered, else
     ``live_version``, else ``none``.
     """
-    settings, status = current.settings, current.status
-    latency = current.latency_ms
+    status, latency = current.status, current.latency_ms
     if latency is None:
         latency = (time.perf_counter() - current.started) * 1000.0
-    request = {
-        REQUESTS: 1,
-        LATENCY: round(latency, 3),
-        STATUS_4XX: int(400 <= status < 500),
-        STATUS_5XX: int(status >= 500),
-        NO_MODEL: int(current.no_model),
-    }
-    chunks = _model_chunks(current)
-    extra: dict[str, int] = {}
-    if counts != _NOTHING:  # written when something happened: a line stays short
-        names = (MODEL_LOADS, MODEL_LOAD_FAILURES, COLD_STARTS)
-        extra = {name: count for name, count in zip(names, counts, strict=True) if count}
-    if current.captures != (0, 0):
-        extra[CAPTURE_WRITES], extra[CAPTURE_FAILURES] = current.captures
-    if extra:
-        chunks = [{**chunks[0], **extra}, *chunks[1:]] if chunks else [extra]
-    dimensions = {
-        DIMENSION_STAGE: settings.stage_name,
-        DIMENSION_ROUTE: current.route,
-        DIMENSION_MODEL_VERSION: current.model_version or live_version or NO_MODEL_VERSION,
-    }
-    first: list[Any] = [(REQUEST_DIMENSIONS, request)]
-    if chunks:
-        first.append((MODEL_DIMENSIONS, chunks[0]))
-    directives = [first] + [[(MODEL_DIMENSIONS, chunk)] for chunk in chunks[1:]]
-    namespace = settings.metrics_namespace
-    return [
-        emf_line(
-            namespace=namespace,
-            timestamp_ms=timestamp_ms,
-            dimensions=dimensions,
-            directives=line,
-        )
-        for line in directives
+    first: list[Any] = [
+        1,
+        round(latency, 3),
+        int(400 <= status < 500),
+        int(status >= 500),
+        int(current.no_model),
     ]
+    names, chunks = _model_figures(current)
+    first_names, first = names, first + chunks[0]
+    if counts != _NOTHING:  # written when something happened: a line stays short
+        held = [(name, count) for name, count in zip(_HELD, counts, strict=True) if count]
+        first_names += tuple(name for name, _ in held)
+        first += [count for _, count in held]
+    if current.captures != (0, 0):  # this request tried to keep a message
+        first_names += (CAPTURE_WRITES, CAPTURE_FAILURES)
+        first += list(current.captures)
+    settings = current.settings
+    version = current.model_version or live_version or NO_MODEL_VERSION
+    shape = (settings.metrics_namespace, settings.stage_name, current.route, version)
+    lines = [_template(*shape, _REQUEST, first_names).line(timestamp_ms, first)]
+    if len(chunks) > 1:  # a batch of more than MAX_VALUES: its other chunks, model figures only
+        rest = _template(*shape, (), names)
+        lines += [rest.line(timestamp_ms, chunk) for chunk in chunks[1:]]
+    return lines
 
 
-def _model_chunks(current: Answer) -> list[dict[str, Any]]:
-    """The model figures, at most ``MAX_VALUES`` messages a chunk (one line each).
+# The names of each kind of figure, in the order answer_lines gives their values.
+_REQUEST = (REQUESTS, LATENCY, STATUS_4XX, STATUS_5XX, NO_MODEL)
+_HELD = (MODEL_LOADS, MODEL_LOAD_FAILURES, COLD_STARTS)
+_SCORED = (MESSAGES_SCORED, SPAM_VERDICTS, SPAM_PROBABILITY, UNCERTAIN_MESSAGES, TEXT_LENGTH)
+_REPORTED = (FEEDBACK_SPAM, FEEDBACK_HAM)
 
-    A chunk of one message (a ``/predict``) gives its per-message figures as numbers rather
-    than lists of one: the same figures, in a shorter line.
+
+def _model_figures(current: Answer) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """The model figures' names, and their values in chunks of at most ``MAX_VALUES``
+    messages (one line each); one empty chunk when there are none.
+
+    Every per-message figure is one value per message: a spam verdict and an uncertain
+    message are 1 (else 0), so a metric's ``Average`` is the rate and its ``Sum`` the count.
+    A chunk of one message (a ``/predict``) gives them as numbers rather than lists of one:
+    the same figures, in a shorter line.
     """
     if current.report_label is not None:
         label = current.report_label
-        return [{FEEDBACK_SPAM: int(label == "spam"), FEEDBACK_HAM: int(label == "ham")}]
+        return _REPORTED, [[int(label == "spam"), int(label == "ham")]]
+    probabilities = current.probabilities
+    if not probabilities:
+        return (), [[]]
     band, threshold = current.settings.uncertainty_band, current.threshold
+    if len(probabilities) == 1:
+        (p,), (spam,), (length,) = probabilities, current.verdicts, current.lengths
+        uncertain = is_uncertain(p, threshold, band)
+        return _SCORED, [[1, int(spam), round(p, PROBABILITY_DECIMALS), int(uncertain), length]]
     chunks = []
-    for start in range(0, len(current.probabilities), MAX_VALUES):
-        probabilities = current.probabilities[start : start + MAX_VALUES]
-        lengths = current.lengths[start : start + MAX_VALUES]
-        rounded = [round(p, PROBABILITY_DECIMALS) for p in probabilities]
-        one = len(probabilities) == 1
+    for start in range(0, len(probabilities), MAX_VALUES):
+        part = probabilities[start : start + MAX_VALUES]
+        verdicts = current.verdicts[start : start + MAX_VALUES]
+        uncertain = map(is_uncertain, part, repeat(threshold), repeat(band))
         chunks.append(
-            {
-                MESSAGES_SCORED: len(probabilities),
-                SPAM_VERDICTS: sum(current.verdicts[start : start + MAX_VALUES]),
-                SPAM_PROBABILITY: rounded[0] if one else rounded,
-                UNCERTAIN_MESSAGES: sum(
-                    map(is_uncertain, probabilities, repeat(threshold), repeat(band))
-                ),
-                TEXT_LENGTH: lengths[0] if one else lengths,
-            }
+            [
+                len(part),
+                list(map(int, verdicts)),
+                list(map(round, part, repeat(PROBABILITY_DECIMALS))),
+                list(map(int, uncertain)),
+                list(current.lengths[start : start + MAX_VALUES]),
+            ]
         )
-    return chunks
+    return _SCORED, chunks
+
+
+@functools.lru_cache(maxsize=256)
+def _template(
+    namespace: str,
+    stage: str,
+    route: str,
+    version: str,
+    request: tuple[str, ...],
+    model: tuple[str, ...],
+) -> LineTemplate:
+    """The template of one kind of line: worked out once, then reused answer after answer
+    (versions come and go: the least recently used templates make way for new ones)."""
+    return line_template(
+        namespace=namespace,
+        dimensions={
+            DIMENSION_STAGE: stage,
+            DIMENSION_ROUTE: route,
+            DIMENSION_MODEL_VERSION: version,
+        },
+        directives=[(REQUEST_DIMENSIONS, request), (MODEL_DIMENSIONS, model)],
+    )
 
 
 def _settings() -> Settings:

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from chalicelib.metrics_format import DEFAULT_NAMESPACE
 from chalicelib.s3_errors import error_code
 from chalicelib.settings import Settings, SettingsError, load_settings
 
@@ -213,8 +212,8 @@ class _Stage:
     api_stage: str
     reserved_concurrency: int | None
     timeout_seconds: int
-    metrics_namespace: str
-    #: what the function will run with (read as the API reads its environment)
+    #: what the function will run with (read as the API reads its environment): its stage
+    #: name and metrics namespace are also what the dashboard and alarms read its metrics by
     settings: Settings
 
 
@@ -226,9 +225,14 @@ def _read_stage(opts: DeployOptions) -> _Stage:
         """Chalice's lookup: the stage's value, else the top level's, else ``default``."""
         return stage.get(key, config.get(key, default))
 
+    try:  # deploy gives the function STAGE_NAME (``_write_stage_settings``): the stage's name
+        load_settings({"STAGE_NAME": opts.stage})
+    except SettingsError as exc:
+        raise DeployError(f"stage {opts.stage!r} cannot name its metrics: {exc}") from exc
     environment = {
         **config.get("environment_variables", {}),
         **stage.get("environment_variables", {}),
+        "STAGE_NAME": opts.stage,
     }
     try:
         settings = load_settings(environment)
@@ -242,7 +246,6 @@ def _read_stage(opts: DeployOptions) -> _Stage:
         api_stage=str(setting("api_gateway_stage", "api")),
         reserved_concurrency=None if reserved is None else int(reserved),
         timeout_seconds=int(setting("lambda_timeout", DEFAULT_LAMBDA_TIMEOUT)),
-        metrics_namespace=environment.get("METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
         settings=settings,
     )
 
@@ -262,8 +265,8 @@ def _parameters(opts: DeployOptions, stage: _Stage, bucket: str, layer_key: str)
         "LayerArchitecture": stage.architecture,
         "PythonRuntime": f"python{RUNTIME_PYTHON}",
         "PageBucketName": opts.static_bucket or "",
-        "StageName": opts.stage,
-        "MetricsNamespace": stage.metrics_namespace,
+        "StageName": stage.settings.stage_name,
+        "MetricsNamespace": stage.settings.metrics_namespace,
         "ApiName": stage.api_name,
         "ApiStage": stage.api_stage,
         "DurationAlarmMilliseconds": str(duration_alarm_ms(stage.timeout_seconds)),
@@ -632,8 +635,8 @@ def _write_stage_settings(
     env = {
         "MODEL_BUCKET": bucket,
         "MODEL_PREFIX": opts.prefix,
-        "STAGE_NAME": opts.stage,
-        "METRICS_NAMESPACE": stage.metrics_namespace,
+        "STAGE_NAME": stage.settings.stage_name,
+        "METRICS_NAMESPACE": stage.settings.metrics_namespace,
     }
     cors = opts.cors_origin or outputs.get("PageUrl")
     if cors:

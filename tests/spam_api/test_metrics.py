@@ -86,6 +86,10 @@ ANSWERS = [
     ("503 no model health", "nothing published", "GET", "/health", None, None, 503, "/health",
      1),
     ("503 no model model", "nothing published", "GET", "/model", None, None, 503, "/model", 1),
+    ("feedback no model", "nothing published", "POST", "/feedback", {"text": HAM, "label": "ham"},
+     None, 202, "/feedback", 0),
+    ("openapi no model", "nothing published", "GET", "/openapi.json", None, None, 200,
+     "/openapi.json", 0),
     ("503 feedback store down", "s3 down", "POST", "/feedback", {"text": HAM, "label": "ham"},
      None, 503, "/feedback", 0),
 ]  # fmt: skip
@@ -163,6 +167,24 @@ def test_every_answer_writes_its_request_figures_in_valid_emf(
     assert (fmt.MESSAGES_SCORED in line.values) is scored
 
 
+def test_the_no_model_alarm_watches_exactly_the_routes_that_answer_no_model() -> None:
+    """With nothing published, every route is called above; those that count ``NoModel`` are
+    the routes the stack's ``no-model`` alarm sums (a route missing there would never alarm)."""
+    from app import app
+
+    from stack.aws import cfn
+
+    unloaded = [case for case in ANSWERS if case[1] == "nothing published"]
+    assert {case[7] for case in unloaded} == set(app.routes)
+    alarm = cfn.template()["Resources"]["NoModelAlarm"]["Properties"]
+    watched = [
+        query["MetricStat"]["Metric"]["Dimensions"][1]["Value"]
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+    ]
+    assert sorted(watched) == sorted(case[7] for case in unloaded if case[8])
+
+
 def test_a_path_that_is_no_route_is_never_a_dimension_value(capsys) -> None:
     """``Route`` is one of the app's route patterns, or ``other``: never what a caller sent."""
     request = type("Request", (), {"path": "/predict/12345-a-request-id"})()
@@ -207,14 +229,14 @@ def test_a_predict_line_holds_its_message_figures_under_1_kb(
 def test_the_uncertainty_band_is_the_setting(bare_client, make_runtime, published, capsys) -> None:
     """A band of 0.5 takes in every message; a band of 0 only those on the threshold."""
     texts = [SPAM, HAM, "call me when you can", "Free entry: text WIN to 80086 now"]
-    for band, expected in ((0.5, len(texts)), (0.0, 0)):
+    for band, each in ((0.5, 1), (0.0, 0)):
         make_runtime(uncertainty_band=band)
         capsys.readouterr()
         response = post(bare_client, "/predict/batch", {"texts": texts})
         results = body_of(response)["results"]
         assert all(r["spam_probability"] != body_of(response)["threshold"] for r in results)
         (line,) = answers(capsys)
-        assert line.values[fmt.UNCERTAIN_MESSAGES] == [expected]
+        assert line.values[fmt.UNCERTAIN_MESSAGES] == [each] * len(texts)  # one per message
 
 
 def test_a_batch_is_split_at_100_values_with_its_request_figures_once(
@@ -236,6 +258,14 @@ def test_a_batch_is_split_at_100_values_with_its_request_figures_once(
     assert probabilities == [pytest.approx(r["spam_probability"], abs=5e-5) for r in results]
     spam = sum(r["classification"] == "SPAM" for r in results)
     assert total(lines, fmt.SPAM_VERDICTS) == spam and 0 < spam < 250
+    # one 0/1 value per message, in order: the Sum is the count, the Average the rate
+    verdicts = [v for line in lines for v in line.values[fmt.SPAM_VERDICTS]]
+    assert verdicts == [int(r["classification"] == "SPAM") for r in results]
+    assert sum(verdicts) / len(verdicts) == spam / 250
+    threshold = body_of(response)["threshold"]
+    uncertain = [v for line in lines for v in line.values[fmt.UNCERTAIN_MESSAGES]]
+    assert uncertain == [int(is_uncertain(r["spam_probability"], threshold, 0.1)) for r in results]
+    assert 0 < sum(uncertain) < 250
     assert {line.dimensions["ModelVersion"] for line in lines} == {
         body_of(response)["model_version"]
     }
@@ -342,30 +372,29 @@ _model = st.fixed_dictionaries({}, optional=dict.fromkeys(fmt.MODEL_METRICS, _va
 def test_a_line_is_the_document_json_writes(
     namespace, timestamp, dimensions, request_values, model_values, as_lists
 ) -> None:
-    """``emf_line`` formats lines from a template per shape: the text must be json's own."""
+    """``emf_line`` formats numbers into a template of the line: the text must be json's own."""
     model_sets = [list(dims) for dims in fmt.MODEL_DIMENSIONS] if as_lists else fmt.MODEL_DIMENSIONS
     directives = [(fmt.REQUEST_DIMENSIONS, request_values), (model_sets, model_values)]
-    for _ in range(2):  # the first builds the template, the second uses it
-        line = emf_line(
-            namespace=namespace,
-            timestamp_ms=timestamp,
-            dimensions=dimensions,
-            directives=directives,
-        )
-        blocks = [
-            {
-                "Namespace": namespace,
-                "Dimensions": [list(dims) for dims in sets],
-                "Metrics": [{"Name": n, "Unit": fmt.METRIC_UNITS[n]} for n in values],
-            }
-            for sets, values in directives
-            if values
-        ]
-        used = sorted({name for block in blocks for dims in block["Dimensions"] for name in dims})
-        document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": blocks}}
-        document.update({name: dimensions[name] for name in used})
-        document.update({**request_values, **model_values})
-        assert line == json.dumps(document, separators=(",", ":"), allow_nan=False)
+    line = emf_line(
+        namespace=namespace,
+        timestamp_ms=timestamp,
+        dimensions=dimensions,
+        directives=directives,
+    )
+    blocks = [
+        {
+            "Namespace": namespace,
+            "Dimensions": [list(dims) for dims in sets],
+            "Metrics": [{"Name": n, "Unit": fmt.METRIC_UNITS[n]} for n in values],
+        }
+        for sets, values in directives
+        if values
+    ]
+    used = sorted({name for block in blocks for dims in block["Dimensions"] for name in dims})
+    document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": blocks}}
+    document.update({name: dimensions[name] for name in used})
+    document.update({**request_values, **model_values})
+    assert line == json.dumps(document, separators=(",", ":"), allow_nan=False)
 
 
 @pytest.mark.parametrize(
@@ -374,6 +403,9 @@ def test_a_line_is_the_document_json_writes(
         (True, "is not a finite number"),
         (float("nan"), "is not a finite number"),
         ([1.0, float("inf")], "is not a finite number"),
+        ([float("inf"), float("-inf")], "is not a finite number"),
+        (float("nan"), "is not a finite number"),
+        ([1e308, 1e308, float("nan")], "is not a finite number"),
         ([], "needs 1 to 100 values, got 0"),
         ([1] * 101, "needs 1 to 100 values, got 101"),
         ("1", "is not a finite number"),
@@ -382,13 +414,24 @@ def test_a_line_is_the_document_json_writes(
 def test_the_builder_still_refuses_what_is_not_a_metric_value(value, message) -> None:
     kwargs = {"namespace": "N", "timestamp_ms": 0, "dimensions": {"Stage": "s", "Route": "r"}}
     good = {fmt.REQUESTS: 1}
-    emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, good)])  # the shape is known now
     with pytest.raises(MetricsFormatError, match=message):
         emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, {fmt.REQUESTS: value})])
+    template = fmt.line_template(
+        namespace="N", dimensions=kwargs["dimensions"], directives=[(fmt.REQUEST_DIMENSIONS, good)]
+    )
+    assert template.line(0, [1]) == emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, good)])
+    with pytest.raises(MetricsFormatError, match=message):  # the template checks them too
+        template.line(0, [value])
+    with pytest.raises(MetricsFormatError, match="1 values needed, got 2"):
+        template.line(0, [1, 1])
     with pytest.raises(MetricsFormatError, match="no value for dimension"):
         emf_line(
             **{**kwargs, "dimensions": {"Stage": "s"}}, directives=[(fmt.REQUEST_DIMENSIONS, good)]
         )
+    with pytest.raises(MetricsFormatError, match="'Requests' appears in two directives"):
+        emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, good)] * 2)
+    with pytest.raises(MetricsFormatError, match="'Clicks' is not a metric of this format"):
+        emf_line(**kwargs, directives=[(fmt.REQUEST_DIMENSIONS, {"Clicks": 1})])
 
 
 # -- loads, failures and cold starts ride with the next answer -------------------------------

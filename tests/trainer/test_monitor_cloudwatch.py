@@ -67,7 +67,13 @@ def without_percentiles(monkeypatch) -> list[str]:
 
 
 def put_as_cloudwatch_would(cloudwatch: Any, lines: list[str]) -> None:
-    """What CloudWatch makes of EMF lines: each metric under each of its dimension sets."""
+    """What CloudWatch makes of EMF lines: each metric under each of its dimension sets.
+
+    A line's values of one metric are put as their statistic set (PutMetricData's
+    ``StatisticValues``): Sum, SampleCount and Average read the same as from the values
+    themselves, and moto, which keeps each value as a datum and scans them all for every
+    period of every query, stays fast with a 0/1 value per message (percentiles are stubbed).
+    """
     data: dict[str, list[dict[str, Any]]] = {}
     for text in lines:
         line = json.loads(text)
@@ -76,11 +82,17 @@ def put_as_cloudwatch_would(cloudwatch: Any, lines: list[str]) -> None:
             for dims in block["Dimensions"]:
                 for metric in block["Metrics"]:
                     raw = line[metric["Name"]]
+                    values = raw if isinstance(raw, list) else [raw]
                     data.setdefault(block["Namespace"], []).append(
                         {
                             "MetricName": metric["Name"],
                             "Dimensions": [{"Name": d, "Value": line[d]} for d in dims],
-                            "Values": raw if isinstance(raw, list) else [raw],
+                            "StatisticValues": {
+                                "SampleCount": len(values),
+                                "Sum": sum(values),
+                                "Minimum": min(values),
+                                "Maximum": max(values),
+                            },
                             "Unit": metric["Unit"],
                             "Timestamp": at,
                         }

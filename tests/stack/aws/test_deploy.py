@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -485,6 +486,42 @@ def test_deploy_plan_takes_the_alarm_parameters_from_the_stage(project) -> None:
         replace(options, alarm_email=""), AwsContext(region="eu-west-1"), out=lines.append
     )
     assert "  alarms: to SNS topic spam-api-prod-alarms, e-mailed to no one" in lines
+
+
+@pytest.mark.parametrize(
+    ("stage", "environment", "message"),
+    [
+        ("prod", {"METRICS_NAMESPACE": "AWS/Lambda"}, "in config.json: METRICS_NAMESPACE must be"),
+        ("prod", {"METRICS_NAMESPACE": "Spam\nClassifier"}, "METRICS_NAMESPACE must be a Cl"),
+        ("prod", {"UNCERTAINTY_BAND": "0.7"}, "in config.json: UNCERTAINTY_BAND must be"),
+        ("prod.eu", {}, "'prod.eu' cannot name its metrics: STAGE_NAME must be a stage name"),
+        ("p" * 33, {}, "cannot name its metrics: STAGE_NAME must be a stage name"),
+    ],
+)
+def test_deploy_refuses_metrics_settings_the_api_would_refuse_before_any_call(
+    project, stage, environment, message
+) -> None:
+    """The stage name and namespace go into the stack and the function's environment: read
+    as the API reads them (deploy sets STAGE_NAME to the stage's name), or nothing happens."""
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    config["stages"][stage] = {"environment_variables": {"MODEL_PREFIX": "models/", **environment}}
+    path.write_text(json.dumps(config))
+    ctx = _stubbed_context()  # every AWS call fails the test
+    for plan in (True, False):
+        options = deploy.DeployOptions(stage=stage, project_dir=project, plan=plan)
+        with pytest.raises(DeployError, match=re.escape(message)):
+            deploy.deploy(options, ctx, out=lambda _l: None)
+    assert json.loads(path.read_text()) == config  # nothing written either
+
+
+def test_deploy_gives_the_stack_and_function_the_stages_own_name(project) -> None:
+    """A STAGE_NAME the config holds is not what the metrics are read by: the stage's name is."""
+    _set_stage(project, environment_variables={"STAGE_NAME": "production"})
+    lines: list[str] = []
+    options = deploy.DeployOptions(stage="prod", project_dir=project, plan=True)
+    deploy.deploy(options, AwsContext(region="eu-west-1"), out=lines.append)
+    assert "    StageName = prod" in lines and "    MetricsNamespace = SpamClassifier" in lines
 
 
 @pytest.mark.parametrize("address", ["ops", "ops@example", "two words@example.org"])
