@@ -326,10 +326,10 @@ def _accepted_reports(
     args: argparse.Namespace, env: TrainerEnv, registry: tuple[Any, str, str]
 ) -> list[Any]:
     from trainer.feedback_store import load_accepted
-    from trainer.review import _feedback_prefix  # the review commands' prefix rules
+    from trainer.review import feedback_prefix  # the review commands' prefix rules
 
     s3, bucket, model_prefix = registry
-    prefix = _feedback_prefix(args, env, model_prefix)
+    prefix = feedback_prefix(args, env, model_prefix)
     reports = load_accepted(s3, bucket, prefix)
     _say(f"{len(reports)} accepted report(s) from s3://{bucket}/{prefix}")
     return reports

@@ -159,7 +159,7 @@ def test_resolve_reads_the_standing_copy_and_names_the_leftovers(s3_client, buck
     resolution = resolve(s3_client, bucket, PREFIX, report.id)
 
     assert resolution.state == "accepted" and resolution.key == accepted
-    assert resolution.report == decided(report, "accepted")
+    assert resolution.item == decided(report, "accepted")
     assert resolution.leftovers == (pending,)
 
 
@@ -269,7 +269,7 @@ def test_a_change_of_mind_killed_before_its_delete_reads_as_the_new_decision(
 
     again = resolve(s3_client, bucket, PREFIX, report.id)
 
-    assert again.state == "rejected" and again.report.decision.by == "bob"
+    assert again.state == "rejected" and again.item.decision.by == "bob"
     assert load_accepted(s3_client, bucket, PREFIX) == []
 
 
