@@ -1,7 +1,7 @@
 """``python -m trainer``: train, evaluate and publish; list and roll back versions; look
 after the registry's live pointers (``registry status|migrate|promote``); review people's
-reports (``feedback``, in ``trainer.review``); watch the live model (``monitor``, in
-``trainer.monitor``).
+reports (``feedback``, in ``trainer.review``); label the sampled live traffic (``capture``, in
+``trainer.capture``); watch the live model (``monitor``, in ``trainer.monitor``).
 
 Exit codes: 0 success; 1 an error (bad data, download, registry, S3), with one
 ``error: ...`` line on stderr; 2 bad usage (argparse); 3 the model is below
@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.registry_format import Manifest, RegistryError
 
+from trainer.capture import add_capture_parser, capture_usage_error, run_capture
 from trainer.config import TrainerEnv, read_env
 from trainer.errors import QualityGateError, TrainerError
 from trainer.review import add_feedback_parser, feedback_usage_error, run_feedback
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry_args(promote)
 
     add_feedback_parser(sub, _add_registry_args)
+    add_capture_parser(sub, _add_registry_args)
     _add_monitor_parser(sub)
     return parser
 
@@ -465,6 +467,12 @@ def _cmd_feedback(args: argparse.Namespace, env: TrainerEnv) -> int:
     return EXIT_OK
 
 
+def _cmd_capture(args: argparse.Namespace, env: TrainerEnv) -> int:
+    s3, bucket, model_prefix = _registry(args, env)
+    run_capture(args, s3, bucket, model_prefix, env)
+    return EXIT_OK
+
+
 def _cmd_monitor(args: argparse.Namespace, env: TrainerEnv) -> int:
     from trainer.monitor import run_monitor
 
@@ -481,6 +489,7 @@ _COMMANDS = {
     "rollback": _cmd_rollback,
     "registry": _cmd_registry,
     "feedback": _cmd_feedback,
+    "capture": _cmd_capture,
     "monitor": _cmd_monitor,
 }
 
@@ -492,6 +501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "train" and args.legacy_keys and not args.publish:
         parser.error("--legacy-keys needs --publish")
     if args.command == "feedback" and (problem := feedback_usage_error(args)):
+        parser.error(problem)
+    if args.command == "capture" and (problem := capture_usage_error(args)):
         parser.error(problem)
     if args.command == "monitor" and args.log is None and not args.stage:
         parser.error("monitor reads CloudWatch for one stage: pass --stage (or --log FILE)")

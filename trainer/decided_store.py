@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalicelib.feedback_format import parse_time
+from chalicelib.feedback_format import decision_time_text, parse_time
 from chalicelib.s3_errors import NOT_FOUND_CODES, error_code
 
 from trainer.errors import TrainerError
@@ -37,6 +38,7 @@ __all__ = [
     "ObjectVersion",
     "Resolution",
     "StoreFormat",
+    "decision_time",
     "erase_versions",
     "item_versions",
     "list_copies",
@@ -116,6 +118,22 @@ def standing_state(decided: Mapping[str, str], undecided: str, cautious: str) ->
     if not decided:
         return undecided
     return max(decided, key=lambda state: (parse_time(decided[state]), state == cautious))
+
+
+def decision_time(now: datetime, previous: str | None) -> str:
+    """When a decision made ``now`` is recorded: after the one it overrides (``previous``).
+
+    A change of mind is dated after the decision it overrides even if this machine's clock
+    is behind the one that made it, so the later-decision rule cannot undo it.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    >>> decision_time(now, None), decision_time(now, "2026-11-28T13:00:00Z")
+    ('2026-11-28T12:00:00.000000Z', '2026-11-28T13:00:00.000001Z')
+    """
+    if previous is None:
+        return decision_time_text(now)
+    return decision_time_text(max(now, parse_time(previous) + timedelta(microseconds=1)))
 
 
 def _s3_error(fmt: StoreFormat, action: str, bucket: str, key: str, exc: Exception) -> Exception:

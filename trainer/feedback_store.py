@@ -22,7 +22,7 @@ training calls, only reads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from chalicelib.feedback_format import (
@@ -30,10 +30,8 @@ from chalicelib.feedback_format import (
     Decision,
     FeedbackFormatError,
     Report,
-    decision_time_text,
     parse_report,
     parse_report_key,
-    parse_time,
     report_key,
     validate_report_id,
 )
@@ -162,8 +160,8 @@ def decide(
     if resolution.state == state:
         return None
     previous = resolution.item.decision
-    at = now if previous is None else max(now, parse_time(previous.at) + timedelta(microseconds=1))
-    report = resolution.item.decided(state, by=by, at=decision_time_text(at))
+    at = decided_store.decision_time(now, previous.at if previous else None)
+    report = resolution.item.decided(state, by=by, at=at)
     decided_store.move(s3, bucket, prefix, FEEDBACK_STORE, resolution, report)
     return report
 
