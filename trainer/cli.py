@@ -142,6 +142,18 @@ def _add_monitor_parser(sub: Any) -> None:
         default=DEFAULT_ALPHA,
         help=f"significance level (default: {DEFAULT_ALPHA})",
     )
+    quality = monitor.add_argument_group("live error rates (from labelled captures)")
+    quality.add_argument(
+        "--quality",
+        action="store_true",
+        help="instead: each version's ham blocked, spam recall and accuracy with 95%% "
+        "intervals, from the labelled captures of the random stratum in the bucket",
+    )
+    quality.add_argument(
+        "--capture-prefix",
+        metavar="PREFIX",
+        help="the captures' key prefix in the bucket (default: $CAPTURE_PREFIX or capture/)",
+    )
     monitor.add_argument("--json", action="store_true", help="print JSON, not a table")
     _add_registry_args(monitor)  # where each version's reference is read
 
@@ -201,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--feedback-prefix",
         metavar="PREFIX",
         help="the reports' key prefix in the bucket (default: $FEEDBACK_PREFIX or feedback/)",
+    )
+    train.add_argument(
+        "--capture",
+        action="store_true",
+        help="also train on the labelled captures under --capture-prefix in the bucket",
+    )
+    train.add_argument(
+        "--capture-prefix",
+        metavar="PREFIX",
+        help="the captures' key prefix in the bucket (default: $CAPTURE_PREFIX or capture/)",
     )
     train.add_argument(
         "--repeats",
@@ -337,6 +359,23 @@ def _accepted_reports(
     return reports
 
 
+def _labelled_captures(
+    args: argparse.Namespace, env: TrainerEnv, registry: tuple[Any, str, str]
+) -> list[Any]:
+    from trainer.capture import capture_prefix
+    from trainer.capture_store import load_labelled
+
+    s3, bucket, model_prefix = registry
+    prefix = capture_prefix(args, env, model_prefix)
+    records = load_labelled(s3, bucket, prefix)
+    random = sum(r.stratum == "random" for r in records)
+    _say(
+        f"{len(records)} labelled capture(s) from s3://{bucket}/{prefix} ({random} of the "
+        f"random stratum, {len(records) - random} uncertain)"
+    )
+    return records
+
+
 def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
     from trainer.artifacts import build_bundle, write_bundle
     from trainer.data import load_sources
@@ -344,21 +383,24 @@ def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
     from trainer.train import TrainOptions, summarize, train
 
     # fail on a missing bucket before a minute of training
-    registry = _registry(args, env) if args.publish or args.feedback else None
+    registry = _registry(args, env) if args.publish or args.feedback or args.capture else None
     started = time.perf_counter()
     specs = _data_specs(args, env)
     messages = load_sources(specs, args.label_column, args.text_column, args.encoding)
     reports = _accepted_reports(args, env, registry) if registry and args.feedback else []
+    captures = _labelled_captures(args, env, registry) if registry and args.capture else []
     _say(f"loaded {len(messages)} messages from {len(specs)} source(s); training...")
     options = TrainOptions(
         max_ham_blocked=args.max_ham_blocked, seed=args.seed, folds=args.folds, n_jobs=args.n_jobs
     )
-    result = train(messages, options, reports)
+    result = train(messages, options, reports, captures)
     if args.repeats > 1:
         from trainer.repeats import repeat_protocol
 
         _say(f"repeating the evaluation over {args.repeats} seeds...")
-        repeats = repeat_protocol(messages, options, result.metrics, args.repeats, reports)
+        repeats = repeat_protocol(
+            messages, options, result.metrics, args.repeats, reports, captures
+        )
         result.metrics["repeats"] = repeats
     summary = summarize(result.metrics)
     bundle = build_bundle(
@@ -474,7 +516,11 @@ def _cmd_capture(args: argparse.Namespace, env: TrainerEnv) -> int:
 
 
 def _cmd_monitor(args: argparse.Namespace, env: TrainerEnv) -> int:
-    from trainer.monitor import run_monitor
+    from trainer.monitor import run_monitor, run_quality
+
+    if args.quality:
+        run_quality(args, _registry(args, env), env)
+        return EXIT_OK
 
     # the references live in the registry; without one, no version gets a shift test
     registry = _registry(args, env) if args.bucket or env.bucket else None
@@ -504,7 +550,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(problem)
     if args.command == "capture" and (problem := capture_usage_error(args)):
         parser.error(problem)
-    if args.command == "monitor" and args.log is None and not args.stage:
+    if args.command == "monitor" and args.quality and (args.log or args.stage or args.since):
+        parser.error(
+            "--quality reads the labelled captures in the bucket, not the metrics: "
+            "leave out --log, --stage and --since"
+        )
+    if args.command == "monitor" and not args.quality and args.log is None and not args.stage:
         parser.error("monitor reads CloudWatch for one stage: pass --stage (or --log FILE)")
     try:
         return _COMMANDS[args.command](args, read_env())

@@ -112,7 +112,11 @@ class ExpertsCV:
 
 @dataclass(frozen=True)
 class ExpertsSelection:
-    """What CV chose, and the published mixture's out-of-fold scores (of ``ExpertsCV.scored``)."""
+    """What CV chose, and the published mixture's out-of-fold scores.
+
+    ``oof_scores`` are those of the rows it was chosen on; ``scored_oof`` has one per row of
+    the data, ``nan`` where a row was never scored (every row of ``ExpertsCV.scored`` has one).
+    """
 
     params: dict[str, dict[str, Any]]
     gate_params: dict[str, Any]
@@ -120,6 +124,7 @@ class ExpertsSelection:
     threshold: float
     oof_scores: np.ndarray
     metrics: dict[str, Any]
+    scored_oof: np.ndarray | None = None
 
 
 def logit(p: float) -> float:
@@ -316,19 +321,26 @@ def cross_validate_experts(
     n_jobs: int = 2,
     pooled: Sequence[str] = (),
     report_weight: float = REPORT_WEIGHT,
+    always_train: Sequence[bool] | None = None,
 ) -> ExpertsCV:
     """Out-of-fold expert logits and gate probabilities of the corpus's rows.
 
     The corpus's rows are folded, stratified by label x medium; the rows of the ``pooled``
     media (reports) join every fold's training, weighing ``report_weight`` each on average
-    in their expert (:func:`expert_rows`), and are never scored.
+    in their expert (:func:`expert_rows`), and are never scored. ``always_train`` names
+    those rows explicitly when a pooled medium has rows that may be scored (the random
+    stratum of captures, a fair sample of the place): the rows it marks join every fold's
+    training and are never scored, and every other row is folded.
     """
     array = np.asarray(list(texts), dtype=object)
     labels = np.asarray(y, dtype=int)
     kinds = np.asarray(list(media), dtype=object)
     names = tuple(sorted(set(kinds.tolist())))
     pooled = tuple(n for n in pooled if n in names)
-    scored = ~np.isin(kinds, pooled)
+    if always_train is None:
+        scored = ~np.isin(kinds, pooled)
+    else:
+        scored = ~np.asarray(always_train, dtype=bool)
     corpus_rows, report_rows = np.flatnonzero(scored), np.flatnonzero(~scored)
     strata = np.array([f"{a}|{b}" for a, b in zip(labels, kinds, strict=True)])[scored]
     folder = StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -369,12 +381,15 @@ def select_experts(
     media: np.ndarray,
     max_ham_blocked: float,
     sharpness: Sequence[float] = GATE_SHARPNESS,
+    chosen_on: np.ndarray | None = None,
 ) -> ExpertsSelection:
     """Pick each medium's expert setting, the gate setting and the thresholds (see module).
 
-    Everything is read on the corpus's out-of-fold scores (``cv.scored``).
+    Everything is read on the out-of-fold scores of the rows of ``chosen_on`` (default: every
+    scored row, ``cv.scored``: the corpus's); the published mixture's out-of-fold scores of
+    every scored row are kept too (``ExpertsSelection.scored_oof``).
     """
-    scored = cv.scored
+    scored = cv.scored if chosen_on is None else cv.scored & np.asarray(chosen_on, dtype=bool)
     y_c, sources_c, media_c = y[scored], sources[scored], media[scored]
     params_by_medium, thresholds, tables, chosen = {}, {}, {}, {}
     for name in cv.media:
@@ -403,7 +418,7 @@ def select_experts(
         np.column_stack([cv.logits[n][chosen[n]][scored] for n in cv.media]) - offsets
     )
     gate_rows: list[dict[str, Any]] = []
-    keys, oofs = [], []
+    keys, oofs, picks = [], [], []
     for index, setting in enumerate(cv.gate_grid):
         proba = cv.gate[index][scored]
         picked = np.clip(proba[np.arange(truth.size), truth], 1e-12, 1.0)
@@ -420,8 +435,17 @@ def select_experts(
             )
             keys.append(selection_key(report))
             oofs.append(oof)
+            picks.append((index, value))
     gate_best = max(range(len(keys)), key=lambda i: (keys[i], -i))  # ties: the earlier
     gate_oof = oofs[gate_best]
+    gate_index, gate_sharpness = picks[gate_best]
+    every = sigmoid(
+        np.column_stack([cv.logits[n][chosen[n]][cv.scored] for n in cv.media]) - offsets
+    )
+    scored_oof = np.full(y.size, np.nan)
+    scored_oof[cv.scored] = np.sum(
+        sharpen(cv.gate[gate_index][cv.scored], gate_sharpness) * every, axis=1
+    )
 
     gate_params = dict(gate_rows[gate_best]["params"])
     threshold, per_source_cut = strictest_threshold(gate_oof, y_c, sources_c, max_ham_blocked)
@@ -448,6 +472,7 @@ def select_experts(
         threshold=threshold,
         oof_scores=gate_oof,
         metrics=metrics,
+        scored_oof=scored_oof,
     )
 
 

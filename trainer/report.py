@@ -55,6 +55,22 @@ def render_report(metrics: Mapping[str, Any]) -> str:
             f"{feedback['overruled']} overruled a corpus label, {feedback['already_in_corpus']} "
             f"already in the corpus; digest {feedback['digest'][:16]}"
         )
+    capture = metrics["data"].get("capture")
+    if capture:
+        strata = capture["strata"]
+        lines.append(
+            f"captures: {capture['records']} labelled, {capture['used']} used "
+            f"({strata['random']} random, {strata['uncertain']} uncertain), "
+            f"{capture['overruled']} overruled a corpus label, {capture['already_in_corpus']} "
+            f"already in the corpus; digest {capture['digest'][:16]}"
+        )
+    place = metrics["cv"].get("place")
+    if place:
+        lines.append(
+            f"the place out of fold ({place['n']} random-stratum captures): MCC "
+            f"{place['mcc']:.4f}, spam recall {place['recall']:.4f}, ham blocked "
+            f"{100 * place['ham_blocked']:.2f}%"
+        )
     if "repeats" in metrics:
         lines += ["", render_repeats(metrics["repeats"])]
     return "\n".join(lines)
