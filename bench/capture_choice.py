@@ -7,10 +7,11 @@ API answers with the k = 0 model, and the capture decision of ``chalicelib.captu
 keeps some of it (:func:`simulate_capture`: a random stratum at ``--rate``, and of the rest
 the messages within the uncertainty band at ``--uncertain-rate``). A person labels what
 ``capture queue`` serves (``trainer.capture_queue.queue_order``: the least certain first,
-a quarter of the batch from the random stratum), or, for the last row, random-stratum
-records only. Each way of learning (:data:`VARIANTS`) is trained on the same labels, and
-scored by CV (the random stratum's out-of-fold figures, ``cv.place``), on the place's
-second half (never captured) and on the SMS holdout. Run::
+a quarter of the batch from the random stratum). With those labels alone, and with them
+and the first round of 50 error reports (``bench.adaptation.error_round``), each way of
+learning (:data:`VARIANTS`) is trained, and scored by CV (the random stratum's out-of-fold
+figures, ``cv.place``), on the place's second half (never captured) and on the SMS
+holdout. Run::
 
     python -m bench.capture_choice --out build/capture-choice [--ks 100 200] [--quick]
 
@@ -25,6 +26,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,16 @@ from chalicelib.capture_format import (
     new_record,
 )
 
-from bench.adaptation import DATA, QUICK, PlaceHalves, setups, split_place
-from bench.adaptation_reports import reportable, score
+from bench.adaptation import (
+    DATA,
+    QUICK,
+    SPLIT_SEED,
+    PlaceHalves,
+    error_round,
+    setups,
+    split_place,
+)
+from bench.adaptation_reports import as_reports, reportable, score
 from trainer.capture_queue import queue_order
 from trainer.feedback import FEEDBACK_MEDIUM
 from trainer.train import OWN_CAPTURE_MEDIUM, TrainingResult, TrainOptions, train
@@ -76,14 +86,18 @@ def simulate_capture(
     uncertain_rate: float,
     band: float = BAND,
     model_version: str = "k0",
+    seed: int = SPLIT_SEED,
 ) -> list[CaptureRecord]:
     """The pending records the API would keep of the first half, scored ``spam_probability``.
 
-    Message ``i`` of the pool is request ``sim-i``'s only message; its record id orders the
-    records as the pool does (an arrival order that knows nothing of the model).
+    Message ``i`` of the pool is request ``sim-i``'s only message. The first half arrives in
+    an order of its own (seeded: the pool lists a corpus folder by folder, ham first), one
+    message a second; a record's id is its arrival time and its pool index.
     """
+    arrival = np.random.default_rng(seed).permutation(halves.first.size)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     records = []
-    for i, p in zip(halves.first, spam_probability, strict=True):
+    for i, p, second in zip(halves.first, spam_probability, arrival, strict=True):
         stratum = capture_stratum(
             f"sim-{i}",
             0,
@@ -95,11 +109,12 @@ def simulate_capture(
         )
         if stratum is None:
             continue
+        at = start + timedelta(seconds=int(second))
         records.append(
             new_record(
                 halves.pool[i].text,
-                record_id=f"20260101T000000Z-{int(i):016x}",
-                captured_at="2026-01-01T00:00:00Z",
+                record_id=f"{at:%Y%m%dT%H%M%SZ}-{int(i):016x}",
+                captured_at=f"{at:%Y-%m-%dT%H:%M:%SZ}",
                 request_id=f"sim-{i}",
                 position=0,
                 model_version=model_version,
@@ -172,7 +187,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0.1, help="CAPTURE_RATE")
     parser.add_argument("--uncertain-rate", type=float, default=1.0)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--random-only", action="store_true", help="also a random-only batch")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="bench.adaptation's narrowed grid")
     args = parser.parse_args(argv)
@@ -193,18 +207,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({sum(r.stratum == 'random' for r in pending)} random)",
         flush=True,
     )
-    batches = {f"queue k={k}": queue_order(pending, live, k0.threshold, k) for k in args.ks}
-    if args.random_only:
-        random = [r for r in pending if r.stratum == "random"]
-        batches[f"random k={max(args.ks)}"] = random[: max(args.ks)]
+    picks = error_round(halves, [], lambda ms: _scores(k0, [m.text for m in ms]), k0.threshold, 1)
+    reports = as_reports(halves.pool, picks)
+    print(f"{len(reports)} error reports ({sum(r.label == 'spam' for r in reports)} spam)")
     rows = []
-    for batch, picked in batches.items():
-        labelled = label_records(halves, picked)
-        for name in args.variants:
-            result = train(setup.base, replace(options, **VARIANTS[name]), (), labelled)
-            rows.append(_row(name, batch, labelled, result, halves, setup.base[0].source))
-            print(_line(rows[-1]), flush=True)
-            (args.out / "capture-choice.json").write_text(json.dumps(rows, indent=2) + "\n")
+    for k in args.ks:
+        labelled = label_records(halves, queue_order(pending, live, k0.threshold, k))
+        for with_reports in (False, True):
+            given = reports if with_reports else []
+            batch = f"queue k={k}" + (f" + {len(given)} reports" if given else "")
+            # without reports, captures are the only pooled medium: its name changes nothing
+            names = [
+                n
+                for n in args.variants
+                if given or VARIANTS[n]["capture_medium"] == FEEDBACK_MEDIUM
+            ]
+            for name in names:
+                result = train(setup.base, replace(options, **VARIANTS[name]), given, labelled)
+                rows.append(_row(name, batch, labelled, result, halves, setup.base[0].source))
+                print(_line(rows[-1]), flush=True)
+                (args.out / "capture-choice.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"done in {time.perf_counter() - started:.0f} s")
     return 0
 
