@@ -54,6 +54,7 @@ import numpy as np
 from chalicelib.experts import MediumExperts, sharpen, sigmoid
 from joblib import Parallel, delayed
 from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
@@ -251,8 +252,15 @@ def _offset_logistic(
     return result.x[:n_features].reshape(1, -1), float(result.x[n_features])
 
 
-def _gate(params: Mapping[str, Any]) -> Any:
-    return make_classifier({"C": params["C"], "class_weight": params.get("class_weight")})
+def _gate(params: Mapping[str, Any], media: int = 2) -> Any:
+    """The gate: the trainer's logistic regression (liblinear) between two media; between
+    more (a corpus of SMS and email, with reports or captures), a multinomial one (lbfgs),
+    since scikit-learn's liblinear solver refuses more than two classes. Both pickle as a
+    ``LogisticRegression`` and answer ``predict_proba`` alike."""
+    settings = {"C": params["C"], "class_weight": params.get("class_weight")}
+    if media <= 2:
+        return make_classifier(settings)
+    return LogisticRegression(**settings, solver="lbfgs", max_iter=1000)
 
 
 def _gate_settings(
@@ -304,7 +312,7 @@ def _fold(
         )
     gates = []
     for params in gate_grid:
-        gate = _gate(params).fit(x_train, media_train)
+        gate = _gate(params, len(names)).fit(x_train, media_train)
         columns = [list(gate.classes_).index(n) for n in names]
         gates.append(gate.predict_proba(x_test)[:, columns])
     return logits, np.stack(gates), time.process_time() - started
@@ -490,6 +498,6 @@ def fit_experts(
         _fit_expert(selection.params[n], features, y, n, media, pooled, report_weight)
         for n in names
     ]
-    gate = _gate(selection.gate_params).fit(features, media)
+    gate = _gate(selection.gate_params, len(names)).fit(features, media)
     offsets = [logit(selection.thresholds[n]) for n in names]
     return MediumExperts(names, gate, experts, offsets, selection.gate_params["sharpness"])

@@ -267,3 +267,23 @@ def test_train_capture_and_feedback_read_the_bucket_and_the_manifest_names_both(
     assert captures[0].id not in record["trained_on"]
     assert pending.id not in record["trained_on"] and discarded.id not in record["trained_on"]
     assert metrics["cv"]["place"]["n"] == 29
+
+
+def test_a_corpus_of_two_media_with_captures_gets_a_gate_over_three(synthetic_rows) -> None:
+    """SMS, email and the place's labels: scikit-learn's liblinear refuses three classes, so
+    the gate is a multinomial logistic regression there (and stays liblinear for two)."""
+    sms = corpus(synthetic_rows, 200)
+    emails = [
+        Message(f"Subject: {text}\n\nregards, the list {i}", label, "mail", f"mail:{i}", "email")
+        for i, (label, text) in enumerate(synthetic_rows(200, seed=5))
+    ]
+    result = train(sms + emails, FAST, (), place_captures(60))
+    classifier = result.classifier
+    assert classifier.media == ("email", "feedback", "sms")
+    assert classifier.gate.solver == "lbfgs" and list(classifier.gate.classes_) == sorted(
+        classifier.media
+    )
+    texts = [text for text, _ in place_texts(30, seed=9)]
+    assert np.mean(classifier.route(result.vectorizer.transform(texts)) == 1) > 0.9
+    two = train(sms + emails, FAST)
+    assert two.classifier.gate.solver == "liblinear"
