@@ -14,6 +14,7 @@ figures, ``cv.place``), on the place's second half (never captured) and on the S
 holdout. Run::
 
     python -m bench.capture_choice --out build/capture-choice [--ks 100 200] [--quick]
+    python -m bench.capture_choice --shares 0.25 0.5 1 --rounds 2    # the queue's random share
 
 About 25 s per training on 2 cores with the full grid (SMS alone), several minutes per
 row with captures; not part of ``make bench``.
@@ -41,6 +42,7 @@ from chalicelib.capture_format import (
 from bench.adaptation import (
     DATA,
     QUICK,
+    ROUND_SIZE,
     SPLIT_SEED,
     PlaceHalves,
     error_round,
@@ -179,6 +181,38 @@ def _line(row: dict[str, Any]) -> str:
     )
 
 
+def queue_rounds(
+    setup: Any,
+    halves: PlaceHalves,
+    k0: TrainingResult,
+    pending: Sequence[CaptureRecord],
+    options: TrainOptions,
+    share: float,
+    rounds: int,
+    size: int = ROUND_SIZE,
+) -> list[dict[str, Any]]:
+    """Label ``size`` records a round as ``capture queue`` serves them (``share`` of each
+    batch random), retrain, rescore the rest with the new model, repeat."""
+    model, labelled, rows = k0, [], []
+    for number in range(1, rounds + 1):
+        done = {r.id for r in labelled}
+        left = [r for r in pending if r.id not in done]
+        uncertain = [r for r in left if r.stratum == "uncertain"]
+        live = dict(
+            zip(
+                (r.id for r in uncertain),
+                _scores(model, [r.text for r in uncertain]),
+                strict=True,
+            )
+        )
+        labelled += label_records(halves, queue_order(left, live, model.threshold, size, share))
+        model = train(setup.base, options, (), labelled)
+        name = f"queue, {share:.0%} random"
+        rows.append(_row(name, f"round {number}", labelled, model, halves, setup.base[0].source))
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.capture_choice", description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -189,6 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="bench.adaptation's narrowed grid")
+    parser.add_argument(
+        "--shares",
+        type=float,
+        nargs="*",
+        default=[],
+        help="instead: rounds of 50 through the queue with each random share (default way)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="with --shares")
     args = parser.parse_args(argv)
     options = TrainOptions(n_jobs=args.n_jobs, baseline=False)
     if args.quick:
@@ -207,6 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({sum(r.stratum == 'random' for r in pending)} random)",
         flush=True,
     )
+    if args.shares:
+        rows = []
+        for share in args.shares:
+            rows += queue_rounds(setup, halves, k0, pending, options, share, args.rounds)
+            (args.out / "queue-shares.json").write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"done in {time.perf_counter() - started:.0f} s")
+        return 0
     picks = error_round(halves, [], lambda ms: _scores(k0, [m.text for m in ms]), k0.threshold, 1)
     reports = as_reports(halves.pool, picks)
     print(f"{len(reports)} error reports ({sum(r.label == 'spam' for r in reports)} spam)")
