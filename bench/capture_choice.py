@@ -57,24 +57,28 @@ from trainer.train import OWN_CAPTURE_MEDIUM, TrainingResult, TrainOptions, trai
 __all__ = ["VARIANTS", "label_records", "simulate_capture"]
 
 #: The ways of learning from captures compared: their medium (the reports' expert, or one
-#: of their own) and whether the random stratum's out-of-fold scores choose the settings
-#: and thresholds with the corpus's (else they are only reported).
+#: of their own), and what the random stratum's out-of-fold scores choose with the corpus's:
+#: nothing (they are only reported), the captures' expert's setting and threshold, or all.
 VARIANTS: dict[str, dict[str, Any]] = {
     "reports' expert, corpus chooses": {
         "capture_medium": FEEDBACK_MEDIUM,
-        "random_captures_choose": False,
+        "random_captures_choose": "none",
     },
     "own expert, corpus chooses": {
         "capture_medium": OWN_CAPTURE_MEDIUM,
-        "random_captures_choose": False,
+        "random_captures_choose": "none",
+    },
+    "reports' expert, random stratum chooses it": {
+        "capture_medium": FEEDBACK_MEDIUM,
+        "random_captures_choose": "expert",
     },
     "reports' expert, random stratum chooses too": {
         "capture_medium": FEEDBACK_MEDIUM,
-        "random_captures_choose": True,
+        "random_captures_choose": "all",
     },
     "own expert, random stratum chooses too": {
         "capture_medium": OWN_CAPTURE_MEDIUM,
-        "random_captures_choose": True,
+        "random_captures_choose": "all",
     },
 }
 BAND = 0.1  # the API's UNCERTAINTY_BAND default

@@ -390,25 +390,30 @@ def select_experts(
     max_ham_blocked: float,
     sharpness: Sequence[float] = GATE_SHARPNESS,
     chosen_on: np.ndarray | None = None,
+    pooled_chosen_on: np.ndarray | None = None,
 ) -> ExpertsSelection:
     """Pick each medium's expert setting, the gate setting and the thresholds (see module).
 
     Everything is read on the out-of-fold scores of the rows of ``chosen_on`` (default: every
-    scored row, ``cv.scored``: the corpus's); the published mixture's out-of-fold scores of
-    every scored row are kept too (``ExpertsSelection.scored_oof``).
+    scored row, ``cv.scored``: the corpus's), but the pooled media's experts on those of
+    ``pooled_chosen_on`` (default: the same rows): the place's random captures can then set
+    the threshold of the expert that serves the place while the corpus alone sets the rest.
+    The published mixture's out-of-fold scores of every scored row are kept too
+    (``ExpertsSelection.scored_oof``).
     """
     scored = cv.scored if chosen_on is None else cv.scored & np.asarray(chosen_on, dtype=bool)
+    pooled_rows = (
+        scored if pooled_chosen_on is None else cv.scored & np.asarray(pooled_chosen_on, bool)
+    )
     y_c, sources_c, media_c = y[scored], sources[scored], media[scored]
     params_by_medium, thresholds, tables, chosen = {}, {}, {}, {}
     for name in cv.media:
-        rows = np.ones(y_c.size, dtype=bool) if name in cv.pooled else media_c == name
+        rows = pooled_rows if name in cv.pooled else scored & (media == name)
         table, best, best_key = [], 0, (-2.0, -1.0)
         for index, setting in enumerate(cv.grids[name]):
-            scores = sigmoid(cv.logits[name][index][scored])[rows]
-            cut, per_source = strictest_threshold(
-                scores, y_c[rows], sources_c[rows], max_ham_blocked
-            )
-            report = classification_report(y_c[rows], scores, cut)
+            scores = sigmoid(cv.logits[name][index][rows])
+            cut, per_source = strictest_threshold(scores, y[rows], sources[rows], max_ham_blocked)
+            report = classification_report(y[rows], scores, cut)
             table.append({"params": dict(setting), **brief(report)})
             if len(per_source) > 1:
                 table[-1]["source_thresholds"] = per_source

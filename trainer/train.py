@@ -105,11 +105,21 @@ __all__ = [
 #: trainer/README.md, "Learning from captures".
 CAPTURE_MEDIUM = FEEDBACK_MEDIUM
 OWN_CAPTURE_MEDIUM = "capture"
-#: Whether the random stratum's out-of-fold scores choose the experts' settings, their
-#: thresholds, the gate and the published threshold together with the corpus's (``True``),
-#: or are only reported (``False``: the corpus alone chooses, as for reports). Chosen by CV
+#: What the random stratum's out-of-fold scores choose together with the corpus's: nothing
+#: (``"none"``: they are only reported, the corpus alone chooses, as for reports), the
+#: setting and threshold of the expert that learns the captures (``"expert"``: the gate and
+#: the published threshold stay the corpus's), or everything (``"all"``). Chosen by CV
 #: once, with ``CAPTURE_MEDIUM``.
-RANDOM_CAPTURES_CHOOSE = False
+RANDOM_CAPTURES_CHOOSE = "none"
+_CHOOSE_WORDS = {
+    "none": "are reported only: the corpus's choose",
+    "expert": (
+        "choose the setting and threshold of the captures' expert with the corpus's; the "
+        "gate and the published threshold are the corpus's"
+    ),
+    "all": "choose every setting and threshold with the corpus's",
+}
+_CHOICES = tuple(_CHOOSE_WORDS)
 
 _threshold = strictest_threshold  # the name this module's tests know it by
 BASELINE_NAME = (
@@ -135,7 +145,14 @@ class TrainOptions:
     pooled_media: Sequence[str] = (FEEDBACK_MEDIUM, OWN_CAPTURE_MEDIUM)
     report_weight: float = REPORT_WEIGHT
     capture_medium: str = CAPTURE_MEDIUM
-    random_captures_choose: bool = RANDOM_CAPTURES_CHOOSE
+    random_captures_choose: str = RANDOM_CAPTURES_CHOOSE
+
+    def __post_init__(self) -> None:
+        if self.random_captures_choose not in _CHOICES:
+            raise ValueError(
+                f"random_captures_choose must be one of {_CHOICES}, "
+                f"got {self.random_captures_choose!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -236,11 +253,14 @@ def _always_trained(sources: np.ndarray) -> np.ndarray:
     return np.isin(sources, [FEEDBACK_SOURCE, CAPTURE_UNCERTAIN_SOURCE])
 
 
-def _choosing(sources: np.ndarray, options: TrainOptions) -> np.ndarray:
-    """The rows whose out-of-fold scores choose settings and thresholds: the corpus's, and
-    the random stratum's when ``options.random_captures_choose``."""
+def _choosing(sources: np.ndarray, options: TrainOptions, expert: bool = False) -> np.ndarray:
+    """The rows whose out-of-fold scores choose settings and thresholds (of the pooled
+    experts, with ``expert``): the corpus's, and the random stratum's when
+    ``options.random_captures_choose`` says so."""
     people = np.isin(sources, PEOPLE_SOURCES)
-    if options.random_captures_choose:
+    if options.random_captures_choose == "all" or (
+        expert and options.random_captures_choose == "expert"
+    ):
         return ~people | (sources == CAPTURE_RANDOM_SOURCE)
     return ~people
 
@@ -331,6 +351,7 @@ def _fit_experts(
         options.max_ham_blocked,
         options.gate_sharpness,
         chosen_on=_choosing(sources, options),
+        pooled_chosen_on=_choosing(sources, options, expert=True),
     )
     cv_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -523,11 +544,7 @@ def train(
             f"{options.capture_medium!r} (weighed as reports are); the random stratum is "
             "folded and scored out of fold (cv.place), the uncertain stratum joins every "
             "fold's training and is never scored; the random stratum's scores "
-            + (
-                "choose settings and thresholds with the corpus's"
-                if options.random_captures_choose
-                else "are reported only: the corpus's choose"
-            )
+            + _CHOOSE_WORDS[options.random_captures_choose]
         )
         place = _place_out_of_fold(fitted, y_train, sources[train_idx])
         if place is not None:

@@ -184,8 +184,10 @@ def test_the_uncertain_stratum_never_moves_a_threshold_and_the_random_one_only_w
     media = np.where(sources == "sms", "sms", "feedback").astype(object)
     corpus_only = sources == "sms"
 
-    def thresholds(cv_: ExpertsCV, chosen_on: np.ndarray) -> tuple:
-        s = select_experts(cv_, y, sources, media, 0.002, (1.0,), chosen_on=chosen_on)
+    def thresholds(cv_: ExpertsCV, chosen_on: np.ndarray, pooled: np.ndarray | None = None):
+        s = select_experts(
+            cv_, y, sources, media, 0.002, (1.0,), chosen_on=chosen_on, pooled_chosen_on=pooled
+        )
         return s.threshold, s.thresholds["feedback"], s.scored_oof
 
     before, own, oof = thresholds(cv, corpus_only)
@@ -202,6 +204,10 @@ def test_the_uncertain_stratum_never_moves_a_threshold_and_the_random_one_only_w
     assert thresholds(high, corpus_only)[:2] == (before, own)
     published, raised, _ = thresholds(high, with_random)
     assert raised > 0.95 > own and published != before
+    # ... or only the threshold of the expert that learns them, the gate's and the published
+    # one staying the corpus's choice
+    _, expert_only, _ = thresholds(high, corpus_only, pooled=with_random)
+    assert expert_only == raised
 
 
 @pytest.fixture
