@@ -27,37 +27,26 @@ from typing import Any
 
 from chalicelib.capture_format import LABELS, STATES, STRATA, CaptureRecord
 
+from trainer import store_cli
 from trainer.capture_queue import RANDOM_SHARE, queue_order
-from trainer.capture_store import CAPTURE_STORE, decide_record
+from trainer.capture_store import CAPTURE_STORE, decide_record, load_labelled
 from trainer.config import TrainerEnv
 from trainer.decided_store import Resolution
 from trainer.errors import TrainerError
-from trainer.store_cli import (
-    Store,
-    by_argument,
-    caller_identity,
-    cut,
-    delete_items,
-    id_argument,
-    note,
-    resolve_tidily,
-    short_time,
-    standing_in,
-    store_prefix,
-    visible,
-)
+from trainer.store_cli import Store
 
 __all__ = [
     "add_capture_parser",
     "apply_labels",
     "capture_prefix",
     "capture_usage_error",
+    "labelled_records",
     "next_batch",
     "read_label_csv",
     "run_capture",
 ]
 
-_record_id = id_argument(CAPTURE_STORE)
+_record_id = store_cli.id_argument(CAPTURE_STORE)
 
 
 def add_capture_parser(
@@ -71,11 +60,7 @@ def add_capture_parser(
     actions = capture.add_subparsers(dest="capture_command", required=True, metavar="ACTION")
 
     def store_args(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--capture-prefix",
-            metavar="PREFIX",
-            help="the records' key prefix in the bucket (default: $CAPTURE_PREFIX or capture/)",
-        )
+        store_cli.add_prefix_argument(parser, "capture", "records")
         add_registry_args(parser)
 
     listing = actions.add_parser("list", help="records in one state, as a table with counts")
@@ -109,14 +94,14 @@ def add_capture_parser(
         metavar="FILE",
         help="label many: a CSV with columns id,label (every row is checked before any move)",
     )
-    by_argument(label)
+    store_cli.by_argument(label)
     store_args(label)
 
     discard = actions.add_parser(
         "discard", help="set records aside unlabelled (unreadable, not a message, ...)"
     )
     discard.add_argument("ids", nargs="+", type=_record_id, metavar="ID")
-    by_argument(discard)
+    store_cli.by_argument(discard)
     store_args(discard)
 
     delete = actions.add_parser(
@@ -150,7 +135,17 @@ def capture_prefix(args: argparse.Namespace, env: TrainerEnv, model_prefix: str)
     """The records' prefix (``--capture-prefix``, else the environment's), checked."""
     raw = args.capture_prefix if args.capture_prefix is not None else env.capture_prefix
     others = {"model": model_prefix, "feedback": env.feedback_prefix}
-    return store_prefix(raw, "capture", "capture/", others)
+    return store_cli.store_prefix(raw, "capture", "capture/", others)
+
+
+def labelled_records(
+    args: argparse.Namespace, env: TrainerEnv, registry: tuple[Any, str, str]
+) -> tuple[list[CaptureRecord], str]:
+    """Every labelled record of the store (``--capture-prefix``) in the registry's bucket, and
+    where they were read (for ``train --capture`` and ``monitor --quality``)."""
+    s3, bucket, model_prefix = registry
+    prefix = capture_prefix(args, env, model_prefix)
+    return load_labelled(s3, bucket, prefix), f"s3://{bucket}/{prefix}labelled/"
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -181,7 +176,7 @@ def _counts(records: Sequence[CaptureRecord], state: str) -> dict[str, int]:
 
 
 def _cmd_list(store: Store, args: argparse.Namespace) -> None:
-    everything = [r.item for r in standing_in(store, args.state)]
+    everything = [r.item for r in store_cli.standing_in(store, args.state)]
     shown = [r for r in everything if args.stratum is None or r.stratum == args.stratum]
     counts = _counts(everything, args.state)
     if args.json:
@@ -214,16 +209,16 @@ def _cmd_list(store: Store, args: argparse.Namespace) -> None:
     print(f"{header}  text")
     for record in shown:
         row = (
-            f"{record.id:<33}  {short_time(record.captured_at):<16}  {record.stratum:<9}  "
-            f"{cut(record.model_version, 24):<24}"
+            f"{record.id:<33}  {store_cli.short_time(record.captured_at):<16}  "
+            f"{record.stratum:<9}  {store_cli.cut(record.model_version, 24):<24}"
         )
         if labelled:
             wrong = "!" if _model_wrong(record) else " "
             row += f"  {record.label:<5}  {record.classification:<5} {wrong}"
         if record.labelling is not None:
-            who = cut(record.labelling.by.rsplit("/", 1)[-1], 10)
-            row += f"  {short_time(record.labelling.at)} ({who})".ljust(30)
-        print(f"{row}  {cut(record.text)}")
+            who = store_cli.cut(record.labelling.by.rsplit("/", 1)[-1], 10)
+            row += f"  {store_cli.short_time(record.labelling.at)} ({who})".ljust(30)
+        print(f"{row}  {store_cli.cut(record.text)}")
 
 
 def next_batch(
@@ -234,7 +229,7 @@ def next_batch(
     ``live_model`` is a :class:`trainer.registry.LiveModel` (what the API serves now): the
     uncertain stratum is rescored with it, on the published scale.
     """
-    pending = [r.item for r in standing_in(store, "pending")]
+    pending = [r.item for r in store_cli.standing_in(store, "pending")]
     uncertain = [r for r in pending if r.stratum == "uncertain"]
     scores = live_model.spam_probability([r.text for r in uncertain]) if uncertain else []
     live = {r.id: float(p) for r, p in zip(uncertain, scores, strict=True)}
@@ -266,7 +261,7 @@ def _cmd_queue(store: Store, args: argparse.Namespace, registry: tuple[Any, str,
     )
     for number, record in enumerate(batch, start=1):
         print(f"\n[{number}] {record.id} ({record.stratum})")
-        print(visible(record.text, one_line=False))
+        print(store_cli.visible(record.text, one_line=False))
 
 
 # -- deciding ----------------------------------------------------------------------------
@@ -329,7 +324,9 @@ def apply_labels(
     nothing moved. A decision that already stands is a no-op; a different one for a
     decided record is a change of mind, recorded as such.
     """
-    targets = [(resolve_tidily(store, record_id), label) for record_id, label in decisions]
+    targets = [
+        (store_cli.resolve_tidily(store, record_id), label) for record_id, label in decisions
+    ]
     return [_decide(store, resolution, label, by, now) for resolution, label in targets]
 
 
@@ -340,7 +337,9 @@ def _decide(
     after = decide_record(store.s3, store.bucket, store.prefix, resolution, label, by=by, now=now)
     what = "discarded" if label is None else f"labelled {label}"
     if after is None:
-        done = visible(f" (by {before.labelling.by} at {before.labelling.at})", one_line=True)
+        done = store_cli.visible(
+            f" (by {before.labelling.by} at {before.labelling.at})", one_line=True
+        )
         return before.id, f"already {what}{done}; nothing to do"
     if before.labelling is None:
         return before.id, what
@@ -355,19 +354,19 @@ def _cmd_decide(store: Store, args: argparse.Namespace) -> None:
         decisions = list(read_label_csv(args.from_csv))
     else:
         decisions = [(args.id, args.label)]
-    by = args.by.strip() if args.by else caller_identity(args.endpoint_url)
+    by = args.by.strip() if args.by else store_cli.caller_identity(args.endpoint_url)
     outcomes = apply_labels(store, decisions, by, datetime.now(UTC))
     for record_id, what in outcomes:
         print(f"{record_id}: {what}")
     unchanged = sum("nothing to do" in what for _, what in outcomes)
-    note(
+    store_cli.note(
         f"{args.capture_command}: {len(outcomes) - unchanged} decided by {by}; "
         f"{unchanged} already so"
     )
 
 
 def _cmd_delete(store: Store, args: argparse.Namespace) -> None:
-    delete_items(store, args.ids)
+    store_cli.delete_items(store, args.ids)
 
 
 def run_capture(

@@ -26,6 +26,7 @@ from trainer.capture import add_capture_parser, capture_usage_error, run_capture
 from trainer.config import TrainerEnv, read_env
 from trainer.errors import QualityGateError, TrainerError
 from trainer.review import add_feedback_parser, feedback_usage_error, run_feedback
+from trainer.store_cli import add_prefix_argument
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_QUALITY", "EXIT_USAGE", "build_parser", "main"]
 
@@ -149,11 +150,7 @@ def _add_monitor_parser(sub: Any) -> None:
         help="instead: each version's ham blocked, spam recall and accuracy with 95%% "
         "intervals, from the labelled captures of the random stratum in the bucket",
     )
-    quality.add_argument(
-        "--capture-prefix",
-        metavar="PREFIX",
-        help="the captures' key prefix in the bucket (default: $CAPTURE_PREFIX or capture/)",
-    )
+    add_prefix_argument(quality, "capture", "records")
     monitor.add_argument("--json", action="store_true", help="print JSON, not a table")
     _add_registry_args(monitor)  # where each version's reference is read
 
@@ -209,21 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also train on the accepted reports under --feedback-prefix in the bucket",
     )
-    train.add_argument(
-        "--feedback-prefix",
-        metavar="PREFIX",
-        help="the reports' key prefix in the bucket (default: $FEEDBACK_PREFIX or feedback/)",
-    )
+    add_prefix_argument(train, "feedback", "reports")
     train.add_argument(
         "--capture",
         action="store_true",
         help="also train on the labelled captures under --capture-prefix in the bucket",
     )
-    train.add_argument(
-        "--capture-prefix",
-        metavar="PREFIX",
-        help="the captures' key prefix in the bucket (default: $CAPTURE_PREFIX or capture/)",
-    )
+    add_prefix_argument(train, "capture", "records")
     train.add_argument(
         "--repeats",
         type=_positive,
@@ -362,16 +351,13 @@ def _accepted_reports(
 def _labelled_captures(
     args: argparse.Namespace, env: TrainerEnv, registry: tuple[Any, str, str]
 ) -> list[Any]:
-    from trainer.capture import capture_prefix
-    from trainer.capture_store import load_labelled
+    from trainer.capture import labelled_records
 
-    s3, bucket, model_prefix = registry
-    prefix = capture_prefix(args, env, model_prefix)
-    records = load_labelled(s3, bucket, prefix)
+    records, where = labelled_records(args, env, registry)
     random = sum(r.stratum == "random" for r in records)
     _say(
-        f"{len(records)} labelled capture(s) from s3://{bucket}/{prefix} ({random} of the "
-        f"random stratum, {len(records) - random} uncertain)"
+        f"{len(records)} labelled capture(s) from {where} ({random} of the random stratum, "
+        f"{len(records) - random} uncertain)"
     )
     return records
 

@@ -151,14 +151,12 @@ def run_monitor(
 def run_quality(args: argparse.Namespace, registry: tuple[Any, str, str], env: Any) -> None:
     """``monitor --quality``: the live error rates from the capture store in the registry's
     bucket (``registry`` is ``(s3, bucket, model prefix)``; ``env`` a ``TrainerEnv``)."""
-    from trainer.capture import capture_prefix
-    from trainer.capture_store import load_labelled
+    from trainer.capture import labelled_records
     from trainer.quality import quality_report, render_quality
 
-    s3, bucket, model_prefix = registry
-    prefix = capture_prefix(args, env, model_prefix)
-    report = quality_report(load_labelled(s3, bucket, prefix))
+    records, where = labelled_records(args, env, registry)
+    report = quality_report(records)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
-        print(render_quality(report, f"s3://{bucket}/{prefix}labelled/"))
+        print(render_quality(report, where))

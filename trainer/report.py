@@ -49,21 +49,14 @@ def render_report(metrics: Mapping[str, Any]) -> str:
     )
     feedback = metrics["data"].get("feedback")
     if feedback:
+        trained = f"{len(feedback['trained_on'])} trained on"
         lines.append(
-            f"feedback: {feedback['reports']} accepted reports, {feedback['used']} used "
-            f"({len(feedback['trained_on'])} trained on), "
-            f"{feedback['overruled']} overruled a corpus label, {feedback['already_in_corpus']} "
-            f"already in the corpus; digest {feedback['digest'][:16]}"
+            _people_line("feedback", feedback["reports"], "accepted reports", trained, feedback)
         )
     capture = metrics["data"].get("capture")
     if capture:
-        strata = capture["strata"]
-        lines.append(
-            f"captures: {capture['records']} labelled, {capture['used']} used "
-            f"({strata['random']} random, {strata['uncertain']} uncertain), "
-            f"{capture['overruled']} overruled a corpus label, {capture['already_in_corpus']} "
-            f"already in the corpus; digest {capture['digest'][:16]}"
-        )
+        strata = f"{capture['strata']['random']} random, {capture['strata']['uncertain']} uncertain"
+        lines.append(_people_line("captures", capture["records"], "labelled", strata, capture))
     place = metrics["cv"].get("place")
     if place:
         lines.append(
@@ -74,6 +67,15 @@ def render_report(metrics: Mapping[str, Any]) -> str:
     if "repeats" in metrics:
         lines += ["", render_repeats(metrics["repeats"])]
     return "\n".join(lines)
+
+
+def _people_line(name: str, given: int, what: str, detail: str, record: Mapping[str, Any]) -> str:
+    """What became of the reports or captures given (``data.feedback``, ``data.capture``)."""
+    return (
+        f"{name}: {given} {what}, {record['used']} used ({detail}), {record['overruled']} "
+        f"overruled a corpus label, {record['already_in_corpus']} already in the corpus; "
+        f"digest {record['digest'][:16]}"
+    )
 
 
 def render_repeats(repeats: Mapping[str, Any]) -> str:

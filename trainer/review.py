@@ -24,6 +24,7 @@ from trainer.decided_store import Resolution
 from trainer.feedback_store import FEEDBACK_STORE, decide
 from trainer.store_cli import (
     Store,
+    add_prefix_argument,
     by_argument,
     caller_identity,
     cut,
@@ -52,11 +53,7 @@ def add_feedback_parser(
     actions = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
 
     def store_args(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--feedback-prefix",
-            metavar="PREFIX",
-            help="the reports' key prefix in the bucket (default: $FEEDBACK_PREFIX or feedback/)",
-        )
+        add_prefix_argument(parser, "feedback", "reports")
         add_registry_args(parser)
 
     def filter_args(parser: argparse.ArgumentParser) -> None:

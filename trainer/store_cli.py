@@ -27,6 +27,7 @@ from trainer.errors import TrainerError
 
 __all__ = [
     "Store",
+    "add_prefix_argument",
     "by_argument",
     "caller_identity",
     "cut",
@@ -68,6 +69,16 @@ def id_argument(fmt: StoreFormat) -> Any:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
+
+
+def add_prefix_argument(parser: Any, store: str, items: str) -> None:
+    """``--<store>-prefix``: where a store's ``items`` lie in the bucket (``$<STORE>_PREFIX``)."""
+    parser.add_argument(
+        f"--{store}-prefix",
+        metavar="PREFIX",
+        help=f"the {items}' key prefix in the bucket (default: ${store.upper()}_PREFIX or "
+        f"{store}/)",
+    )
 
 
 def by_argument(parser: argparse.ArgumentParser) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 import sklearn
-from chalicelib.capture_format import CaptureRecord, new_record, parse_record, record_key
+from chalicelib.capture_format import CaptureRecord, parse_record, record_key
 
-from tests.support import default_bundle
+from tests.support import Killed, capture_record, default_bundle, store_states
 from trainer.capture_queue import is_random_slot
 from trainer.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from trainer.registry import load_live_model, publish
@@ -38,23 +38,13 @@ def _clean_env(monkeypatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def record(n: int, stratum: str, text: str) -> CaptureRecord:
+    """Stored as answered SPAM at 0.91 by an old version: stale once rescored."""
+    return capture_record(n, stratum, text, version="v-old", stored=0.91)
+
+
 def rid(n: int) -> str:
-    return f"20261206T10{n // 60:02d}{n % 60:02d}Z-{n:016x}"
-
-
-def record(n: int, stratum: str, text: str, stored: float = 0.91) -> CaptureRecord:
-    return new_record(
-        text,
-        record_id=rid(n),
-        captured_at=f"2026-12-06T10:{n // 60:02d}:{n % 60:02d}Z",
-        request_id=f"req-{n}",
-        position=0,
-        model_version="v-old",
-        spam_probability=stored,
-        threshold=0.5,
-        stratum=stratum,
-        inclusion_probability=0.05 if stratum == "random" else 0.5,
-    )
+    return record(n, "random", "-").id
 
 
 def put(s3: Any, bucket: str, item: CaptureRecord) -> str:
@@ -69,13 +59,7 @@ def stored(s3: Any, bucket: str, state: str, record_id: str) -> CaptureRecord:
 
 
 def where(s3: Any, bucket: str) -> dict[str, list[str]]:
-    """``{record id: [states]}`` of every record object in the bucket."""
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=PREFIX).get("Contents", [])
-    found: dict[str, list[str]] = {}
-    for item in listed:
-        key = item["Key"]
-        found.setdefault(key.rsplit("/", 1)[-1].removesuffix(".json"), []).append(key.split("/")[1])
-    return {r: sorted(states) for r, states in sorted(found.items())}
+    return store_states(s3, bucket, PREFIX)
 
 
 def run(s3_endpoint: str, bucket: str, *argv: str) -> int:
@@ -196,10 +180,6 @@ def test_label_and_discard_move_records_and_record_who_and_when(
     out = capsys.readouterr().out
     assert "3 labelled record(s): 2 random, 1 uncertain; 1 spam, 2 ham" in out
     assert "the model was wrong on 2" in out  # stored verdicts SPAM (0.91): both ham were wrong
-
-
-class Killed(BaseException):
-    """The process dying mid-move."""
 
 
 def test_a_label_interrupted_half_way_is_finished_by_the_rerun(

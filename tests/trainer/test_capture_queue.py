@@ -6,24 +6,14 @@ from __future__ import annotations
 import random
 
 import pytest
-from chalicelib.capture_format import CaptureRecord, new_record
+from chalicelib.capture_format import CaptureRecord
 
+from tests.support import capture_record
 from trainer.capture_queue import RANDOM_SHARE, is_random_slot, queue_order
 
 
 def record(n: int, stratum: str, stored: float = 0.5) -> CaptureRecord:
-    return new_record(
-        f"message {n}",
-        record_id=f"20261206T10{n // 60:02d}{n % 60:02d}Z-{n:016x}",
-        captured_at="2026-12-06T10:00:00Z",
-        request_id=f"req-{n}",
-        position=0,
-        model_version="v1",
-        spam_probability=stored,
-        threshold=0.5,
-        stratum=stratum,
-        inclusion_probability=0.1 if stratum == "random" else 0.45,
-    )
+    return capture_record(n, stratum, stored=stored)
 
 
 def test_the_share_of_random_slots_holds_in_every_prefix_of_a_batch() -> None:

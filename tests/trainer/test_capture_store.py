@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from chalicelib.capture_format import CaptureRecord, new_record, parse_record, record_key
+from chalicelib.capture_format import CaptureRecord, parse_record, record_key
 
+from tests.support import Killed, KilledBeforeDelete, capture_record, store_keys
 from trainer import decided_store
 from trainer.capture_store import (
     CAPTURE_STORE,
@@ -23,23 +24,11 @@ from trainer.capture_store import (
 )
 
 PREFIX = "capture/"
-IDS = [f"2026120{day}T101500Z-{day:016x}" for day in range(1, 6)]
 NOW = datetime(2026, 12, 8, 12, 0, 0, 123456, tzinfo=UTC)
 
 
-def make_record(record_id: str, stratum: str = "random") -> CaptureRecord:
-    return new_record(
-        f"a message kept from the traffic ({record_id})",
-        record_id=record_id,
-        captured_at="2026-12-06T10:15:00Z",
-        request_id="req-1",
-        position=0,
-        model_version="v1",
-        spam_probability=0.3,
-        threshold=0.5,
-        stratum=stratum,
-        inclusion_probability=0.01,
-    )
+def make_record(n: int, stratum: str = "random") -> CaptureRecord:
+    return capture_record(n, stratum, stored=0.3, rate=0.01)
 
 
 def labelled(record: CaptureRecord, label: str, at: str = "2026-12-07T09:00:00.000000Z"):
@@ -58,12 +47,11 @@ def stored(s3: Any, bucket: str, state: str, record_id: str) -> CaptureRecord:
 
 
 def keys(s3: Any, bucket: str) -> list[str]:
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=PREFIX)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
+    return store_keys(s3, bucket, PREFIX)
 
 
 def test_load_labelled_returns_every_labelled_record_and_only_those(s3_client, bucket) -> None:
-    a, b, c, d = (make_record(i) for i in IDS[:4])
+    a, b, c, d = (make_record(i) for i in range(1, 5))
     put(s3_client, bucket, labelled(b, "ham"))
     put(s3_client, bucket, labelled(a, "spam"))
     put(s3_client, bucket, c.discarded(by="ann", at="2026-12-07T09:00:00Z"))
@@ -81,7 +69,7 @@ def test_load_labelled_returns_every_labelled_record_and_only_those(s3_client, b
     [
         (lambda r: r.to_json(), "its decision says pending"),
         (lambda r: r.discarded(by="a", at="2026-12-07T09:00:00Z").to_json(), "says discarded"),
-        (lambda r: labelled(make_record(IDS[4]), "ham").to_json(), IDS[4]),
+        (lambda r: labelled(make_record(5), "ham").to_json(), make_record(5).id),
         (lambda r: b"not json", "not valid JSON"),
         (lambda r: labelled(r, "ham", at="yesterday").to_json(), "not a time"),
     ],
@@ -89,7 +77,7 @@ def test_load_labelled_returns_every_labelled_record_and_only_those(s3_client, b
 def test_a_record_that_does_not_match_where_it_lies_is_malformed(
     s3_client, bucket, body_of, message
 ) -> None:
-    record = make_record(IDS[0])
+    record = make_record(1)
     key = record_key(PREFIX, "labelled", record.id)
     s3_client.put_object(Bucket=bucket, Key=key, Body=body_of(record))
     with pytest.raises(MalformedRecordError, match=message) as exc:
@@ -98,14 +86,14 @@ def test_a_record_that_does_not_match_where_it_lies_is_malformed(
 
 
 def test_a_stray_object_under_a_state_folder_is_an_error_naming_it(s3_client, bucket) -> None:
-    stray = f"{PREFIX}labelled/2026/12/09/{IDS[0]}.json"  # the id says the 1st
+    stray = f"{PREFIX}labelled/2026/12/09/{make_record(1).id}.json"  # the id says the 6th
     s3_client.put_object(Bucket=bucket, Key=stray, Body=b"{}")
     with pytest.raises(MalformedRecordError, match=re.escape(stray)):
         load_labelled(s3_client, bucket, PREFIX)
 
 
 def test_labelling_writes_the_labelled_copy_and_deletes_the_pending_one(s3_client, bucket) -> None:
-    record = make_record(IDS[0])
+    record = make_record(1)
     put(s3_client, bucket, record)
     resolution = resolve_record(s3_client, bucket, PREFIX, record.id)
 
@@ -119,7 +107,7 @@ def test_labelling_writes_the_labelled_copy_and_deletes_the_pending_one(s3_clien
 def test_labelling_again_alike_is_a_no_op_and_a_new_label_rewrites_in_place(
     s3_client, bucket
 ) -> None:
-    record = labelled(make_record(IDS[0]), "spam", at="2026-12-08T13:00:00Z")  # a clock ahead
+    record = labelled(make_record(1), "spam", at="2026-12-08T13:00:00Z")  # a clock ahead
     key = put(s3_client, bucket, record)
     etag = s3_client.head_object(Bucket=bucket, Key=key)["ETag"]
     same = resolve_record(s3_client, bucket, PREFIX, record.id)
@@ -133,27 +121,10 @@ def test_labelling_again_alike_is_a_no_op_and_a_new_label_rewrites_in_place(
     assert stored(s3_client, bucket, "labelled", record.id).label == "ham"
 
 
-class Killed(BaseException):
-    """The process dying mid-move: nothing in the store catches it."""
-
-
-class KilledBeforeDelete:
-    """An S3 client whose process dies between a move's write and its delete."""
-
-    def __init__(self, s3: Any) -> None:
-        self._s3 = s3
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._s3, name)
-
-    def delete_object(self, **kwargs: Any) -> None:
-        raise Killed
-
-
 def test_a_label_killed_before_its_delete_reads_as_labelled_and_is_tidied(
     s3_client, bucket
 ) -> None:
-    record = make_record(IDS[0])
+    record = make_record(1)
     pending = put(s3_client, bucket, record)
     resolution = resolve_record(s3_client, bucket, PREFIX, record.id)
     with pytest.raises(Killed):
@@ -173,7 +144,7 @@ def test_a_label_killed_before_its_delete_reads_as_labelled_and_is_tidied(
 
 
 def test_a_discard_killed_before_its_delete_reads_as_the_later_decision(s3_client, bucket) -> None:
-    record = labelled(make_record(IDS[0]), "spam", at="2026-12-08T11:00:00Z")
+    record = labelled(make_record(1), "spam", at="2026-12-08T11:00:00Z")
     put(s3_client, bucket, record)
     resolution = resolve_record(s3_client, bucket, PREFIX, record.id)
     with pytest.raises(Killed):
@@ -189,20 +160,21 @@ def test_a_discard_killed_before_its_delete_reads_as_the_later_decision(s3_clien
 
 def test_on_a_tie_the_discarded_copy_stands(s3_client, bucket) -> None:
     at = "2026-12-08T11:00:00.000000Z"
-    record = make_record(IDS[0])
+    record = make_record(1)
     put(s3_client, bucket, labelled(record, "spam", at=at))
     put(s3_client, bucket, record.discarded(by="bob", at=at))
     assert resolve_record(s3_client, bucket, PREFIX, record.id).state == "discarded"
 
 
 def test_an_unknown_id_says_so(s3_client, bucket) -> None:
-    with pytest.raises(RecordNotFoundError, match=f"no record {IDS[0]}"):
-        resolve_record(s3_client, bucket, PREFIX, IDS[0])
+    unknown = make_record(1).id
+    with pytest.raises(RecordNotFoundError, match=f"no record {unknown}"):
+        resolve_record(s3_client, bucket, PREFIX, unknown)
 
 
 def test_every_version_of_a_record_is_found_in_every_state(s3_client, bucket) -> None:
     s3_client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    record, other = make_record(IDS[0]), make_record(IDS[1])
+    record, other = make_record(1), make_record(2)
     put(s3_client, bucket, record)
     put(s3_client, bucket, other)
     resolution = resolve_record(s3_client, bucket, PREFIX, record.id)

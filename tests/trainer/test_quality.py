@@ -9,9 +9,10 @@ import json
 
 import numpy as np
 import pytest
-from chalicelib.capture_format import CaptureRecord, new_record, record_key
+from chalicelib.capture_format import CaptureRecord, record_key
 from scipy.stats import binom
 
+from tests.support import capture_record
 from trainer.cli import EXIT_OK, main
 from trainer.quality import quality_report, weighted_interval, wilson_interval
 
@@ -84,18 +85,7 @@ def test_weights_keep_the_coverage_when_the_rate_changed() -> None:
 def record(
     n: int, version: str, stratum: str, label: str, flagged: bool, rate: float = 0.05
 ) -> CaptureRecord:
-    kept = new_record(
-        f"message {n}",
-        record_id=f"20261207T10{n // 60 % 60:02d}{n % 60:02d}Z-{n:016x}",
-        captured_at="2026-12-07T10:00:00Z",
-        request_id=f"req-{n}",
-        position=0,
-        model_version=version,
-        spam_probability=0.8 if flagged else 0.2,
-        threshold=0.5,
-        stratum=stratum,
-        inclusion_probability=rate if stratum == "random" else 0.5,
-    )
+    kept = capture_record(n, stratum, version=version, stored=0.8 if flagged else 0.2, rate=rate)
     return kept.labelled(label, by="ann", at="2026-12-08T09:00:00.000000Z")
 
 
@@ -172,18 +162,7 @@ def test_monitor_quality_reads_the_labelled_captures_in_the_bucket(
         s3_client.put_object(
             Bucket=bucket, Key=record_key("capture/", "labelled", r.id), Body=r.to_json()
         )
-    pending = new_record(
-        "never labelled",
-        record_id="20261207T110000Z-00000000000000ff",
-        captured_at="2026-12-07T11:00:00Z",
-        request_id="r",
-        position=0,
-        model_version="v3",
-        spam_probability=0.9,
-        threshold=0.5,
-        stratum="random",
-        inclusion_probability=0.05,
-    )
+    pending = capture_record(999, version="v3", stored=0.9)
     s3_client.put_object(
         Bucket=bucket, Key=record_key("capture/", "pending", pending.id), Body=pending.to_json()
     )
