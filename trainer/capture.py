@@ -180,13 +180,7 @@ def _cmd_list(store: Store, args: argparse.Namespace) -> None:
     shown = [r for r in everything if args.stratum is None or r.stratum == args.stratum]
     counts = _counts(everything, args.state)
     if args.json:
-        out = {
-            "state": args.state,
-            "counts": counts,
-            "shown": len(shown),
-            "records": [_blind(r) for r in shown],
-        }
-        print(json.dumps(out, indent=2, sort_keys=True))
+        store_cli.print_listing(args.state, counts, "records", [_blind(r) for r in shown])
         return
     line = f"{counts['total']} {args.state} record(s): {counts['random']} random, "
     line += f"{counts['uncertain']} uncertain"

@@ -31,6 +31,7 @@ from trainer.store_cli import (
     delete_items,
     id_argument,
     note,
+    print_listing,
     resolve_tidily,
     short_time,
     standing_in,
@@ -163,13 +164,7 @@ def _cmd_list(store: Store, args: argparse.Namespace) -> None:
     shown = [r for r in everything if _matches(r.item, args)]
     counts = _counts(r.item for r in everything)
     if args.json:
-        out = {
-            "state": args.state,
-            "counts": counts,
-            "shown": len(shown),
-            "reports": [_as_dict(r) for r in shown],
-        }
-        print(json.dumps(out, indent=2, sort_keys=True))
+        print_listing(args.state, counts, "reports", [_as_dict(r) for r in shown])
         return
     print(
         f"{counts['total']} {args.state} report(s): {counts['spam']} spam, {counts['ham']} ham; "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "delete_items",
     "id_argument",
     "note",
+    "print_listing",
     "resolve_tidily",
     "short_time",
     "standing_in",
@@ -131,6 +133,14 @@ def cut(text: str, width: int = TEXT_WIDTH) -> str:
 def short_time(stamp: str) -> str:
     """A stored time as ``yyyy-mm-dd hh:mm``, for a table."""
     return cut(stamp[:16].replace("T", " "), 16)
+
+
+def print_listing(
+    state: str, counts: Mapping[str, int], name: str, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """``list --json``: the state, its counts, and the rows shown (``name``: reports, records)."""
+    out = {"state": state, "counts": dict(counts), "shown": len(rows), name: list(rows)}
+    print(json.dumps(out, indent=2, sort_keys=True))
 
 
 def resolve_tidily(

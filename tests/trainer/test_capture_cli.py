@@ -19,23 +19,10 @@ from trainer.capture_queue import is_random_slot
 from trainer.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from trainer.registry import load_live_model, publish
 
+pytestmark = pytest.mark.usefixtures("trainer_env")
 PREFIX = "capture/"
 SPAM_WORDS = "win cash prize claim urgent free".split()  # noqa: SIM905
 HAM_WORDS = "lunch tomorrow meeting dinner home thanks".split()  # noqa: SIM905
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch) -> None:
-    for name in (
-        "MODEL_BUCKET",
-        "MODEL_PREFIX",
-        "FEEDBACK_PREFIX",
-        "CAPTURE_PREFIX",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_STS",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
 
 def record(n: int, stratum: str, text: str) -> CaptureRecord:

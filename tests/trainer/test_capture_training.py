@@ -202,14 +202,7 @@ def test_the_uncertain_stratum_never_moves_a_threshold_and_the_random_one_only_w
     assert expert_only == raised
 
 
-@pytest.fixture
-def _clean_env(monkeypatch, tmp_path) -> None:
-    for name in ("MODEL_BUCKET", "MODEL_PREFIX", "SPAM_DATA", "FEEDBACK_PREFIX", "CAPTURE_PREFIX"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SPAM_DATA_HOME", str(tmp_path / "data-home"))
-
-
-@pytest.mark.usefixtures("_clean_env")
+@pytest.mark.usefixtures("trainer_env")
 def test_train_capture_and_feedback_read_the_bucket_and_the_manifest_names_both(
     small_sms, s3_client, s3_endpoint, bucket, capsys
 ) -> None:
