@@ -11,13 +11,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = [
     "FakeClock",
+    "Killed",
+    "KilledBeforeDelete",
     "answer_line",
+    "capture_record",
     "copy_chalice_project",
     "default_bundle",
+    "fast_train_options",
     "feedback_line",
     "fit_default",
     "opaque_bundle",
     "scored_line",
+    "store_keys",
+    "store_states",
 ]
 
 
@@ -32,6 +38,83 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class Killed(BaseException):
+    """The process dying mid-move: nothing in a store catches it."""
+
+
+class KilledBeforeDelete:
+    """An S3 client whose process dies between a move's write and its delete."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def delete_object(self, **kwargs: Any) -> None:
+        raise Killed
+
+
+def store_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """Every key under ``prefix``, sorted."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def store_states(s3: Any, bucket: str, prefix: str) -> dict[str, list[str]]:
+    """``{item id: [states]}`` of every object of a feedback or capture store."""
+    found: dict[str, list[str]] = {}
+    for key in store_keys(s3, bucket, prefix):
+        state = key[len(prefix) :].split("/")[0]
+        found.setdefault(key.rsplit("/", 1)[-1].removesuffix(".json"), []).append(state)
+    return {item: sorted(states) for item, states in sorted(found.items())}
+
+
+def capture_record(
+    n: int,
+    stratum: str = "random",
+    text: str | None = None,
+    *,
+    version: str = "v1",
+    stored: float = 0.5,
+    rate: float = 0.05,
+):
+    """Pending capture record number ``n`` (ids in arrival order of ``n``), kept at ``rate``
+    (the random stratum) or ``(1 - rate) / 2`` (the uncertain one), the live model having
+    said ``stored`` against a threshold of 0.5."""
+    from chalicelib.capture_format import inclusion_probability, new_record
+
+    return new_record(
+        text if text is not None else f"message {n}",
+        record_id=f"20261206T1{n // 3600 % 10}{n // 60 % 60:02d}{n % 60:02d}Z-{n:016x}",
+        captured_at="2026-12-06T10:00:00Z",
+        request_id=f"req-{n}",
+        position=0,
+        model_version=version,
+        spam_probability=stored,
+        threshold=0.5,
+        stratum=stratum,
+        inclusion_probability=inclusion_probability(stratum, rate, 0.5),
+    )
+
+
+def fast_train_options(**changes: Any):
+    """The protocol with one setting everywhere and 3 folds: a few seconds on small data."""
+    from trainer.train import TrainOptions
+
+    one = ({"C": 30.0, "class_weight": None},)
+    fast = {
+        "folds": 3,
+        "n_jobs": 1,
+        "grid": one,
+        "expert_grid": one,
+        "gate_grid": ({"C": 10.0},),
+        "gate_sharpness": (1.0,),
+        "baseline": False,
+    }
+    return TrainOptions(**{**fast, **changes})
 
 
 def opaque_bundle(sklearn_version: str, tag: str):

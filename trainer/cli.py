@@ -1,7 +1,7 @@
 """``python -m trainer``: train, evaluate and publish; list and roll back versions; look
 after the registry's live pointers (``registry status|migrate|promote``); review people's
-reports (``feedback``, in ``trainer.review``); watch the live model (``monitor``, in
-``trainer.monitor``).
+reports (``feedback``, in ``trainer.review``); label the sampled live traffic (``capture``, in
+``trainer.capture``); watch the live model (``monitor``, in ``trainer.monitor``).
 
 Exit codes: 0 success; 1 an error (bad data, download, registry, S3), with one
 ``error: ...`` line on stderr; 2 bad usage (argparse); 3 the model is below
@@ -22,9 +22,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.registry_format import Manifest, RegistryError
 
+from trainer.capture import add_capture_parser, capture_usage_error, run_capture
 from trainer.config import TrainerEnv, read_env
 from trainer.errors import QualityGateError, TrainerError
 from trainer.review import add_feedback_parser, feedback_usage_error, run_feedback
+from trainer.store_cli import add_prefix_argument
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_QUALITY", "EXIT_USAGE", "build_parser", "main"]
 
@@ -141,6 +143,14 @@ def _add_monitor_parser(sub: Any) -> None:
         default=DEFAULT_ALPHA,
         help=f"significance level (default: {DEFAULT_ALPHA})",
     )
+    quality = monitor.add_argument_group("live error rates (from labelled captures)")
+    quality.add_argument(
+        "--quality",
+        action="store_true",
+        help="instead: each version's ham blocked, spam recall and accuracy with 95%% "
+        "intervals, from the labelled captures of the random stratum in the bucket",
+    )
+    add_prefix_argument(quality, "capture", "records")
     monitor.add_argument("--json", action="store_true", help="print JSON, not a table")
     _add_registry_args(monitor)  # where each version's reference is read
 
@@ -196,11 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also train on the accepted reports under --feedback-prefix in the bucket",
     )
+    add_prefix_argument(train, "feedback", "reports")
     train.add_argument(
-        "--feedback-prefix",
-        metavar="PREFIX",
-        help="the reports' key prefix in the bucket (default: $FEEDBACK_PREFIX or feedback/)",
+        "--capture",
+        action="store_true",
+        help="also train on the labelled captures under --capture-prefix in the bucket",
     )
+    add_prefix_argument(train, "capture", "records")
     train.add_argument(
         "--repeats",
         type=_positive,
@@ -250,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry_args(promote)
 
     add_feedback_parser(sub, _add_registry_args)
+    add_capture_parser(sub, _add_registry_args)
     _add_monitor_parser(sub)
     return parser
 
@@ -326,13 +339,27 @@ def _accepted_reports(
     args: argparse.Namespace, env: TrainerEnv, registry: tuple[Any, str, str]
 ) -> list[Any]:
     from trainer.feedback_store import load_accepted
-    from trainer.review import _feedback_prefix  # the review commands' prefix rules
+    from trainer.review import feedback_prefix  # the review commands' prefix rules
 
     s3, bucket, model_prefix = registry
-    prefix = _feedback_prefix(args, env, model_prefix)
+    prefix = feedback_prefix(args, env, model_prefix)
     reports = load_accepted(s3, bucket, prefix)
     _say(f"{len(reports)} accepted report(s) from s3://{bucket}/{prefix}")
     return reports
+
+
+def _labelled_captures(
+    args: argparse.Namespace, env: TrainerEnv, registry: tuple[Any, str, str]
+) -> list[Any]:
+    from trainer.capture import labelled_records
+
+    records, where = labelled_records(args, env, registry)
+    random = sum(r.stratum == "random" for r in records)
+    _say(
+        f"{len(records)} labelled capture(s) from {where} ({random} of the random stratum, "
+        f"{len(records) - random} uncertain)"
+    )
+    return records
 
 
 def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
@@ -342,21 +369,24 @@ def _cmd_train(args: argparse.Namespace, env: TrainerEnv) -> int:
     from trainer.train import TrainOptions, summarize, train
 
     # fail on a missing bucket before a minute of training
-    registry = _registry(args, env) if args.publish or args.feedback else None
+    registry = _registry(args, env) if args.publish or args.feedback or args.capture else None
     started = time.perf_counter()
     specs = _data_specs(args, env)
     messages = load_sources(specs, args.label_column, args.text_column, args.encoding)
     reports = _accepted_reports(args, env, registry) if registry and args.feedback else []
+    captures = _labelled_captures(args, env, registry) if registry and args.capture else []
     _say(f"loaded {len(messages)} messages from {len(specs)} source(s); training...")
     options = TrainOptions(
         max_ham_blocked=args.max_ham_blocked, seed=args.seed, folds=args.folds, n_jobs=args.n_jobs
     )
-    result = train(messages, options, reports)
+    result = train(messages, options, reports, captures)
     if args.repeats > 1:
         from trainer.repeats import repeat_protocol
 
         _say(f"repeating the evaluation over {args.repeats} seeds...")
-        repeats = repeat_protocol(messages, options, result.metrics, args.repeats, reports)
+        repeats = repeat_protocol(
+            messages, options, result.metrics, args.repeats, reports, captures
+        )
         result.metrics["repeats"] = repeats
     summary = summarize(result.metrics)
     bundle = build_bundle(
@@ -465,8 +495,18 @@ def _cmd_feedback(args: argparse.Namespace, env: TrainerEnv) -> int:
     return EXIT_OK
 
 
+def _cmd_capture(args: argparse.Namespace, env: TrainerEnv) -> int:
+    s3, bucket, model_prefix = _registry(args, env)
+    run_capture(args, s3, bucket, model_prefix, env)
+    return EXIT_OK
+
+
 def _cmd_monitor(args: argparse.Namespace, env: TrainerEnv) -> int:
-    from trainer.monitor import run_monitor
+    from trainer.monitor import run_monitor, run_quality
+
+    if args.quality:
+        run_quality(args, _registry(args, env), env)
+        return EXIT_OK
 
     # the references live in the registry; without one, no version gets a shift test
     registry = _registry(args, env) if args.bucket or env.bucket else None
@@ -481,6 +521,7 @@ _COMMANDS = {
     "rollback": _cmd_rollback,
     "registry": _cmd_registry,
     "feedback": _cmd_feedback,
+    "capture": _cmd_capture,
     "monitor": _cmd_monitor,
 }
 
@@ -493,7 +534,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--legacy-keys needs --publish")
     if args.command == "feedback" and (problem := feedback_usage_error(args)):
         parser.error(problem)
-    if args.command == "monitor" and args.log is None and not args.stage:
+    if args.command == "capture" and (problem := capture_usage_error(args)):
+        parser.error(problem)
+    if args.command == "monitor" and args.quality and (args.log or args.stage or args.since):
+        parser.error(
+            "--quality reads the labelled captures in the bucket, not the metrics: "
+            "leave out --log, --stage and --since"
+        )
+    if args.command == "monitor" and not args.quality and args.log is None and not args.stage:
         parser.error("monitor reads CloudWatch for one stage: pass --stage (or --log FILE)")
     try:
         return _COMMANDS[args.command](args, read_env())

@@ -6,6 +6,7 @@ variable             default                                        meaning
 MODEL_BUCKET         (none: required to publish, list, roll back)   registry bucket
 MODEL_PREFIX         ``models/``                                    registry key prefix
 FEEDBACK_PREFIX      ``feedback/``                                  reports' prefix (same bucket)
+CAPTURE_PREFIX       ``capture/``                                   captured traffic's prefix
 SPAM_DATA            (none: download the SMS collection)            ``--data`` specs, shell-split
 SPAM_DATA_HOME       ``~/.cache/spam-classifier``                   download cache folder
 SPAM_DATA_URL        UCI's SMS Spam Collection zip                  where the download comes from
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.capture_format import DEFAULT_CAPTURE_PREFIX
 from chalicelib.feedback_format import DEFAULT_FEEDBACK_PREFIX
 
 __all__ = ["DEFAULT_DATA_URL", "DEFAULT_PREFIX", "SMS_SHA256", "TrainerEnv", "read_env"]
@@ -42,6 +44,7 @@ class TrainerEnv:
     data_home: Path
     data_url: str
     feedback_prefix: str = DEFAULT_FEEDBACK_PREFIX
+    capture_prefix: str = DEFAULT_CAPTURE_PREFIX
 
 
 def read_env(environ: Mapping[str, str] | None = None) -> TrainerEnv:
@@ -59,4 +62,5 @@ def read_env(environ: Mapping[str, str] | None = None) -> TrainerEnv:
         data_home=Path(get("SPAM_DATA_HOME") or DEFAULT_DATA_HOME).expanduser(),
         data_url=get("SPAM_DATA_URL") or DEFAULT_DATA_URL,
         feedback_prefix=get("FEEDBACK_PREFIX") or DEFAULT_FEEDBACK_PREFIX,
+        capture_prefix=get("CAPTURE_PREFIX") or DEFAULT_CAPTURE_PREFIX,
     )

@@ -54,6 +54,7 @@ import numpy as np
 from chalicelib.experts import MediumExperts, sharpen, sigmoid
 from joblib import Parallel, delayed
 from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
@@ -112,7 +113,11 @@ class ExpertsCV:
 
 @dataclass(frozen=True)
 class ExpertsSelection:
-    """What CV chose, and the published mixture's out-of-fold scores (of ``ExpertsCV.scored``)."""
+    """What CV chose, and the published mixture's out-of-fold scores.
+
+    ``oof_scores`` are those of the rows it was chosen on; ``scored_oof`` has one per row of
+    the data, ``nan`` where a row was never scored (every row of ``ExpertsCV.scored`` has one).
+    """
 
     params: dict[str, dict[str, Any]]
     gate_params: dict[str, Any]
@@ -120,6 +125,7 @@ class ExpertsSelection:
     threshold: float
     oof_scores: np.ndarray
     metrics: dict[str, Any]
+    scored_oof: np.ndarray | None = None
 
 
 def logit(p: float) -> float:
@@ -246,8 +252,15 @@ def _offset_logistic(
     return result.x[:n_features].reshape(1, -1), float(result.x[n_features])
 
 
-def _gate(params: Mapping[str, Any]) -> Any:
-    return make_classifier({"C": params["C"], "class_weight": params.get("class_weight")})
+def _gate(params: Mapping[str, Any], media: int = 2) -> Any:
+    """The gate: the trainer's logistic regression (liblinear) between two media; between
+    more (a corpus of SMS and email, with reports or captures), a multinomial one (lbfgs),
+    since scikit-learn's liblinear solver refuses more than two classes. Both pickle as a
+    ``LogisticRegression`` and answer ``predict_proba`` alike."""
+    settings = {"C": params["C"], "class_weight": params.get("class_weight")}
+    if media <= 2:
+        return make_classifier(settings)
+    return LogisticRegression(**settings, solver="lbfgs", max_iter=1000)
 
 
 def _gate_settings(
@@ -299,7 +312,7 @@ def _fold(
         )
     gates = []
     for params in gate_grid:
-        gate = _gate(params).fit(x_train, media_train)
+        gate = _gate(params, len(names)).fit(x_train, media_train)
         columns = [list(gate.classes_).index(n) for n in names]
         gates.append(gate.predict_proba(x_test)[:, columns])
     return logits, np.stack(gates), time.process_time() - started
@@ -316,19 +329,26 @@ def cross_validate_experts(
     n_jobs: int = 2,
     pooled: Sequence[str] = (),
     report_weight: float = REPORT_WEIGHT,
+    always_train: Sequence[bool] | None = None,
 ) -> ExpertsCV:
     """Out-of-fold expert logits and gate probabilities of the corpus's rows.
 
     The corpus's rows are folded, stratified by label x medium; the rows of the ``pooled``
     media (reports) join every fold's training, weighing ``report_weight`` each on average
-    in their expert (:func:`expert_rows`), and are never scored.
+    in their expert (:func:`expert_rows`), and are never scored. ``always_train`` names
+    those rows explicitly when a pooled medium has rows that may be scored (the random
+    stratum of captures, a fair sample of the place): the rows it marks join every fold's
+    training and are never scored, and every other row is folded.
     """
     array = np.asarray(list(texts), dtype=object)
     labels = np.asarray(y, dtype=int)
     kinds = np.asarray(list(media), dtype=object)
     names = tuple(sorted(set(kinds.tolist())))
     pooled = tuple(n for n in pooled if n in names)
-    scored = ~np.isin(kinds, pooled)
+    if always_train is None:
+        scored = ~np.isin(kinds, pooled)
+    else:
+        scored = ~np.asarray(always_train, dtype=bool)
     corpus_rows, report_rows = np.flatnonzero(scored), np.flatnonzero(~scored)
     strata = np.array([f"{a}|{b}" for a, b in zip(labels, kinds, strict=True)])[scored]
     folder = StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -369,23 +389,31 @@ def select_experts(
     media: np.ndarray,
     max_ham_blocked: float,
     sharpness: Sequence[float] = GATE_SHARPNESS,
+    chosen_on: np.ndarray | None = None,
+    pooled_chosen_on: np.ndarray | None = None,
 ) -> ExpertsSelection:
     """Pick each medium's expert setting, the gate setting and the thresholds (see module).
 
-    Everything is read on the corpus's out-of-fold scores (``cv.scored``).
+    Everything is read on the out-of-fold scores of the rows of ``chosen_on`` (default: every
+    scored row, ``cv.scored``: the corpus's), but the pooled media's experts on those of
+    ``pooled_chosen_on`` (default: the same rows): the place's random captures can then set
+    the threshold of the expert that serves the place while the corpus alone sets the rest.
+    The published mixture's out-of-fold scores of every scored row are kept too
+    (``ExpertsSelection.scored_oof``).
     """
-    scored = cv.scored
+    scored = cv.scored if chosen_on is None else cv.scored & np.asarray(chosen_on, dtype=bool)
+    pooled_rows = (
+        scored if pooled_chosen_on is None else cv.scored & np.asarray(pooled_chosen_on, bool)
+    )
     y_c, sources_c, media_c = y[scored], sources[scored], media[scored]
     params_by_medium, thresholds, tables, chosen = {}, {}, {}, {}
     for name in cv.media:
-        rows = np.ones(y_c.size, dtype=bool) if name in cv.pooled else media_c == name
+        rows = pooled_rows if name in cv.pooled else scored & (media == name)
         table, best, best_key = [], 0, (-2.0, -1.0)
         for index, setting in enumerate(cv.grids[name]):
-            scores = sigmoid(cv.logits[name][index][scored])[rows]
-            cut, per_source = strictest_threshold(
-                scores, y_c[rows], sources_c[rows], max_ham_blocked
-            )
-            report = classification_report(y_c[rows], scores, cut)
+            scores = sigmoid(cv.logits[name][index][rows])
+            cut, per_source = strictest_threshold(scores, y[rows], sources[rows], max_ham_blocked)
+            report = classification_report(y[rows], scores, cut)
             table.append({"params": dict(setting), **brief(report)})
             if len(per_source) > 1:
                 table[-1]["source_thresholds"] = per_source
@@ -403,7 +431,7 @@ def select_experts(
         np.column_stack([cv.logits[n][chosen[n]][scored] for n in cv.media]) - offsets
     )
     gate_rows: list[dict[str, Any]] = []
-    keys, oofs = [], []
+    keys, oofs, picks = [], [], []
     for index, setting in enumerate(cv.gate_grid):
         proba = cv.gate[index][scored]
         picked = np.clip(proba[np.arange(truth.size), truth], 1e-12, 1.0)
@@ -420,8 +448,17 @@ def select_experts(
             )
             keys.append(selection_key(report))
             oofs.append(oof)
+            picks.append((index, value))
     gate_best = max(range(len(keys)), key=lambda i: (keys[i], -i))  # ties: the earlier
     gate_oof = oofs[gate_best]
+    gate_index, gate_sharpness = picks[gate_best]
+    every = sigmoid(
+        np.column_stack([cv.logits[n][chosen[n]][cv.scored] for n in cv.media]) - offsets
+    )
+    scored_oof = np.full(y.size, np.nan)
+    scored_oof[cv.scored] = np.sum(
+        sharpen(cv.gate[gate_index][cv.scored], gate_sharpness) * every, axis=1
+    )
 
     gate_params = dict(gate_rows[gate_best]["params"])
     threshold, per_source_cut = strictest_threshold(gate_oof, y_c, sources_c, max_ham_blocked)
@@ -448,6 +485,7 @@ def select_experts(
         threshold=threshold,
         oof_scores=gate_oof,
         metrics=metrics,
+        scored_oof=scored_oof,
     )
 
 
@@ -465,6 +503,6 @@ def fit_experts(
         _fit_expert(selection.params[n], features, y, n, media, pooled, report_weight)
         for n in names
     ]
-    gate = _gate(selection.gate_params).fit(features, media)
+    gate = _gate(selection.gate_params, len(names)).fit(features, media)
     offsets = [logit(selection.thresholds[n]) for n in names]
     return MediumExperts(names, gate, experts, offsets, selection.gate_params["sharpness"])

@@ -2,7 +2,8 @@
 
 The format (keys, report fields) lives in ``chalicelib.feedback_format``, shared with the
 API, which only ever creates ``pending/`` reports. Here a person's decision moves a report
-to ``accepted/`` or ``rejected/``: the decided copy is written first and the source deleted
+to ``accepted/`` or ``rejected/`` with the machinery the capture store shares
+(``trainer.decided_store``): the decided copy is written first and the source deleted
 last, so a run killed half-way leaves a report in one place or two, never in none.
 
 A report found in two places (or three) is read by one rule, :func:`standing_state`:
@@ -21,29 +22,26 @@ training calls, only reads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.feedback_format import (
     STATES,
     Decision,
     FeedbackFormatError,
     Report,
-    decision_time_text,
     parse_report,
     parse_report_key,
-    parse_time,
     report_key,
-    state_prefix,
     validate_report_id,
 )
-from chalicelib.s3_errors import NOT_FOUND_CODES, error_code
 
+from trainer import decided_store
+from trainer.decided_store import ObjectVersion, Resolution, StoreFormat
 from trainer.errors import TrainerError
 
 __all__ = [
+    "FEEDBACK_STORE",
     "FeedbackStoreError",
     "MalformedReportError",
     "ObjectVersion",
@@ -72,26 +70,21 @@ class MalformedReportError(FeedbackStoreError):
     """A stored object is not a report of the format, or not where its content says."""
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """Which copy of a report stands (``report`` at ``key``) and which are leftovers."""
-
-    report: Report
-    key: str
-    leftovers: tuple[str, ...] = ()
-
-    @property
-    def state(self) -> str:
-        return self.report.state
-
-
-@dataclass(frozen=True)
-class ObjectVersion:
-    """One stored version (or delete marker) of a report's key, as erasing needs it."""
-
-    key: str
-    version_id: str
-    is_delete_marker: bool
+#: The feedback store, as ``trainer.decided_store`` reads and moves its reports.
+FEEDBACK_STORE = StoreFormat(
+    noun="report",
+    states=STATES,
+    cautious="rejected",
+    key=report_key,
+    parse_key=parse_report_key,
+    parse=parse_report,
+    validate_id=validate_report_id,
+    format_error=FeedbackFormatError,
+    decided_at=lambda report: report.decision.at if report.decision else None,
+    error=FeedbackStoreError,
+    not_found=ReportNotFoundError,
+    malformed=MalformedReportError,
+)
 
 
 def standing_state(decisions: Mapping[str, Decision]) -> str:
@@ -105,14 +98,8 @@ def standing_state(decisions: Mapping[str, Decision]) -> str:
     >>> standing_state({"accepted": early, "rejected": late}), standing_state({})
     ('rejected', 'pending')
     """
-    if not decisions:
-        return "pending"
-    return max(decisions, key=lambda state: (parse_time(decisions[state].at), state == "rejected"))
-
-
-def _s3_error(action: str, bucket: str, key: str, exc: Exception) -> FeedbackStoreError:
-    detail = error_code(exc) if isinstance(exc, ClientError) else str(exc)
-    return FeedbackStoreError(f"could not {action} s3://{bucket}/{key}: S3 answered {detail}")
+    times = {state: decision.at for state, decision in decisions.items()}
+    return decided_store.standing_state(times, "pending", FEEDBACK_STORE.cautious)
 
 
 def list_copies(
@@ -123,68 +110,7 @@ def list_copies(
     Only keys are listed (no object is read). Any other object under a state's folder is
     an error naming its key: it is nobody's report, and must not pass for one.
     """
-    found: dict[str, dict[str, str]] = {}
-    for state in states:
-        folder = state_prefix(prefix, state)
-        try:
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
-            keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise _s3_error("list", bucket, folder, exc) from exc
-        for key in keys:
-            try:
-                _, report_id = parse_report_key(prefix, key)
-                if report_key(prefix, state, report_id) != key:
-                    raise FeedbackFormatError("its date folders are not its id's")
-            except FeedbackFormatError as exc:
-                raise MalformedReportError(
-                    f"s3://{bucket}/{key} is not a report key ({exc})"
-                ) from exc
-            found.setdefault(report_id, {})[state] = key
-    return found
-
-
-def _copies_of(s3: Any, bucket: str, prefix: str, report_id: str) -> dict[str, str]:
-    """``{state: key}`` of the copies of one report: its keys follow from its id."""
-    copies: dict[str, str] = {}
-    for state in STATES:
-        key = report_key(prefix, state, report_id)
-        try:
-            s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND_CODES:
-                continue
-            raise _s3_error("read", bucket, key, exc) from exc
-        except BotoCoreError as exc:
-            raise _s3_error("read", bucket, key, exc) from exc
-        copies[state] = key
-    return copies
-
-
-def _read(s3: Any, bucket: str, key: str, state: str, report_id: str) -> Report:
-    """The report stored at ``key``, checked against where it lies."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if error_code(exc) in NOT_FOUND_CODES:
-            raise ReportNotFoundError(
-                f"report {report_id} vanished from s3://{bucket}/{key} while being read "
-                f"(someone else is reviewing it?); run the command again"
-            ) from exc
-        raise _s3_error("read", bucket, key, exc) from exc
-    except BotoCoreError as exc:
-        raise _s3_error("read", bucket, key, exc) from exc
-    try:
-        report = parse_report(body)
-    except FeedbackFormatError as exc:
-        raise MalformedReportError(f"s3://{bucket}/{key} is not a valid report: {exc}") from exc
-    if report.id != report_id:
-        raise MalformedReportError(f"s3://{bucket}/{key} holds report {report.id}")
-    if report.state != state:
-        raise MalformedReportError(
-            f"s3://{bucket}/{key} lies in {state}/ but its decision says {report.state}"
-        )
-    return report
+    return decided_store.list_copies(s3, bucket, prefix, FEEDBACK_STORE, states)
 
 
 def resolve(
@@ -193,36 +119,14 @@ def resolve(
     """The copy of report ``report_id`` that stands, by :func:`standing_state`.
 
     ``copies`` (``{state: key}``, from :func:`list_copies`) saves looking the keys up.
-    Only decided copies are read to choose; a pending one is read only when it stands.
     ``ReportNotFoundError`` when the report is nowhere.
     """
-    validate_report_id(report_id)
-    if copies is None:
-        copies = _copies_of(s3, bucket, prefix, report_id)
-    if not copies:
-        raise ReportNotFoundError(f"no report {report_id} (not pending, accepted or rejected)")
-    decided = {
-        state: _read(s3, bucket, key, state, report_id)
-        for state, key in copies.items()
-        if state != "pending"
-    }
-    state = standing_state(
-        {name: report.decision for name, report in decided.items() if report.decision}
-    )
-    key = copies[state]
-    report = decided[state] if state in decided else _read(s3, bucket, key, state, report_id)
-    leftovers = tuple(other for name, other in sorted(copies.items()) if name != state)
-    return Resolution(report=report, key=key, leftovers=leftovers)
+    return decided_store.resolve(s3, bucket, prefix, FEEDBACK_STORE, report_id, copies)
 
 
 def remove_leftovers(s3: Any, bucket: str, resolution: Resolution) -> tuple[str, ...]:
     """Delete the copies of a report that do not stand; returns their keys."""
-    for key in resolution.leftovers:
-        try:
-            s3.delete_object(Bucket=bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
-            raise _s3_error("delete", bucket, key, exc) from exc
-    return resolution.leftovers
+    return decided_store.remove_leftovers(s3, bucket, resolution, FEEDBACK_STORE)
 
 
 def load_accepted(s3: Any, bucket: str, prefix: str) -> list[Report]:
@@ -237,15 +141,9 @@ def load_accepted(s3: Any, bucket: str, prefix: str) -> list[Report]:
     --------
     resolve : the rule applied to each report.
     """
-    copies = list_copies(s3, bucket, prefix, ("accepted", "rejected"))
-    accepted = []
-    for report_id, where in sorted(copies.items()):
-        if "accepted" not in where:
-            continue
-        resolution = resolve(s3, bucket, prefix, report_id, where)
-        if resolution.state == "accepted":
-            accepted.append(resolution.report)
-    return accepted
+    return decided_store.load_standing(
+        s3, bucket, prefix, FEEDBACK_STORE, "accepted", rivals=("rejected",)
+    )
 
 
 def decide(
@@ -261,20 +159,10 @@ def decide(
     """
     if resolution.state == state:
         return None
-    previous = resolution.report.decision
-    at = now if previous is None else max(now, parse_time(previous.at) + timedelta(microseconds=1))
-    report = resolution.report.decided(state, by=by, at=decision_time_text(at))
-    destination = report_key(prefix, state, report.id)
-    try:
-        s3.put_object(
-            Bucket=bucket, Key=destination, Body=report.to_json(), ContentType="application/json"
-        )
-    except (ClientError, BotoCoreError) as exc:
-        raise _s3_error("write", bucket, destination, exc) from exc
-    try:
-        s3.delete_object(Bucket=bucket, Key=resolution.key)
-    except (ClientError, BotoCoreError) as exc:
-        raise _s3_error("delete", bucket, resolution.key, exc) from exc
+    previous = resolution.item.decision
+    at = decided_store.decision_time(now, previous.at if previous else None)
+    report = resolution.item.decided(state, by=by, at=at)
+    decided_store.move(s3, bucket, prefix, FEEDBACK_STORE, resolution, report)
     return report
 
 
@@ -284,34 +172,9 @@ def report_versions(s3: Any, bucket: str, prefix: str, report_id: str) -> list[O
     The production bucket is versioned, so deleting a key only hides it: erasing a report
     means deleting each of these. Malformed copies are found too (nothing is parsed).
     """
-    found: list[ObjectVersion] = []
-    for state in STATES:
-        key = report_key(prefix, state, validate_report_id(report_id))
-        try:
-            pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
-            for page in pages:
-                for kind, marker in (("Versions", False), ("DeleteMarkers", True)):
-                    found.extend(
-                        ObjectVersion(
-                            key=key, version_id=item["VersionId"], is_delete_marker=marker
-                        )
-                        for item in page.get(kind, [])
-                        if item["Key"] == key  # the prefix also matches longer keys
-                    )
-        except (ClientError, BotoCoreError) as exc:
-            raise _s3_error("list the versions of", bucket, key, exc) from exc
-    return found
+    return decided_store.item_versions(s3, bucket, prefix, FEEDBACK_STORE, report_id)
 
 
 def erase_versions(s3: Any, bucket: str, versions: Iterable[ObjectVersion]) -> int:
     """Delete each version for good (a person asked to be forgotten); returns how many."""
-    count = 0
-    for version in versions:
-        try:
-            s3.delete_object(Bucket=bucket, Key=version.key, VersionId=version.version_id)
-        except (ClientError, BotoCoreError) as exc:
-            raise _s3_error(
-                f"delete version {version.version_id} of", bucket, version.key, exc
-            ) from exc
-        count += 1
-    return count
+    return decided_store.erase_versions(s3, bucket, versions, FEEDBACK_STORE)

@@ -6,6 +6,9 @@ in the registry (the spam share its threshold predicted on its holdout: the vers
 manifest, else its ``metrics.json``), runs the shift test on the newest window of each
 version's traffic (``trainer.shift``) and prints a table or JSON
 (``trainer.monitor_figures``).
+
+``--quality`` instead reads the labelled captures of the random stratum and gives each
+version's live error rates with intervals (``trainer.quality``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from trainer.errors import MonitorError
 from trainer.monitor_figures import Figures, monitor_report, render_table
 from trainer.shift import Reference, reference_from
 
-__all__ = ["DEFAULT_SINCE", "parse_duration", "run_monitor"]
+__all__ = ["DEFAULT_SINCE", "parse_duration", "run_monitor", "run_quality"]
 
 #: How far back ``monitor`` reads CloudWatch without ``--since``.
 DEFAULT_SINCE = timedelta(hours=24)
@@ -143,3 +146,17 @@ def run_monitor(
         print(json.dumps(report.as_json(), indent=2))
     else:
         print(render_table(report, figures.where, args.window))
+
+
+def run_quality(args: argparse.Namespace, registry: tuple[Any, str, str], env: Any) -> None:
+    """``monitor --quality``: the live error rates from the capture store in the registry's
+    bucket (``registry`` is ``(s3, bucket, model prefix)``; ``env`` a ``TrainerEnv``)."""
+    from trainer.capture import labelled_records
+    from trainer.quality import quality_report, render_quality
+
+    records, where = labelled_records(args, env, registry)
+    report = quality_report(records)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print(render_quality(report, where))

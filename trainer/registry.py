@@ -1,4 +1,5 @@
-"""Writing side of the S3 model registry: publish, list, roll back, migrate and promote.
+"""Writing side of the S3 model registry: publish, list, roll back, migrate and promote; and
+the live model, loaded as the API loads it (``capture queue`` rescores with it).
 
 The format (keys, manifest fields, read order and write rules) lives in
 ``chalicelib.registry_format`` and is shared with the API. Publishing uploads a version's
@@ -11,8 +12,9 @@ conditional on the ETag read, so a concurrent ``promote`` is never silently undo
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,7 @@ from chalicelib.registry_format import (
     RegistryError,
     RegistryUnavailableError,
     artifact_key,
+    check_sklearn_version,
     current_key,
     live_key,
     live_pointer_version,
@@ -40,15 +43,18 @@ from chalicelib.registry_format import (
     normalize_prefix,
     parse_manifest,
     sha256_hex,
+    verify_artifact,
 )
 from chalicelib.s3_errors import NOT_FOUND_CODES, PRECONDITION_FAILED_CODES, error_code
 
 __all__ = [
+    "LiveModel",
     "ModelBundle",
     "RegistryStatus",
     "VersionInfo",
     "current_version",
     "list_versions",
+    "load_live_model",
     "migrate",
     "promote",
     "publish",
@@ -386,3 +392,49 @@ def promote(s3: Any, bucket: str, prefix: str, sklearn_version: str) -> Manifest
     _ensure_live(s3, bucket, prefix, current)
     _put_current(s3, bucket, prefix, target.to_json(), seen)
     return target
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """The model an API running this scikit-learn serves now, unpickled."""
+
+    manifest: Manifest
+    vectorizer: Any
+    classifier: Any
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def threshold(self) -> float:
+        return self.manifest.threshold
+
+    def spam_probability(self, texts: Sequence[str]):
+        """``spam_probability`` as ``/predict`` answers it (the published scale)."""
+        column = list(self.classifier.classes_).index(self.manifest.labels["spam"])
+        return self.classifier.predict_proba(self.vectorizer.transform(list(texts)))[:, column]
+
+
+def load_live_model(s3: Any, bucket: str, prefix: str, sklearn_version: str) -> LiveModel:
+    """The version an API running ``sklearn_version`` loads (its read order), verified.
+
+    Each pickle's size and sha256 are checked against the manifest before it is unpickled,
+    as the API does. ``ArtifactNotFoundError`` when nothing is live for that scikit-learn.
+    """
+    import joblib
+
+    manifest = registry_status(s3, bucket, prefix).for_runtime(sklearn_version)
+    if manifest is None:
+        where = f"s3://{bucket}/{normalize_prefix(prefix)}"
+        raise ArtifactNotFoundError(
+            f"no model is live under {where} for scikit-learn {sklearn_version}: publish one "
+            f"first (python -m trainer train --publish)"
+        )
+    check_sklearn_version(manifest, sklearn_version)
+    loaded = {}
+    for role in ("vectorizer", "model"):
+        ref = manifest.artifacts[role]
+        data = verify_artifact(ref, _get(s3, bucket, ref.key))
+        loaded[role] = joblib.load(io.BytesIO(data))
+    return LiveModel(manifest, loaded["vectorizer"], loaded["model"])

@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from chalicelib.capture_format import CaptureRecord
 from chalicelib.feedback_format import Report
 
 from trainer.data import Message
@@ -70,6 +71,7 @@ def repeat_protocol(
     metrics: Mapping[str, Any],
     repeats: int,
     feedback: Sequence[Report] = (),
+    captures: Sequence[CaptureRecord] = (),
 ) -> dict[str, Any]:
     """The ``repeats`` record of ``metrics.json``; ``metrics`` is the published run's.
 
@@ -82,7 +84,7 @@ def repeat_protocol(
     seeds = [options.seed + i for i in range(repeats)]
     runs = [metrics]
     for seed in seeds[1:]:
-        runs.append(train(messages, replace(narrow, seed=seed), feedback).metrics)
+        runs.append(train(messages, replace(narrow, seed=seed), feedback, captures).metrics)
     per_run = [
         {
             "seed": seed,

@@ -49,15 +49,33 @@ def render_report(metrics: Mapping[str, Any]) -> str:
     )
     feedback = metrics["data"].get("feedback")
     if feedback:
+        trained = f"{len(feedback['trained_on'])} trained on"
         lines.append(
-            f"feedback: {feedback['reports']} accepted reports, {feedback['used']} used "
-            f"({len(feedback['trained_on'])} trained on), "
-            f"{feedback['overruled']} overruled a corpus label, {feedback['already_in_corpus']} "
-            f"already in the corpus; digest {feedback['digest'][:16]}"
+            _people_line("feedback", feedback["reports"], "accepted reports", trained, feedback)
+        )
+    capture = metrics["data"].get("capture")
+    if capture:
+        strata = f"{capture['strata']['random']} random, {capture['strata']['uncertain']} uncertain"
+        lines.append(_people_line("captures", capture["records"], "labelled", strata, capture))
+    place = metrics["cv"].get("place")
+    if place:
+        lines.append(
+            f"the place out of fold ({place['n']} random-stratum captures): MCC "
+            f"{place['mcc']:.4f}, spam recall {place['recall']:.4f}, ham blocked "
+            f"{100 * place['ham_blocked']:.2f}%"
         )
     if "repeats" in metrics:
         lines += ["", render_repeats(metrics["repeats"])]
     return "\n".join(lines)
+
+
+def _people_line(name: str, given: int, what: str, detail: str, record: Mapping[str, Any]) -> str:
+    """What became of the reports or captures given (``data.feedback``, ``data.capture``)."""
+    return (
+        f"{name}: {given} {what}, {record['used']} used ({detail}), {record['overruled']} "
+        f"overruled a corpus label, {record['already_in_corpus']} already in the corpus; "
+        f"digest {record['digest'][:16]}"
+    )
 
 
 def render_repeats(repeats: Mapping[str, Any]) -> str:

@@ -11,56 +11,37 @@ shown escaped: a report cannot drive the reviewer's terminal.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
-import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from chalicelib.feedback_format import (
-    LABELS,
-    STATES,
-    FeedbackFormatError,
-    Report,
-    lies_outside_model_prefix,
-    validate_report_id,
-)
-from chalicelib.registry_format import normalize_prefix
+from chalicelib.feedback_format import LABELS, STATES, Report
 
 from trainer.config import TrainerEnv
-from trainer.errors import TrainerError
-from trainer.feedback_store import (
-    Resolution,
-    decide,
-    erase_versions,
-    list_copies,
-    remove_leftovers,
-    report_versions,
-    resolve,
+from trainer.decided_store import Resolution
+from trainer.feedback_store import FEEDBACK_STORE, decide
+from trainer.store_cli import (
+    Store,
+    add_prefix_argument,
+    by_argument,
+    caller_identity,
+    cut,
+    delete_items,
+    id_argument,
+    note,
+    print_listing,
+    resolve_tidily,
+    short_time,
+    standing_in,
+    store_prefix,
+    visible,
 )
 
-__all__ = ["add_feedback_parser", "feedback_usage_error", "run_feedback"]
+__all__ = ["add_feedback_parser", "feedback_prefix", "feedback_usage_error", "run_feedback"]
 
-_TEXT_WIDTH = 48
-_STS_TIMEOUT_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class _Store:
-    s3: Any
-    bucket: str
-    prefix: str
-
-
-def _report_id(text: str) -> str:
-    try:
-        return validate_report_id(text)
-    except FeedbackFormatError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_report_id = id_argument(FEEDBACK_STORE)
 
 
 def add_feedback_parser(
@@ -73,11 +54,7 @@ def add_feedback_parser(
     actions = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
 
     def store_args(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--feedback-prefix",
-            metavar="PREFIX",
-            help="the reports' key prefix in the bucket (default: $FEEDBACK_PREFIX or feedback/)",
-        )
+        add_prefix_argument(parser, "feedback", "reports")
         add_registry_args(parser)
 
     def filter_args(parser: argparse.ArgumentParser) -> None:
@@ -108,11 +85,7 @@ def add_feedback_parser(
             "--all", action="store_true", help=f"{verb} every pending report (with the filters)"
         )
         filter_args(decision)
-        decision.add_argument(
-            "--by",
-            metavar="WHO",
-            help="who decides (default: your AWS identity's ARN, else your user name)",
-        )
+        by_argument(decision)
         decision.set_defaults(decision_state=state)
         store_args(decision)
 
@@ -138,73 +111,17 @@ def feedback_usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _feedback_prefix(args: argparse.Namespace, env: TrainerEnv, model_prefix: str) -> str:
+def feedback_prefix(args: argparse.Namespace, env: TrainerEnv, model_prefix: str) -> str:
+    """The reports' prefix (``--feedback-prefix``, else the environment's), checked."""
     raw = args.feedback_prefix if args.feedback_prefix is not None else env.feedback_prefix
-    prefix, model = normalize_prefix(raw), normalize_prefix(model_prefix)
-    if not prefix or any(part in {".", ".."} for part in prefix.rstrip("/").split("/")):
-        raise TrainerError(f"the feedback prefix must be a folder such as feedback/, got {raw!r}")
-    if not lies_outside_model_prefix(prefix, model):
-        raise TrainerError(
-            f"the feedback prefix {prefix!r} must lie outside the model prefix {model!r} "
-            f"(and not contain it), as the API requires"
-        )
-    return prefix
-
-
-def _visible(text: str, *, one_line: bool) -> str:
-    """``text`` with control and format characters escaped (newlines kept unless one_line)."""
-    shown = []
-    for char in text:
-        if char in "\n\t" and not one_line:
-            shown.append(char)
-        elif char in "\n\t\r" and one_line:
-            shown.append(" ")
-        elif unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}:
-            shown.append(f"\\u{ord(char):04x}")
-        else:
-            shown.append(char)
-    return "".join(shown)
-
-
-def _cut(text: str, width: int = _TEXT_WIDTH) -> str:
-    flat = " ".join(_visible(text, one_line=True).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    others = {"model": model_prefix, "capture": env.capture_prefix}
+    return store_prefix(raw, "feedback", "feedback/", others)
 
 
 def _verdict(report: Report) -> str:
     if report.verdict is None:
         return "-"
     return f"{report.verdict.classification} {report.verdict.spam_probability:.2f}"
-
-
-def _resolve(store: _Store, report_id: str, copies: dict[str, str] | None = None) -> Resolution:
-    """The standing copy of a report, after removing the copies that do not stand."""
-    resolution = resolve(store.s3, store.bucket, store.prefix, report_id, copies)
-    for key in remove_leftovers(store.s3, store.bucket, resolution):
-        _note(
-            f"note: removed s3://{store.bucket}/{key}, a copy left by an interrupted move: "
-            f"report {report_id} is {resolution.state}"
-        )
-    return resolution
-
-
-def _standing_in(store: _Store, state: str) -> list[Resolution]:
-    """Every report whose standing copy is in ``state``, oldest id first.
-
-    Reports with copies in two places are resolved too, whatever their state, so a
-    listing also tidies what interrupted moves left.
-    """
-    found = []
-    for report_id, copies in sorted(list_copies(store.s3, store.bucket, store.prefix).items()):
-        if state in copies or len(copies) > 1:
-            resolution = _resolve(store, report_id, copies)
-            if resolution.state == state:
-                found.append(resolution)
-    return found
 
 
 def _matches(report: Report, args: argparse.Namespace) -> bool:
@@ -229,7 +146,7 @@ def _counts(reports: Iterable[Report]) -> dict[str, int]:
 
 
 def _as_dict(resolution: Resolution) -> dict[str, Any]:
-    report = resolution.report
+    report = resolution.item
     return {
         **asdict(report),
         "state": report.state,
@@ -242,18 +159,12 @@ def _short_by(by: str) -> str:
     return by.rsplit("/", 1)[-1]
 
 
-def _cmd_list(store: _Store, args: argparse.Namespace) -> None:
-    everything = _standing_in(store, args.state)
-    shown = [r for r in everything if _matches(r.report, args)]
-    counts = _counts(r.report for r in everything)
+def _cmd_list(store: Store, args: argparse.Namespace) -> None:
+    everything = standing_in(store, args.state)
+    shown = [r for r in everything if _matches(r.item, args)]
+    counts = _counts(r.item for r in everything)
     if args.json:
-        out = {
-            "state": args.state,
-            "counts": counts,
-            "shown": len(shown),
-            "reports": [_as_dict(r) for r in shown],
-        }
-        print(json.dumps(out, indent=2, sort_keys=True))
+        print_listing(args.state, counts, "reports", [_as_dict(r) for r in shown])
         return
     print(
         f"{counts['total']} {args.state} report(s): {counts['spam']} spam, {counts['ham']} ham; "
@@ -267,20 +178,20 @@ def _cmd_list(store: _Store, args: argparse.Namespace) -> None:
     header = f"{'id':<33}  {'received':<16}  {'label':<5}  {'model':<9} !"
     print(header + ("  decided (by)                " if decided else "  ") + "text")
     for resolution in shown:
-        report = resolution.report
+        report = resolution.item
         row = (
-            f"{report.id:<33}  {_cut(report.received_at[:16].replace('T', ' '), 16):<16}  "
+            f"{report.id:<33}  {short_time(report.received_at):<16}  "
             f"{report.label:<5}  {_verdict(report):<9} {'!' if report.disagreed else ' '}"
         )
         if decided and report.decision is not None:
-            when = _cut(report.decision.at[:16].replace("T", " "), 16)
-            row += f"  {when} ({_cut(_short_by(report.decision.by), 10)})".ljust(30)
-        print(f"{row}  {_cut(report.text)}")
+            when = short_time(report.decision.at)
+            row += f"  {when} ({cut(_short_by(report.decision.by), 10)})".ljust(30)
+        print(f"{row}  {cut(report.text)}")
 
 
-def _cmd_show(store: _Store, args: argparse.Namespace) -> None:
-    resolution = _resolve(store, args.id)
-    report = resolution.report
+def _cmd_show(store: Store, args: argparse.Namespace) -> None:
+    resolution = resolve_tidily(store, args.id)
+    report = resolution.item
     if args.json:
         print(json.dumps(_as_dict(resolution), indent=2, sort_keys=True))
         return
@@ -311,76 +222,43 @@ def _cmd_show(store: _Store, args: argparse.Namespace) -> None:
         ("text length", f"{len(report.text)} characters"),
     ]
     for name, value in fields:
-        print(f"{name + ':':<19}{_visible(value, one_line=True)}")
+        print(f"{name + ':':<19}{visible(value, one_line=True)}")
     print("text:")
-    print(_visible(report.text, one_line=False))
+    print(visible(report.text, one_line=False))
 
 
-def _caller_identity(endpoint_url: str | None) -> str:
-    """The caller's AWS ARN (STS GetCallerIdentity), else the OS user name, with a note."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=_STS_TIMEOUT_SECONDS,
-        read_timeout=_STS_TIMEOUT_SECONDS,
-        retries={"max_attempts": 2, "mode": "standard"},
-    )
-    try:
-        sts = boto3.client("sts", endpoint_url=endpoint_url or None, config=config)
-        return str(sts.get_caller_identity()["Arn"])
-    except (ClientError, BotoCoreError) as exc:
-        reason = exc
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError) as exc:  # no login name and no passwd entry
-        raise TrainerError(f"cannot tell who decides (STS: {reason}): pass --by") from exc
-    _note(f"note: STS could not say who you are ({reason}); recording the decision as by {user!r}")
-    return user
-
-
-def _cmd_decide(store: _Store, args: argparse.Namespace) -> None:
+def _cmd_decide(store: Store, args: argparse.Namespace) -> None:
     state, verb = args.decision_state, args.feedback_command
     if args.all:
-        targets = [r for r in _standing_in(store, "pending") if _matches(r.report, args)]
+        targets = [r for r in standing_in(store, "pending") if _matches(r.item, args)]
         if not targets:
             print(f"no pending reports{_filters(args)}: nothing to {verb}")
             return
     else:
-        targets = [_resolve(store, report_id) for report_id in dict.fromkeys(args.ids)]
+        targets = [resolve_tidily(store, report_id) for report_id in dict.fromkeys(args.ids)]
     needed = any(r.state != state for r in targets)
-    by = args.by.strip() if args.by else (_caller_identity(args.endpoint_url) if needed else "")
+    by = args.by.strip() if args.by else (caller_identity(args.endpoint_url) if needed else "")
     now = datetime.now(UTC)
     moved = 0
     for resolution in targets:
-        report_id, previous = resolution.report.id, resolution.report.decision
+        report_id, previous = resolution.item.id, resolution.item.decision
         if decide(store.s3, store.bucket, store.prefix, resolution, state, by=by, now=now) is None:
             done = f" (by {previous.by} at {previous.at})" if previous else ""
-            done = _visible(done, one_line=True)
+            done = visible(done, one_line=True)
             print(f"{report_id}: already {state}{done}; nothing to do")
             continue
         moved += 1
         change = "" if previous is None else f" (was {previous.state}: a change of mind)"
         print(f"{report_id}: {state}{change}")
     decided_by = f", decided by {by}" if moved else ""
-    _note(f"{verb}: {moved} moved to {state}/{decided_by}; {len(targets) - moved} already there")
+    note(f"{verb}: {moved} moved to {state}/{decided_by}; {len(targets) - moved} already there")
 
 
-def _cmd_delete(store: _Store, args: argparse.Namespace) -> None:
-    ids = list(dict.fromkeys(args.ids))
-    versions = {rid: report_versions(store.s3, store.bucket, store.prefix, rid) for rid in ids}
-    unknown = [rid for rid, found in versions.items() if not found]
-    if unknown:
-        raise TrainerError(
-            f"no report {', '.join(unknown)} in any state (nothing was deleted); "
-            f"check the id, or it was already deleted"
-        )
-    for report_id, found in versions.items():
-        count = erase_versions(store.s3, store.bucket, found)
-        print(f"{report_id}: deleted ({count} object version(s), delete markers included)")
+def _cmd_delete(store: Store, args: argparse.Namespace) -> None:
+    delete_items(store, args.ids)
 
 
-_ACTIONS: dict[str, Callable[[_Store, argparse.Namespace], None]] = {
+_ACTIONS: dict[str, Callable[[Store, argparse.Namespace], None]] = {
     "list": _cmd_list,
     "show": _cmd_show,
     "accept": _cmd_decide,
@@ -393,5 +271,6 @@ def run_feedback(
     args: argparse.Namespace, s3: Any, bucket: str, model_prefix: str, env: TrainerEnv
 ) -> None:
     """Run one ``feedback`` action on ``s3://bucket/<feedback prefix>``; errors raise."""
-    store = _Store(s3=s3, bucket=bucket, prefix=_feedback_prefix(args, env, model_prefix))
+    prefix = feedback_prefix(args, env, model_prefix)
+    store = Store(s3=s3, bucket=bucket, prefix=prefix, format=FEEDBACK_STORE)
     _ACTIONS[args.feedback_command](store, args)

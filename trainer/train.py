@@ -24,14 +24,26 @@ threshold, and a gate that predicts the medium; the CV scores that mixture, so t
 published threshold meets the same limit for it. With one medium nothing changes.
 
 Accepted feedback reports (``feedback=``) join as the source and medium ``feedback``
-(:mod:`trainer.feedback`). Every one is learnt: a person reviewed it, and reports come a
-few dozen at a time, so holding a fifth of them out (drawn anew as they grow) would leave
-a round's corrections unlearnt and hold out in one run what the last one learnt. With
-enough of them they get an expert of their own that learns from every row, each report
-weighing ``REPORT_WEIGHT`` corpus messages with its labels balanced, chosen and
-thresholded on the corpus's out-of-fold scores (:mod:`trainer.experts`). The corpus's
-holdout is what measures the model; the place's figures come from its own messages
+(:mod:`trainer.feedback`), and labelled captures (``captures=``) as the sources
+``capture-random`` and ``capture-uncertain`` with the medium ``CAPTURE_MEDIUM``. Every
+one is learnt: a person reviewed it, and reports come a few dozen at a time, so holding
+a fifth of them out (drawn anew as they grow) would leave a round's corrections unlearnt
+and hold out in one run what the last one learnt. With enough of them they get an expert
+of their own that learns from every row, each report weighing ``REPORT_WEIGHT`` corpus
+messages with its labels balanced, chosen and thresholded on the corpus's out-of-fold
+scores (:mod:`trainer.experts`). The corpus's holdout is what measures the model; the
+place's figures come from its own messages
 (``bench.adaptation``).
+
+Captures are learnt the same way, every one and in the reports' expert (``CAPTURE_MEDIUM``
+is the reports' medium), with one difference that comes from how they were drawn: the
+random stratum is a fair sample of the place, so its rows are folded like the corpus's and
+scored out of fold (``cv.place`` in the metrics: the place's figures out of fold), while
+reports and the uncertain stratum, which sit where the model errs or hesitates by
+construction, join every fold's training and are never scored, so no threshold is read off
+them. Whether the random stratum's scores also choose the settings and thresholds
+(``RANDOM_CAPTURES_CHOOSE``) was decided once by CV (trainer/README.md, "Learning from
+captures").
 """
 
 from __future__ import annotations
@@ -40,11 +52,12 @@ import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import sklearn
+from chalicelib.capture_format import CaptureRecord
 from chalicelib.experts import MediumExperts
 from chalicelib.feedback_format import Report
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -63,17 +76,50 @@ from trainer.experts import (
     select_experts,
 )
 from trainer.feedback import (
+    CAPTURE_RANDOM_SOURCE,
+    CAPTURE_UNCERTAIN_SOURCE,
     FEEDBACK_MEDIUM,
     FEEDBACK_SOURCE,
+    PEOPLE_SOURCES,
     FeedbackMerge,
-    merge_feedback,
-    report_id,
+    labelled_id,
+    merge_labelled,
 )
 from trainer.model import LABELS, PARAM_GRID, cross_validate_grid, fit_model, make_vectorizer
 from trainer.protocol import HOLDOUT_FRACTION, SEED, deduplicate, holdout_split
 from trainer.thresholds import min_source_ham, strictest_threshold
 
-__all__ = ["HoldoutScores", "TrainOptions", "TrainingResult", "summarize", "train"]
+__all__ = [
+    "CAPTURE_MEDIUM",
+    "OWN_CAPTURE_MEDIUM",
+    "RANDOM_CAPTURES_CHOOSE",
+    "HoldoutScores",
+    "TrainOptions",
+    "TrainingResult",
+    "summarize",
+    "train",
+]
+
+#: The medium labelled captures are learnt under: the reports' (one pooled expert for every
+#: person's label), or ``OWN_CAPTURE_MEDIUM`` (an expert of their own). Chosen by CV once:
+#: trainer/README.md, "Learning from captures".
+CAPTURE_MEDIUM = FEEDBACK_MEDIUM
+OWN_CAPTURE_MEDIUM = "capture"
+#: What the random stratum's out-of-fold scores choose together with the corpus's: nothing
+#: (``"none"``: they are only reported, the corpus alone chooses, as for reports), the
+#: setting and threshold of the expert that learns the captures (``"expert"``: the gate and
+#: the published threshold stay the corpus's), or everything (``"all"``). Chosen by CV
+#: once, with ``CAPTURE_MEDIUM``.
+RANDOM_CAPTURES_CHOOSE = "none"
+_CHOOSE_WORDS = {
+    "none": "are reported only: the corpus's choose",
+    "expert": (
+        "choose the setting and threshold of the captures' expert with the corpus's; the "
+        "gate and the published threshold are the corpus's"
+    ),
+    "all": "choose every setting and threshold with the corpus's",
+}
+_CHOICES = tuple(_CHOOSE_WORDS)
 
 _threshold = strictest_threshold  # the name this module's tests know it by
 BASELINE_NAME = (
@@ -96,8 +142,17 @@ class TrainOptions:
     expert_grid: Sequence[Mapping[str, Any]] = EXPERT_GRID
     gate_grid: Sequence[Mapping[str, Any]] = GATE_GRID
     gate_sharpness: Sequence[float] = GATE_SHARPNESS
-    pooled_media: Sequence[str] = (FEEDBACK_MEDIUM,)
+    pooled_media: Sequence[str] = (FEEDBACK_MEDIUM, OWN_CAPTURE_MEDIUM)
     report_weight: float = REPORT_WEIGHT
+    capture_medium: str = CAPTURE_MEDIUM
+    random_captures_choose: str = RANDOM_CAPTURES_CHOOSE
+
+    def __post_init__(self) -> None:
+        if self.random_captures_choose not in _CHOICES:
+            raise ValueError(
+                f"random_captures_choose must be one of {_CHOICES}, "
+                f"got {self.random_captures_choose!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -189,17 +244,46 @@ class _Fitted:
     fit_seconds: float
     cpu_workers: float
     gate_oof_accuracy: float | None = None
+    scored_oof: np.ndarray | None = None  # per training row; nan where never scored
+
+
+def _always_trained(sources: np.ndarray) -> np.ndarray:
+    """The rows that join every fold's training and are never scored: reports and the
+    uncertain stratum, which sit where the model errs or hesitates by construction."""
+    return np.isin(sources, [FEEDBACK_SOURCE, CAPTURE_UNCERTAIN_SOURCE])
+
+
+def _choosing(sources: np.ndarray, options: TrainOptions, expert: bool = False) -> np.ndarray:
+    """The rows whose out-of-fold scores choose settings and thresholds (of the pooled
+    experts, with ``expert``): the corpus's, and the random stratum's when
+    ``options.random_captures_choose`` says so."""
+    people = np.isin(sources, PEOPLE_SOURCES)
+    if options.random_captures_choose == "all" or (
+        expert and options.random_captures_choose == "expert"
+    ):
+        return ~people | (sources == CAPTURE_RANDOM_SOURCE)
+    return ~people
 
 
 def _fit_single(
     x_train: list[str], y_train: np.ndarray, sources: np.ndarray, options: TrainOptions
 ) -> _Fitted:
-    """One vectorizer, one logistic regression, one threshold (one medium)."""
+    """One vectorizer, one logistic regression, one threshold (one medium).
+
+    With too few people's labels for an expert of their own, they are folded with the
+    corpus, but only the rows of :func:`_choosing` choose the setting and the threshold.
+    """
     t0 = time.perf_counter()
     candidates = cross_validate_grid(
         x_train, y_train, options.grid, options.folds, options.seed, options.n_jobs
     )
-    best, threshold, cv_table = _select(y_train, sources, candidates, options.max_ham_blocked)
+    chosen = _choosing(sources, options)
+    best, threshold, cv_table = _select(
+        y_train[chosen],
+        sources[chosen],
+        [replace(c, oof_scores=c.oof_scores[chosen]) for c in candidates],
+        options.max_ham_blocked,
+    )
     params = dict(candidates[best].params)
     cv_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -214,6 +298,7 @@ def _fit_single(
         cv_seconds=cv_seconds,
         fit_seconds=time.perf_counter() - t0,
         cpu_workers=candidates[0].cpu_seconds,
+        scored_oof=candidates[best].oof_scores,
     )
 
 
@@ -256,9 +341,17 @@ def _fit_experts(
         options.n_jobs,
         pooled=options.pooled_media,
         report_weight=options.report_weight,
+        always_train=_always_trained(sources).tolist(),
     )
     selection = select_experts(
-        cv, y_train, sources, media, options.max_ham_blocked, options.gate_sharpness
+        cv,
+        y_train,
+        sources,
+        media,
+        options.max_ham_blocked,
+        options.gate_sharpness,
+        chosen_on=_choosing(sources, options),
+        pooled_chosen_on=_choosing(sources, options, expert=True),
     )
     cv_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -281,6 +374,7 @@ def _fit_experts(
         fit_seconds=time.perf_counter() - t0,
         cpu_workers=cv.cpu_seconds,
         gate_oof_accuracy=selection.metrics["selected"]["gate_accuracy"],
+        scored_oof=selection.scored_oof,
     )
 
 
@@ -317,29 +411,63 @@ def _report_media(
     }
 
 
-def _feedback_record(
-    merge: FeedbackMerge, kept: Sequence[Message], train_idx: np.ndarray, test_idx: np.ndarray
+def _people_record(
+    kind: str, merge: FeedbackMerge, kept: Sequence[Message], train_idx: np.ndarray
 ) -> dict[str, Any]:
-    """``data.feedback``: the counts, the digest, and which reports trained the model."""
+    """``data.feedback`` or ``data.capture``: the counts, the digest, and which texts of that
+    kind trained the model (every one that joined: none is held out)."""
+    trained_on = sorted(
+        found[1]
+        for found in (labelled_id(kept[j]) for j in train_idx)
+        if found is not None and found[0] == kind
+    )
+    record: dict[str, Any] = {**merge.as_dict(), "trained_on": trained_on}
+    if kind == "feedback":
+        record["held_out"] = []  # kept for readers of the record before every report was learnt
+        return record
+    record["records"] = record.pop("reports")
+    strata = Counter(kept[j].source for j in train_idx if kept[j].source in _CAPTURE_STRATA)
+    record["strata"] = {name: strata[source] for source, name in _CAPTURE_STRATA.items()}
+    return record
 
-    def ids(index: np.ndarray) -> list[str]:
-        return sorted(i for i in (report_id(kept[j]) for j in index) if i is not None)
 
-    return {**merge.as_dict(), "trained_on": ids(train_idx), "held_out": ids(test_idx)}
+_CAPTURE_STRATA = {CAPTURE_RANDOM_SOURCE: "random", CAPTURE_UNCERTAIN_SOURCE: "uncertain"}
+
+
+def _place_out_of_fold(
+    fitted: _Fitted, y_train: np.ndarray, train_sources: np.ndarray
+) -> dict[str, Any] | None:
+    """The random stratum's out-of-fold figures at the published threshold (``cv.place``)."""
+    rows = train_sources == CAPTURE_RANDOM_SOURCE
+    if fitted.scored_oof is None or not np.any(rows):
+        return None
+    scores = fitted.scored_oof[rows]
+    report = classification_report(y_train[rows], scores, fitted.threshold)
+    return {
+        "what": (
+            "the labelled random-stratum captures (a fair sample of the place the API serves), "
+            "scored out of fold at the published threshold"
+        ),
+        **brief(report),
+        "n": int(rows.sum()),
+        "confusion": report["confusion"],
+    }
 
 
 def train(
     messages: Sequence[Message],
     options: TrainOptions | None = None,
     feedback: Sequence[Report] = (),
+    captures: Sequence[CaptureRecord] = (),
 ) -> TrainingResult:
-    """Run the protocol in the module docstring on ``messages`` and accepted reports; no I/O."""
+    """Run the protocol in the module docstring on ``messages``, accepted reports and labelled
+    captures; no I/O."""
     options = options or TrainOptions()
     started, cpu_started = time.perf_counter(), time.process_time()
     check_dataset(messages)
-    merge = None
-    if feedback:
-        messages, merge = merge_feedback(messages, feedback)
+    merges: dict[str, FeedbackMerge] = {}
+    if feedback or captures:
+        messages, merges = merge_labelled(messages, feedback, captures, options.capture_medium)
     kept, dedup = deduplicate(messages)
     check_dataset(kept)
     _check_size(kept, options)
@@ -351,7 +479,7 @@ def train(
         sources.tolist(),
         options.holdout_fraction,
         options.seed,
-        never_held_out=(FEEDBACK_SOURCE,),
+        never_held_out=PEOPLE_SOURCES,
     )
     x_train, y_train = texts[train_idx].tolist(), y[train_idx]
     x_test, y_test = texts[test_idx].tolist(), y[test_idx]
@@ -408,15 +536,28 @@ def train(
         "cv": fitted.cv,
         "holdout": holdout,
     }
-    if merge is not None:
-        metrics["data"]["feedback"] = _feedback_record(merge, kept, train_idx, test_idx)
+    for kind, merge in merges.items():
+        metrics["data"][kind] = _people_record(kind, merge, kept, train_idx)
+    if "capture" in merges:
+        metrics["protocol"]["captures"] = (
+            f"every labelled capture learnt, none held out, under the medium "
+            f"{options.capture_medium!r} (weighed as reports are); the random stratum is "
+            "folded and scored out of fold (cv.place), the uncertain stratum joins every "
+            "fold's training and is never scored; the random stratum's scores "
+            + _CHOOSE_WORDS[options.random_captures_choose]
+        )
+        place = _place_out_of_fold(fitted, y_train, sources[train_idx])
+        if place is not None:
+            metrics["cv"]["place"] = place
+    if merges:
+        metrics["model"]["report_weight"] = options.report_weight
+    if "feedback" in merges:
         metrics["protocol"]["reports"] = (
             "every accepted report learnt, none held out; in the reports' expert each weighs "
             "report_weight corpus messages, spam and ham reports balanced; that expert's "
             "setting, its threshold, the gate and the published threshold are chosen on the "
             "corpus's out-of-fold scores only"
         )
-        metrics["model"]["report_weight"] = options.report_weight
     if isinstance(classifier, MediumExperts):
         _report_media(metrics, classifier, fitted, features_test, media[test_idx])
     if several:
@@ -473,5 +614,12 @@ def summarize(metrics: Mapping[str, Any]) -> dict[str, Any]:
         summary["feedback"] = {
             "trained_on": len(feedback["trained_on"]),
             "digest": feedback["digest"],
+        }
+    capture = metrics["data"].get("capture")
+    if capture:  # the same for labelled captures, with the random stratum's share
+        summary["capture"] = {
+            "trained_on": len(capture["trained_on"]),
+            "random": capture["strata"]["random"],
+            "digest": capture["digest"],
         }
     return summary

@@ -62,3 +62,20 @@ def bucket_keys(s3_client) -> Callable[[str], list[str]]:
         return sorted(item["Key"] for item in listing.get("Contents", []))
 
     return keys
+
+
+@pytest.fixture
+def trainer_env(monkeypatch, tmp_path) -> None:
+    """None of the trainer's variables from the shell, and a download cache of its own."""
+    for name in (
+        "MODEL_BUCKET",
+        "MODEL_PREFIX",
+        "SPAM_DATA",
+        "FEEDBACK_PREFIX",
+        "CAPTURE_PREFIX",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_STS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPAM_DATA_HOME", str(tmp_path / "data-home"))

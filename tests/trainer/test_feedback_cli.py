@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from chalicelib.feedback_format import Report, Verdict, new_report, parse_report, report_key
 
+from tests.support import store_states
 from trainer.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 
 PREFIX = "feedback/"
@@ -66,12 +67,7 @@ def stored(s3: Any, bucket: str, state: str, report_id: str) -> Report:
 
 def where(s3: Any, bucket: str) -> dict[str, list[str]]:
     """``{report id: [states]}`` of every report object in the bucket."""
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=PREFIX).get("Contents", [])
-    found: dict[str, list[str]] = {}
-    for item in listed:
-        key = item["Key"]
-        found.setdefault(key.rsplit("/", 1)[-1].removesuffix(".json"), []).append(key.split("/")[1])
-    return {rid: sorted(states) for rid, states in sorted(found.items())}
+    return store_states(s3, bucket, PREFIX)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from chalicelib.feedback_format import (
     report_key,
 )
 
+from tests.support import Killed, KilledBeforeDelete, store_keys
 from trainer.feedback_store import (
     MalformedReportError,
     ReportNotFoundError,
@@ -159,30 +160,13 @@ def test_resolve_reads_the_standing_copy_and_names_the_leftovers(s3_client, buck
     resolution = resolve(s3_client, bucket, PREFIX, report.id)
 
     assert resolution.state == "accepted" and resolution.key == accepted
-    assert resolution.report == decided(report, "accepted")
+    assert resolution.item == decided(report, "accepted")
     assert resolution.leftovers == (pending,)
 
 
 def test_resolve_of_an_unknown_id_says_so(s3_client, bucket) -> None:
     with pytest.raises(ReportNotFoundError, match=f"no report {IDS[0]}"):
         resolve(s3_client, bucket, PREFIX, IDS[0])
-
-
-class Killed(BaseException):
-    """The process dying mid-move: nothing in the store catches it."""
-
-
-class KilledBeforeDelete:
-    """An S3 client whose process dies between a move's write and its delete."""
-
-    def __init__(self, s3: Any) -> None:
-        self._s3 = s3
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._s3, name)
-
-    def delete_object(self, **kwargs: Any) -> None:
-        raise Killed
 
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)
@@ -194,8 +178,7 @@ def stored(s3: Any, bucket: str, state: str, report_id: str) -> Report:
 
 
 def keys(s3: Any, bucket: str) -> list[str]:
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=PREFIX)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
+    return store_keys(s3, bucket, PREFIX)
 
 
 def test_decide_writes_the_decided_copy_and_deletes_the_source(s3_client, bucket) -> None:
@@ -269,7 +252,7 @@ def test_a_change_of_mind_killed_before_its_delete_reads_as_the_new_decision(
 
     again = resolve(s3_client, bucket, PREFIX, report.id)
 
-    assert again.state == "rejected" and again.report.decision.by == "bob"
+    assert again.state == "rejected" and again.item.decision.by == "bob"
     assert load_accepted(s3_client, bucket, PREFIX) == []
 
 

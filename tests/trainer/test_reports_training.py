@@ -11,24 +11,17 @@ import pytest
 from chalicelib.experts import MediumExperts
 from chalicelib.feedback_format import Report, new_report, report_key
 
+from tests.support import fast_train_options
 from trainer.cli import EXIT_OK, main
 from trainer.data import Message
 from trainer.experts import REPORT_WEIGHT, anchored_fit, expert_rows
 from trainer.feedback import FEEDBACK_SOURCE, feedback_digest, merge_feedback
 from trainer.model import make_classifier
 from trainer.protocol import deduplicate, holdout_split
-from trainer.train import TrainOptions, summarize, train
+from trainer.train import summarize, train
 
 ONE = ({"C": 30.0, "class_weight": None},)
-FAST = TrainOptions(
-    folds=3,
-    n_jobs=1,
-    grid=ONE,
-    expert_grid=ONE,
-    gate_grid=({"C": 10.0},),
-    gate_sharpness=(1.0,),
-    baseline=False,
-)
+FAST = fast_train_options()
 PLACE_SPAM = ["crypto", "giveaway", "wallet", "bonus", "airdrop", "token", "invest", "double"]
 PLACE_HAM = ["thread", "reply", "agree", "article", "great", "point", "source", "comment"]
 
