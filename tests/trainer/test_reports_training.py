@@ -163,6 +163,7 @@ def _clean_env(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SPAM_DATA_HOME", str(tmp_path / "data-home"))
 
 
+@pytest.mark.slow  # a full train --feedback --publish run on the SMS corpus: seconds
 @pytest.mark.usefixtures("_clean_env")
 def test_train_feedback_reads_accepted_reports_from_the_bucket_and_the_manifest_names_them(
     small_sms, s3_client, s3_endpoint, bucket, capsys
