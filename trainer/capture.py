@@ -221,13 +221,18 @@ def next_batch(
     """The next ``size`` pending records to label (``trainer.capture_queue.queue_order``).
 
     ``live_model`` is a :class:`trainer.registry.LiveModel` (what the API serves now): the
-    uncertain stratum is rescored with it, on the published scale.
+    uncertain stratum is rescored with it, on the published scale. The labelled random
+    records are counted for the queue's seed set (``RANDOM_FIRST``).
     """
     pending = [r.item for r in store_cli.standing_in(store, "pending")]
+    labelled = store_cli.standing_in(store, "labelled")
+    random_labelled = sum(r.item.stratum == "random" for r in labelled)
     uncertain = [r for r in pending if r.stratum == "uncertain"]
     scores = live_model.spam_probability([r.text for r in uncertain]) if uncertain else []
     live = {r.id: float(p) for r, p in zip(uncertain, scores, strict=True)}
-    return queue_order(pending, live, live_model.threshold, size, share)
+    return queue_order(
+        pending, live, live_model.threshold, size, share, random_labelled=random_labelled
+    )
 
 
 def _cmd_queue(store: Store, args: argparse.Namespace, registry: tuple[Any, str, str]) -> None:

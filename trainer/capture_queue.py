@@ -15,6 +15,13 @@ A batch serves two ends, and its slots are shared between them:
 The random slots are spread through the batch (a person may stop half-way): after ``m``
 records, ``round(m * share)`` of them were random. When one stratum runs out, the other
 fills its slots. Nothing here shows a verdict or a probability.
+
+Before any of that, the first ``RANDOM_FIRST`` labels of a store all go to the random stratum
+(the "seed set" of active learning): a live model that has learnt nothing of the place
+hesitates where its old data put its threshold, not where the place is hard (the SMS model
+answering email hesitates on the emails it finds least spammy, and blocks most of the ham
+with confidence), so its least certain records teach less than random ones until it has
+learnt from some of those; and the live error rates need them anyway.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ from collections.abc import Mapping, Sequence
 
 from chalicelib.capture_format import CaptureRecord
 
-__all__ = ["RANDOM_SHARE", "is_random_slot", "queue_order"]
+__all__ = ["RANDOM_FIRST", "RANDOM_SHARE", "is_random_slot", "queue_order"]
 
 #: The share of every batch reserved for the random stratum (why this share: trainer/README.md,
 #: "The labelling queue").
 RANDOM_SHARE = 0.25
+#: How many random-stratum records are labelled before the uncertain stratum is served
+#: (why: the module's docstring; the figures: trainer/README.md, "The labelling queue").
+RANDOM_FIRST = 50
 
 
 def is_random_slot(position: int, share: float = RANDOM_SHARE) -> bool:
@@ -52,11 +62,15 @@ def queue_order(
     threshold: float,
     size: int,
     share: float = RANDOM_SHARE,
+    *,
+    random_labelled: int,
 ) -> list[CaptureRecord]:
     """The next ``size`` pending records to label, in the order to label them.
 
     ``live_scores`` maps each uncertain-stratum record's id to the live model's spam
-    probability on its text; ``threshold`` is the live model's published threshold.
+    probability on its text; ``threshold`` is the live model's published threshold;
+    ``random_labelled`` counts the random-stratum records labelled so far (the first
+    ``RANDOM_FIRST`` slots of a store are random ones).
 
     >>> from chalicelib.capture_format import new_record
     >>> def rec(n, stratum):
@@ -65,9 +79,11 @@ def queue_order(
     ...         model_version="v1", spam_probability=0.5, threshold=0.5, stratum=stratum,
     ...         inclusion_probability=0.5)
     >>> pending = [rec(1, "random"), rec(2, "uncertain"), rec(3, "uncertain"), rec(4, "random")]
-    >>> order = queue_order(pending, {pending[1].id: 0.9, pending[2].id: 0.45}, 0.5, 4)
-    >>> [r.text for r in order]
+    >>> live = {pending[1].id: 0.9, pending[2].id: 0.45}
+    >>> [r.text for r in queue_order(pending, live, 0.5, 4, random_labelled=RANDOM_FIRST)]
     ['text 3', 'text 1', 'text 2', 'text 4']
+    >>> [r.text for r in queue_order(pending, live, 0.5, 4, random_labelled=RANDOM_FIRST - 1)]
+    ['text 1', 'text 3', 'text 4', 'text 2']
     """
     if size < 0:
         raise ValueError(f"the batch size must not be negative, got {size}")
@@ -76,10 +92,12 @@ def queue_order(
         key=lambda r: (abs(live_scores[r.id] - threshold), r.id),
     )
     random = sorted((r for r in pending if r.stratum == "random"), key=lambda r: r.id)
+    if random_labelled < 0:
+        raise ValueError(f"the labelled count must not be negative, got {random_labelled}")
+    seeding = max(0, RANDOM_FIRST - random_labelled)  # slots still owed to the seed set
     batch: list[CaptureRecord] = []
     for position in range(min(size, len(pending))):
-        first, second = (
-            (random, uncertain) if is_random_slot(position, share) else (uncertain, random)
-        )
+        wants_random = position < seeding or is_random_slot(position - seeding, share)
+        first, second = (random, uncertain) if wants_random else (uncertain, random)
         batch.append((first or second).pop(0))
     return batch

@@ -15,7 +15,7 @@ import sklearn
 from chalicelib.capture_format import CaptureRecord, parse_record, record_key
 
 from tests.support import Killed, capture_record, default_bundle, store_states
-from trainer.capture_queue import is_random_slot
+from trainer.capture_queue import RANDOM_FIRST, is_random_slot
 from trainer.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from trainer.registry import load_live_model, publish
 
@@ -85,9 +85,30 @@ def pending(s3_client, bucket) -> dict[str, list[CaptureRecord]]:
     return {"uncertain": uncertain, "random": randoms}
 
 
-def test_the_queue_is_least_certain_first_by_the_live_model_with_its_random_share(
-    s3_endpoint, bucket, live, pending, capsys
+def label_seed_set(s3: Any, bucket: str, count: int = RANDOM_FIRST) -> None:
+    """``count`` random-stratum records labelled already (older than every pending one)."""
+    for n in range(count):
+        done = record(5000 + n, "random", f"labelled traffic {n}")
+        put(s3, bucket, done.labelled("ham", by="someone", at="2026-12-06T11:00:00Z"))
+
+
+def test_a_fresh_store_serves_the_random_stratum_first(
+    s3_client, s3_endpoint, bucket, live, pending, capsys
 ) -> None:
+    assert run(s3_endpoint, bucket, "queue", "--next", "10", "--json") == EXIT_OK
+    batch = json.loads(capsys.readouterr().out)
+    assert [row["id"] for row in batch[:8]] == [r.id for r in pending["random"]]  # all 8
+    assert [row["stratum"] for row in batch[8:]] == ["uncertain"] * 2  # none left: filled
+    label_seed_set(s3_client, bucket, RANDOM_FIRST - 1)  # one short: still one owed
+    assert run(s3_endpoint, bucket, "queue", "--next", "3", "--json") == EXIT_OK
+    strata = [row["stratum"] for row in json.loads(capsys.readouterr().out)]
+    assert strata == ["random"] + ["random" if is_random_slot(i) else "uncertain" for i in (0, 1)]
+
+
+def test_the_queue_is_least_certain_first_by_the_live_model_with_its_random_share(
+    s3_client, s3_endpoint, bucket, live, pending, capsys
+) -> None:
+    label_seed_set(s3_client, bucket)
     assert run(s3_endpoint, bucket, "queue", "--next", "8", "--json") == EXIT_OK
     batch = json.loads(capsys.readouterr().out)
 
