@@ -51,11 +51,14 @@ __all__ = [
     "SPLIT_SEED",
     "PlaceHalves",
     "Setup",
+    "curve_line",
+    "curve_row",
     "error_round",
     "random_curve",
     "random_reports",
     "rounds_curve",
     "setups",
+    "spam_probability_of",
     "split_place",
 ]
 
@@ -197,7 +200,9 @@ def error_round(
 # -- the offline curves --------------------------------------------------------------------
 
 
-def _spam_probability(result: TrainingResult) -> Callable[[list[Message]], np.ndarray]:
+def spam_probability_of(result: TrainingResult) -> Callable[[list[Message]], np.ndarray]:
+    """Score messages with a trained model as the API would (its pickles, offline)."""
+
     def scored(messages: list[Message]) -> np.ndarray:
         features = result.vectorizer.transform([m.text for m in messages])
         return result.classifier.predict_proba(features)[:, 1]
@@ -205,7 +210,7 @@ def _spam_probability(result: TrainingResult) -> Callable[[list[Message]], np.nd
     return scored
 
 
-def _row(
+def curve_row(
     halves: PlaceHalves,
     reported: Sequence[int],
     result: TrainingResult,
@@ -214,6 +219,8 @@ def _row(
     repeats: int,
     base: list[Message],
 ) -> dict[str, Any]:
+    """One point: k, spam among the ``reported`` (pool indices), the second half's figures
+    and the base source's holdout (over ``repeats`` seeds too, when more than one)."""
     keys = ("mcc", "recall", "ham_blocked", "accuracy")
     new = score(
         result.vectorizer, result.classifier, result.threshold, halves.messages(halves.second)
@@ -246,19 +253,19 @@ def rounds_curve(
     source = setup.base[0].source
     reported: list[int] = []
     result = train(setup.base, options)
-    rows = [_row(halves, reported, result, source, options, repeats, setup.base)]
-    say(_line(setup.name, "rounds", rows[-1]))
+    rows = [curve_row(halves, reported, result, source, options, repeats, setup.base)]
+    say(curve_line(setup.name, "rounds", rows[-1]))
     for number in range(1, rounds + 1):
-        picks = error_round(halves, reported, _spam_probability(result), result.threshold, number)
+        picks = error_round(halves, reported, spam_probability_of(result), result.threshold, number)
         if len(picks) < ROUND_SIZE:
             say(f"{setup.name} | round {number}: only {len(picks)} errors left in the first half")
         if not picks:
             break
         reported += picks
         result = train(setup.base, options, as_reports(halves.pool, reported))
-        rows.append(_row(halves, reported, result, source, options, repeats, setup.base))
+        rows.append(curve_row(halves, reported, result, source, options, repeats, setup.base))
         rows[-1]["round"] = number
-        say(_line(setup.name, "rounds", rows[-1]))
+        say(curve_line(setup.name, "rounds", rows[-1]))
     return rows
 
 
@@ -280,16 +287,17 @@ def random_curve(
     for k in ks:
         reported = random_reports(halves, k)
         result = train(setup.base, options, as_reports(halves.pool, reported))
-        row = _row(halves, reported, result, source, options, repeats, setup.base)
+        row = curve_row(halves, reported, result, source, options, repeats, setup.base)
         chosen = set(reported)
         rest = [m for i, m in enumerate(halves.pool) if i not in chosen]
         row["new_rest"] = score(result.vectorizer, result.classifier, result.threshold, rest)["mcc"]
         rows.append(row)
-        say(_line(setup.name, "random", rows[-1]))
+        say(curve_line(setup.name, "random", rows[-1]))
     return rows
 
 
-def _line(name: str, how: str, row: dict[str, Any]) -> str:
+def curve_line(name: str, how: str, row: dict[str, Any]) -> str:
+    """One point of a curve as the run prints it."""
     line = (
         f"{name} | {how:>6} k={row['k']:>3} ({row['reported_spam']} spam) "
         f"new MCC {row['new']['mcc']:.3f} rec {row['new']['recall']:.3f} "

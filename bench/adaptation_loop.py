@@ -11,15 +11,23 @@ trainer feedback accept --all``, learnt by ``python -m trainer train --feedback
 the live model answers. The base source's figures are the trainer's own holdout report
 (``train --json``). Between curves the registry is rolled back to the k = 0 model and the
 reports are deleted (``trainer rollback``, ``trainer feedback delete``), so both start
-from the same model and servers. Run::
+from the same model and servers.
+
+With ``--queue N`` the labelling curve of ``bench.labelling`` runs last, through a second
+``chalice local`` with capture on (the first one's answers, which score the second half,
+must not be captured): each round the first-half messages not captured yet are sent to it
+through ``/predict/batch`` in an order of their own, ``python -m trainer capture queue
+--next 50 --json`` says what to label, ``capture label --from-csv`` labels it, and ``train
+--capture --publish`` learns every label so far. Run::
 
     python -m bench.adaptation_loop --out build/adaptation-loop [--setup a]
-        [--random 50 200 500] [--rounds 4]
+        [--random 50 200 500] [--rounds 4] [--queue 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -40,6 +48,7 @@ from bench.adaptation import (
     DATA,
     RANDOM_KS,
     ROUND_SIZE,
+    SPLIT_SEED,
     PlaceHalves,
     error_round,
     random_reports,
@@ -47,13 +56,24 @@ from bench.adaptation import (
     split_place,
 )
 from bench.adaptation_reports import reportable
+from bench.labelling import RATE, UNCERTAIN_RATE
 from bench.table import Row
 from stack import REPO_ROOT
 from stack.local.services import chalice_local, moto_s3_client, moto_server
 from trainer.data import Message
 from trainer.evaluate import classification_report
 
-__all__ = ["BUCKET", "LoopStack", "base_specs", "loop_stack", "main", "rows", "run_trainer"]
+__all__ = [
+    "BUCKET",
+    "LoopStack",
+    "base_specs",
+    "curves",
+    "loop_stack",
+    "main",
+    "queue_loop",
+    "rows",
+    "run_trainer",
+]
 
 CONFIG = json.loads((REPO_ROOT / "spam_api" / ".chalice" / "config.json").read_text())
 BUCKET = CONFIG["stages"]["local"]["environment_variables"]["MODEL_BUCKET"]
@@ -115,6 +135,13 @@ class LoopStack:
     first_version: str
     first_metrics: dict[str, Any]
     sent_ids: list[str] = field(default_factory=list)
+    #: With capture: the API the traffic goes to, and the first half's pool indices by text.
+    traffic_api: str | None = None
+    captured: set[int] = field(default_factory=set)
+
+    @property
+    def first_by_text(self) -> dict[str, int]:
+        return {self.halves.pool[i].text: int(i) for i in self.halves.first}
 
     def scores(self, messages: Sequence[Message]) -> tuple[np.ndarray, float, str]:
         """Spam probabilities through ``/predict/batch``, the threshold and the version."""
@@ -158,6 +185,49 @@ class LoopStack:
         metrics, version = _train(self.s3, self.endpoint, self.specs, "--feedback", "--publish")
         _wait_for(self.api, version)
         return metrics
+
+    def send_traffic(self, round_number: int) -> int:
+        """Every first-half message not captured yet, to the capture-on API, in an order of
+        the round's own (seed (7, r)); how many records the API kept."""
+        if self.traffic_api is None:
+            raise RuntimeError("this stack was started without capture")
+        fresh = [int(i) for i in self.halves.first if int(i) not in self.captured]
+        order = np.random.default_rng((SPLIT_SEED, round_number)).permutation(len(fresh))
+        with requests.Session() as http:
+            for start in range(0, len(fresh), 100):
+                texts = [self.halves.pool[fresh[j]].text for j in order[start : start + 100]]
+                answer = http.post(
+                    f"{self.traffic_api}/predict/batch", json={"texts": texts}, timeout=120
+                )
+                answer.raise_for_status()
+        listed = json.loads(
+            run_trainer(self.endpoint, "capture", "list", "--state", "pending", "--json")
+        )
+        by_text = self.first_by_text
+        before = len(self.captured)
+        self.captured |= {by_text[record["text"]] for record in listed["records"]}
+        return len(self.captured) - before
+
+    def label_next(self, size: int = ROUND_SIZE) -> list[dict[str, Any]]:
+        """What ``capture queue`` serves next, labelled from a CSV as a person would."""
+        served = json.loads(
+            run_trainer(self.endpoint, "capture", "queue", "--next", str(size), "--json")
+        )
+        by_text = self.first_by_text
+        for row in served:
+            row["index"] = by_text[row["text"]]
+        if served:
+            lines = [
+                "id,label",
+                *(f"{r['id']},{self.halves.pool[r['index']].label}" for r in served),
+            ]
+            with tempfile.TemporaryDirectory() as folder:
+                csv = Path(folder) / "labels.csv"
+                csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                run_trainer(
+                    self.endpoint, "capture", "label", "--from-csv", str(csv), "--by", "bench"
+                )
+        return served
 
     def reset(self) -> None:
         """Back to the k = 0 model with no reports: the next curve starts where this one did."""
@@ -204,8 +274,9 @@ def _train(s3: Any, endpoint: str, specs: Sequence[str], *extra: str) -> tuple[d
 
 
 @contextmanager
-def loop_stack(setup_name: str, data: Path = DATA) -> Iterator[LoopStack]:
-    """Servers up, the setup's base model trained, published and live."""
+def loop_stack(setup_name: str, data: Path = DATA, capture: bool = False) -> Iterator[LoopStack]:
+    """Servers up, the setup's base model trained, published and live (and with ``capture``
+    a second API that keeps a sample of what it answers, at ``bench.labelling``'s rates)."""
     (setup,) = setups(data, [setup_name])
     specs = base_specs(data)[setup_name]
     halves = split_place(reportable(setup.new, setup.base))
@@ -213,8 +284,15 @@ def loop_stack(setup_name: str, data: Path = DATA) -> Iterator[LoopStack]:
         s3 = moto_s3_client(s3_service.url)
         s3.create_bucket(Bucket=BUCKET)
         metrics, version = _train(s3, s3_service.url, specs, "--publish")
-        with chalice_local(s3_service.url, log_dir=Path(logs)) as api:
+        with contextlib.ExitStack() as servers:
+            api = servers.enter_context(chalice_local(s3_service.url, log_dir=Path(logs)))
             _wait_for(api.url, version)
+            traffic_api = None
+            if capture:
+                rates = {"CAPTURE_RATE": str(RATE), "CAPTURE_UNCERTAIN_RATE": str(UNCERTAIN_RATE)}
+                traffic = chalice_local(s3_service.url, env=rates, log_dir=Path(logs))
+                traffic_api = servers.enter_context(traffic).url
+                _wait_for(traffic_api, version)
             yield LoopStack(
                 name=setup.name,
                 api=api.url,
@@ -225,6 +303,7 @@ def loop_stack(setup_name: str, data: Path = DATA) -> Iterator[LoopStack]:
                 halves=halves,
                 first_version=version,
                 first_metrics=metrics,
+                traffic_api=traffic_api,
             )
 
 
@@ -265,20 +344,52 @@ def rounds_loop(stack: LoopStack, rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
+def queue_loop(stack: LoopStack, rounds: int) -> list[dict[str, Any]]:
+    """Rounds of labels served by ``capture queue`` (``bench.labelling``), through the loop."""
+    labelled: list[dict[str, Any]] = []
+    rows = []
+    for number in range(1, rounds + 1):
+        started = time.perf_counter()
+        kept = stack.send_traffic(number)
+        served = stack.label_next()
+        if not served:
+            print(f"{stack.name} | round {number}: nothing left to label", flush=True)
+            break
+        labelled += served
+        metrics, version = _train(stack.s3, stack.endpoint, stack.specs, "--capture", "--publish")
+        _wait_for(stack.api, version)
+        _wait_for(str(stack.traffic_api), version)
+        indices = [row["index"] for row in labelled]
+        rows.append(stack.point("queue", indices, metrics, time.perf_counter() - started))
+        rows[-1].update(
+            round=number,
+            random_labelled=sum(row["stratum"] == "random" for row in labelled),
+            kept_this_round=kept,
+        )
+    return rows
+
+
 def curves(
     setup_name: str,
     random_ks: Sequence[int] = RANDOM_KS[1:],
     rounds: int = 4,
     data: Path = DATA,
+    queue_rounds: int = 0,
 ) -> dict[str, Any]:
-    """k = 0, then random reports and rounds of error reports, both from the k = 0 model."""
-    with loop_stack(setup_name, data) as stack:
+    """k = 0, then random reports, rounds of error reports and rounds through the labelling
+    queue, each from the k = 0 model."""
+    with loop_stack(setup_name, data, capture=queue_rounds > 0) as stack:
         result: dict[str, Any] = {"k0": stack.point("-", [], stack.first_metrics, 0.0)}
-        if random_ks:
-            result["random"] = random_loop(stack, random_ks)
-            stack.reset()
-        if rounds:
-            result["rounds"] = rounds_loop(stack, rounds)
+        ways = [
+            ("random", random_ks, lambda: random_loop(stack, random_ks)),
+            ("rounds", rounds, lambda: rounds_loop(stack, rounds)),
+            ("queue", queue_rounds, lambda: queue_loop(stack, queue_rounds)),
+        ]
+        wanted = [(name, run) for name, given, run in ways if given]
+        for position, (name, run) in enumerate(wanted):
+            result[name] = run()
+            if position < len(wanted) - 1:
+                stack.reset()  # the queue runs last: its captures need no undoing
     return result
 
 
@@ -337,8 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--random", type=int, nargs="*", default=list(RANDOM_KS[1:]))
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--queue", type=int, default=0, help="rounds through the capture queue")
     args = parser.parse_args(argv)
-    result = curves(args.setup, args.random, args.rounds, args.data)
+    result = curves(args.setup, args.random, args.rounds, args.data, args.queue)
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"loop-{args.setup}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")
