@@ -79,7 +79,7 @@ def _batch(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
 def _adaptation(ctx: BenchContext, shared: dict[str, Any]) -> list[Row]:
     if not ctx.settings.with_spamassassin:
         return []  # the new place is SpamAssassin
-    result = adaptation_loop.curves("a", (200,), 2, ctx.settings.data_dir)
+    result = adaptation_loop.curves("a", (100,), 2, ctx.settings.data_dir, queue_rounds=2)
     return adaptation_loop.rows(result)
 
 
@@ -228,7 +228,7 @@ STEPS: list[tuple[str, str, Step]] = [
     ("5", "sizes", _sizes),
     ("4", "cold start", _cold),
     ("6", "chalice local over HTTP", _http),
-    ("9", "adaptation curve through the feedback loop", _adaptation),
+    ("9", "adaptation curve through the feedback loop and the labelling queue", _adaptation),
 ]
 
 

@@ -45,3 +45,28 @@ def test_a_round_may_not_fall_more_than_002_below_the_one_before() -> None:
     at_200 = [_point(150, 0.84, 0.9686, 3), _point(200, 0.845, 0.9686, 4)]
     assert rows(_result(rounds=at_200))[3].result == "MISS"  # under the 0.85 floor at k = 200
     assert "round 2" in rows(_result())[3].measure
+
+
+def _queued(k: int, mcc: float, base: float, number: int) -> dict:
+    point = _point(k, mcc, base, number)
+    point.update(strategy="queue", random_labelled=min(k, 50))
+    return point
+
+
+def test_the_queue_at_k100_must_beat_random_reports_at_k100_and_reach_085_at_200() -> None:
+    random_100 = [_point(100, 0.798, 0.9686)]
+    beats = _result(
+        random=random_100, queue=[_queued(50, 0.66, 0.9686, 1), _queued(100, 0.81, 0.9686, 2)]
+    )
+    table = rows(beats)
+    assert [r.result for r in table] == ["PASS"] * len(table)
+    assert "random reports' 0.798" in table[-1].target and "round 2" in table[-1].measure
+    assert "from the random stratum" in table[-1].notes
+    loses = _result(random=random_100, queue=[_queued(100, 0.79, 0.9686, 2)])
+    assert rows(loses)[-1].result == "MISS"
+    short = _result(random=random_100, queue=[_queued(100, 0.90, 0.9500, 2)])  # base -0.019
+    assert rows(short)[-1].result == "MISS"
+    alone = _result(random=[], queue=[_queued(100, 0.30, 0.9686, 2)])  # nothing to beat
+    assert rows(alone)[-1].result == "PASS"
+    at_200 = _result(queue=[_queued(200, 0.84, 0.9686, 4)])
+    assert rows(at_200)[-1].result == "MISS"
