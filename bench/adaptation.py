@@ -275,8 +275,10 @@ def random_curve(
     ks: Sequence[int] = RANDOM_KS,
     repeats: int = 1,
     say: Callable = print,
+    seed: int = SPLIT_SEED,
 ) -> list[dict[str, Any]]:
-    """One row per k of random reports (``random_reports``), MCC on the second half.
+    """One row per k of random reports (``random_reports``, drawn with ``seed``), MCC on the
+    second half.
 
     Each row also gives MCC on the whole place minus the reports (``new_rest``): how the
     curve was scored before the halves, once, so the two can be compared.
@@ -285,7 +287,7 @@ def random_curve(
     source = setup.base[0].source
     rows = []
     for k in ks:
-        reported = random_reports(halves, k)
+        reported = random_reports(halves, k, seed)
         result = train(setup.base, options, as_reports(halves.pool, reported))
         row = curve_row(halves, reported, result, source, options, repeats, setup.base)
         chosen = set(reported)

@@ -18,11 +18,13 @@ is measured on the second), in rounds of ``ROUND_SIZE``:
    (``train(..., captures=)``, as ``train --capture`` does), and scored on the second half.
 
 Compared in the same run with random reports and error-driven rounds (``bench.adaptation``:
-the same halves, seeds and training). Through the real loop: ``bench.adaptation_loop``
-(``--queue``). Run::
+the same halves, seeds and training). ``--draws N`` repeats the queue and the random
+reports with N draws (seeds 7, 8, ...: which messages the capture keeps, which are reported
+at random) and gives each way's mean: a single draw of 50 or 100 labels moves MCC by several
+hundredths. Through the real loop: ``bench.adaptation_loop`` (``--queue``). Run::
 
     python -m bench.labelling --out build/labelling [--setups a b] [--rounds 4]
-        [--random 50 100 200] [--errors 4] [--quick]
+        [--random 50 100 200] [--errors 4] [--draws 5] [--quick]
 
 About a minute a training on 2 cores for setup (a), several for (b); not part of
 ``make bench`` (whose section 9 has (a)'s first two rounds through the real loop).
@@ -67,7 +69,7 @@ from bench.adaptation import (
 from bench.adaptation_reports import reportable
 from trainer.capture_queue import RANDOM_SHARE, queue_order
 from trainer.data import Message
-from trainer.train import TrainOptions, train
+from trainer.train import TrainingResult, TrainOptions, train
 
 __all__ = [
     "RATE",
@@ -101,14 +103,16 @@ def capture_traffic(
     uncertain_rate: float = UNCERTAIN_RATE,
     band: float = DEFAULT_UNCERTAINTY_BAND,
     model_version: str = "",
+    seed: int = SPLIT_SEED,
 ) -> list[CaptureRecord]:
     """The records the API keeps of round ``round_number``'s traffic.
 
     The traffic is every first-half message whose index is not in ``captured``, scored by
     ``spam_probability`` (the live model); message ``i`` is request ``place-<r>-<i>``'s only
-    one. The round's messages arrive on day r in an order of their own (seed (7, r): the
-    pool lists a corpus folder by folder, ham first), one a second; a record's id is its
-    arrival time and its pool index.
+    one (``place-s<seed>-<r>-<i>`` for another draw than the curve's own, seed 7). The
+    round's messages arrive on day r in an order of their own (seed (seed, r): the pool
+    lists a corpus folder by folder, ham first), one a second; a record's id is its arrival
+    time and its pool index.
 
     >>> pool = [Message(f"m{i}", "spam" if i % 2 else "ham", "n", str(i)) for i in range(400)]
     >>> halves = split_place(pool)
@@ -123,11 +127,12 @@ def capture_traffic(
     if not traffic:
         return []
     scores = np.asarray(spam_probability(halves.messages(traffic)), dtype=float)
-    arrival = np.random.default_rng((SPLIT_SEED, round_number)).permutation(len(traffic))
+    arrival = np.random.default_rng((seed, round_number)).permutation(len(traffic))
     day = _START + timedelta(days=round_number)
+    draw = "" if seed == SPLIT_SEED else f"s{seed}-"
     records = []
     for i, p, second in zip(traffic, scores, arrival, strict=True):
-        request_id = f"place-{round_number}-{i}"
+        request_id = f"place-{draw}{round_number}-{i}"
         stratum = capture_stratum(
             request_id,
             0,
@@ -173,11 +178,16 @@ def queue_curve(
     rate: float = RATE,
     uncertain_rate: float = UNCERTAIN_RATE,
     say: Callable[[str], None] = print,
+    seed: int = SPLIT_SEED,
+    k0: TrainingResult | None = None,
 ) -> list[dict[str, Any]]:
-    """k = 0, then one row per round of labels served by the queue (the module docstring)."""
+    """k = 0, then one row per round of labels served by the queue (the module docstring).
+
+    ``seed`` draws the capture (``capture_traffic``); ``k0``, the corpus's model if trained.
+    """
     halves = split_place(reportable(setup.new, setup.base))
     source = setup.base[0].source
-    model = train(setup.base, options)
+    model = k0 or train(setup.base, options)
     rows = [curve_row(halves, [], model, source, options, 1, setup.base)]
     say(curve_line(setup.name, "queue", rows[-1]))
     pending: dict[int, CaptureRecord] = {}
@@ -186,7 +196,7 @@ def queue_curve(
         live = spam_probability_of(model)
         captured = set(pending) | {pool_index(r) for r in labelled}
         for record in capture_traffic(
-            halves, number, live, model.threshold, captured, rate, uncertain_rate
+            halves, number, live, model.threshold, captured, rate, uncertain_rate, seed=seed
         ):
             pending[pool_index(record)] = record
         waiting = list(pending.values())
@@ -221,18 +231,38 @@ def queue_curve(
 
 
 def markdown(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
-    """New-place MCC by k for each way of choosing what to label, one line per setup and way."""
+    """New-place MCC by k for each way of choosing what to label, one line per setup and way;
+    with several draws, each way's mean and sample std over them too."""
     ks = sorted({row["k"] for curves in results.values() for c in curves.values() for row in c})
     lines = [
         "| setup | labels | " + " | ".join(f"k = {k}" for k in ks) + " | base MCC, lowest |",
         "| --- | --- | " + " | ".join("---" for _ in ks) + " | --- |",
     ]
     for name, curves in results.items():
+        by_way: dict[str, list[list[dict[str, Any]]]] = {}
         for how, rows in curves.items():
             by_k = {row["k"]: row["new"]["mcc"] for row in rows}
             cells = [f"{by_k[k]:.3f}" if k in by_k else "–" for k in ks]
             lowest = min(row["base"]["mcc"] for row in rows)
             lines.append(f"| {name} | {how} | " + " | ".join(cells) + f" | {lowest:.4f} |")
+            by_way.setdefault(how.split(", draw ")[0], []).append(rows)
+        for way, draws in by_way.items():
+            if len(draws) < 2:
+                continue
+            cells = []
+            for k in ks:
+                values = [row["new"]["mcc"] for rows in draws for row in rows if row["k"] == k]
+                cells.append(
+                    f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+                    if len(values) == len(draws)
+                    else "–"
+                )
+            lowest = min(row["base"]["mcc"] for rows in draws for row in rows)
+            lines.append(
+                f"| {name} | {way}, mean ± std of {len(draws)} draws | "
+                + " | ".join(cells)
+                + f" | {lowest:.4f} |"
+            )
     return "\n".join(lines)
 
 
@@ -245,6 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--share", type=float, default=RANDOM_SHARE)
     parser.add_argument("--random", type=int, nargs="*", default=[50, 100, 200])
     parser.add_argument("--errors", type=int, default=4, help="rounds of error reports (0: none)")
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        help="draws of the capture and of the random reports (seeds 7, 8, ...)",
+    )
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="bench.adaptation's narrowed grid")
     args = parser.parse_args(argv)
@@ -259,9 +295,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for setup in setups(args.data, args.setups):
-        curves = {"queue": queue_curve(setup, options, args.rounds, args.share, say=say)}
-        if args.random:
-            curves["random reports"] = random_curve(setup, options, args.random, 1, say)
+        k0 = train(setup.base, options)
+        curves = {}
+        for seed in range(SPLIT_SEED, SPLIT_SEED + args.draws):
+            tag = "" if seed == SPLIT_SEED else f", draw {seed}"
+            curves[f"queue{tag}"] = queue_curve(
+                setup, options, args.rounds, args.share, say=say, seed=seed, k0=k0
+            )
+            if args.random:
+                ks = args.random
+                curves[f"random reports{tag}"] = random_curve(setup, options, ks, 1, say, seed)
         if args.errors:
             curves["error reports, rounds"] = rounds_curve(setup, options, args.errors, 1, say)
         results[setup.name] = curves
