@@ -51,12 +51,16 @@ __all__ = [
     "SPLIT_SEED",
     "PlaceHalves",
     "Setup",
+    "add_run_arguments",
     "curve_line",
     "curve_row",
     "error_round",
     "random_curve",
     "random_reports",
     "rounds_curve",
+    "run_options",
+    "save_curves",
+    "say",
     "setups",
     "spam_probability_of",
     "split_place",
@@ -336,28 +340,50 @@ def markdown(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.adaptation", description=__doc__)
+def add_run_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """The options every curve's command shares: data, output folder, setups, training."""
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--out", type=Path, default=Path("build/adaptation"))
+    parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--setups", nargs="+", default=["a", "b"], choices=["a", "b", "c"])
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of error reports (0: none)")
-    parser.add_argument("--random", type=int, nargs="*", default=list(RANDOM_KS[1:]))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1, help="seeds for the base's figures")
     parser.add_argument("--quick", action="store_true", help="the narrowed grid (QUICK)")
-    args = parser.parse_args(argv)
+
+
+def run_options(args: argparse.Namespace) -> TrainOptions:
+    """The trainer's options those arguments ask for."""
     options = TrainOptions(folds=args.folds, n_jobs=args.n_jobs, baseline=False)
-    if args.quick:
-        options = replace(options, **QUICK)
-    args.out.mkdir(parents=True, exist_ok=True)
+    return replace(options, **QUICK) if args.quick else options
+
+
+def save_curves(
+    out: Path,
+    stem: str,
+    results: dict[str, dict[str, list[dict[str, Any]]]],
+    table: Callable[[dict[str, dict[str, list[dict[str, Any]]]]], str],
+) -> None:
+    """Each setup's curves as JSON and every curve as one Markdown table, under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, curves in results.items():
+        (out / f"{stem}-{name[0]}.json").write_text(json.dumps(curves, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(table(results) + "\n")
+
+
+def say(line: str) -> None:
+    """A point as soon as it is measured: the runs take hours."""
+    print(line, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.adaptation", description=__doc__)
+    add_run_arguments(parser, "build/adaptation")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of error reports (0: none)")
+    parser.add_argument("--random", type=int, nargs="*", default=list(RANDOM_KS[1:]))
+    parser.add_argument("--repeats", type=int, default=1, help="seeds for the base's figures")
+    args = parser.parse_args(argv)
+    options = run_options(args)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     started = time.perf_counter()
-
-    def say(line: str) -> None:
-        print(line, flush=True)
-
     for setup in setups(args.data, args.setups):
         curves: dict[str, list[dict[str, Any]]] = {}
         if args.rounds:
@@ -366,9 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ks = sorted({0, *args.random})
             curves["random"] = random_curve(setup, options, ks, args.repeats, say)
         results[setup.name] = curves
-        target = args.out / f"adaptation-{setup.name[0]}.json"
-        target.write_text(json.dumps(curves, indent=2) + "\n")
-    (args.out / "adaptation.md").write_text(markdown(results) + "\n")
+        save_curves(args.out, "adaptation", results, markdown)
     print(markdown(results))
     print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0

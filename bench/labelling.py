@@ -33,13 +33,10 @@ About a minute a training on 2 cores for setup (a), several for (b); not part of
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,16 +49,18 @@ from chalicelib.capture_format import (
 from chalicelib.metrics_format import DEFAULT_UNCERTAINTY_BAND
 
 from bench.adaptation import (
-    DATA,
-    QUICK,
     ROUND_SIZE,
     SPLIT_SEED,
     PlaceHalves,
     Setup,
+    add_run_arguments,
     curve_line,
     curve_row,
     random_curve,
     rounds_curve,
+    run_options,
+    save_curves,
+    say,
     setups,
     spam_probability_of,
     split_place,
@@ -268,9 +267,7 @@ def markdown(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.labelling", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--out", type=Path, default=Path("build/labelling"))
-    parser.add_argument("--setups", nargs="+", default=["a", "b"], choices=["a", "b", "c"])
+    add_run_arguments(parser, "build/labelling")
     parser.add_argument("--rounds", type=int, default=4, help="rounds through the queue")
     parser.add_argument("--share", type=float, default=RANDOM_SHARE)
     parser.add_argument("--random", type=int, nargs="*", default=[50, 100, 200])
@@ -281,18 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="draws of the capture and of the random reports (seeds 7, 8, ...)",
     )
-    parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="bench.adaptation's narrowed grid")
     args = parser.parse_args(argv)
-    options = TrainOptions(n_jobs=args.n_jobs, baseline=False)
-    if args.quick:
-        options = replace(options, **QUICK)
-    args.out.mkdir(parents=True, exist_ok=True)
+    options = run_options(args)
     started = time.perf_counter()
-
-    def say(line: str) -> None:
-        print(line, flush=True)
-
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for setup in setups(args.data, args.setups):
         k0 = train(setup.base, options)
@@ -308,9 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.errors:
             curves["error reports, rounds"] = rounds_curve(setup, options, args.errors, 1, say)
         results[setup.name] = curves
-        target = args.out / f"labelling-{setup.name[0]}.json"
-        target.write_text(json.dumps(curves, indent=2) + "\n")
-    (args.out / "labelling.md").write_text(markdown(results) + "\n")
+        save_curves(args.out, "labelling", results, markdown)
     print(markdown(results))
     print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
