@@ -27,6 +27,9 @@ from trainer.registry import publish
 
 from .conftest import API_DIR, PREFIX, body_of, make_bundle, post, read_sms
 
+#: The mixture fixture fits experts and a gate on SMS and email samples: seconds.
+pytestmark = pytest.mark.slow
+
 SMS_HAM = "Hey, are we still on for lunch tomorrow? Call me when you get home x"
 SMS_SPAM = "WINNER!! Claim your free prize now, txt WIN to 80086 to claim"
 MEDIA = ("email", "sms")

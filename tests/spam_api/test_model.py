@@ -84,6 +84,7 @@ def test_feature_union_reports_only_word_features(union_model) -> None:
         assert " " not in word, word
 
 
+@pytest.mark.slow  # fits the word and character analyzer on the corpus: seconds
 def test_word_char_analyzer_explains_with_its_word_features_only(fitted) -> None:
     from chalicelib.features import WordCharAnalyzer
 

@@ -202,6 +202,7 @@ def test_the_uncertain_stratum_never_moves_a_threshold_and_the_random_one_only_w
     assert expert_only == raised
 
 
+@pytest.mark.slow  # a full train --capture --feedback --publish run: seconds
 @pytest.mark.usefixtures("trainer_env")
 def test_train_capture_and_feedback_read_the_bucket_and_the_manifest_names_both(
     small_sms, s3_client, s3_endpoint, bucket, capsys

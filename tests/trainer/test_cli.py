@@ -89,6 +89,7 @@ def test_a_model_below_min_mcc_is_not_published(
     assert bucket_keys(bucket) == []
 
 
+@pytest.mark.slow  # trains and publishes twice through the CLI: seconds
 def test_train_publish_list_republish_and_roll_back(
     small_sms, tmp_path, s3_endpoint, bucket, bucket_keys, s3_client, capsys, monkeypatch
 ) -> None:

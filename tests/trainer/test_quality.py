@@ -148,6 +148,7 @@ def test_records_kept_at_another_rate_are_weighed_by_it() -> None:
     assert v1.rates == 2 and v1.ham_blocked.n_eff == pytest.approx(150**2 / (50 + 50 * 4))
 
 
+@pytest.mark.slow  # trains and publishes a model, then reads the store: seconds
 @pytest.mark.usefixtures("trainer_env")
 def test_monitor_quality_reads_the_labelled_captures_in_the_bucket(
     s3_client, s3_endpoint, bucket, capsys
