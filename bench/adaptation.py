@@ -52,6 +52,7 @@ __all__ = [
     "PlaceHalves",
     "Setup",
     "add_run_arguments",
+    "base_report",
     "curve_line",
     "curve_row",
     "error_round",
@@ -214,6 +215,11 @@ def spam_probability_of(result: TrainingResult) -> Callable[[list[Message]], np.
     return scored
 
 
+def base_report(metrics: dict[str, Any], source: str) -> dict[str, Any]:
+    """The base corpus's holdout figures in a run's metrics: its source's, else the whole."""
+    return metrics.get("holdout_per_source", {}).get(source, metrics["holdout"])
+
+
 def curve_row(
     halves: PlaceHalves,
     reported: Sequence[int],
@@ -229,34 +235,41 @@ def curve_row(
     new = score(
         result.vectorizer, result.classifier, result.threshold, halves.messages(halves.second)
     )
-    per_source = result.metrics.get("holdout_per_source", {})
-    base_report = per_source.get(source, result.metrics["holdout"])
+    base = base_report(result.metrics, source)
     row = {
         "k": len(reported),
         "reported_spam": sum(halves.pool[i].label == "spam" for i in reported),
         "threshold": result.threshold,
         "model": type(result.classifier).__name__,
         "new": {key: new[key] for key in keys},
-        "base": {key: base_report[key] for key in keys},
+        "base": {key: base[key] for key in keys},
         "seconds": result.metrics["timing_s"]["total"],
     }
     if repeats > 1:
         record = repeat_protocol(
             base, options, result.metrics, repeats, as_reports(halves.pool, reported)
         )
-        spread = record["holdout_per_source"].get(source, record["holdout"])
+        spread = base_report(record, source)
         row["base_repeats"] = {key: spread[key] for key in ("mcc", "ham_blocked")}
     return row
 
 
 def rounds_curve(
-    setup: Setup, options: TrainOptions, rounds: int = 4, repeats: int = 1, say: Callable = print
+    setup: Setup,
+    options: TrainOptions,
+    rounds: int = 4,
+    repeats: int = 1,
+    say: Callable = print,
+    k0: TrainingResult | None = None,
 ) -> list[dict[str, Any]]:
-    """k = 0, then one row per round of error reports (``error_round``), retrained each time."""
+    """k = 0, then one row per round of error reports (``error_round``), retrained each time.
+
+    ``k0``: the corpus's model, when the caller trained it already.
+    """
     halves = split_place(reportable(setup.new, setup.base))
     source = setup.base[0].source
     reported: list[int] = []
-    result = train(setup.base, options)
+    result = k0 or train(setup.base, options)
     rows = [curve_row(halves, reported, result, source, options, repeats, setup.base)]
     say(curve_line(setup.name, "rounds", rows[-1]))
     for number in range(1, rounds + 1):
@@ -280,9 +293,10 @@ def random_curve(
     repeats: int = 1,
     say: Callable = print,
     seed: int = SPLIT_SEED,
+    k0: TrainingResult | None = None,
 ) -> list[dict[str, Any]]:
     """One row per k of random reports (``random_reports``, drawn with ``seed``), MCC on the
-    second half.
+    second half (``k0``: the corpus's model for k = 0, when the caller trained it already).
 
     Each row also gives MCC on the whole place minus the reports (``new_rest``): how the
     curve was scored before the halves, once, so the two can be compared.
@@ -292,7 +306,10 @@ def random_curve(
     rows = []
     for k in ks:
         reported = random_reports(halves, k, seed)
-        result = train(setup.base, options, as_reports(halves.pool, reported))
+        if k == 0 and k0 is not None:
+            result = k0
+        else:
+            result = train(setup.base, options, as_reports(halves.pool, reported))
         row = curve_row(halves, reported, result, source, options, repeats, setup.base)
         chosen = set(reported)
         rest = [m for i, m in enumerate(halves.pool) if i not in chosen]
@@ -385,12 +402,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     started = time.perf_counter()
     for setup in setups(args.data, args.setups):
+        k0 = train(setup.base, options)  # both curves start from it
         curves: dict[str, list[dict[str, Any]]] = {}
         if args.rounds:
-            curves["rounds"] = rounds_curve(setup, options, args.rounds, args.repeats, say)
+            curves["rounds"] = rounds_curve(setup, options, args.rounds, args.repeats, say, k0)
         if args.random:
             ks = sorted({0, *args.random})
-            curves["random"] = random_curve(setup, options, ks, args.repeats, say)
+            curves["random"] = random_curve(setup, options, ks, args.repeats, say, k0=k0)
         results[setup.name] = curves
         save_curves(args.out, "adaptation", results, markdown)
     print(markdown(results))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -50,6 +51,7 @@ from bench.adaptation import (
     ROUND_SIZE,
     SPLIT_SEED,
     PlaceHalves,
+    base_report,
     error_round,
     random_reports,
     setups,
@@ -59,6 +61,7 @@ from bench.adaptation_reports import reportable
 from bench.labelling import RATE, UNCERTAIN_RATE
 from bench.table import Row
 from stack import REPO_ROOT
+from stack.capture import capture_environment
 from stack.local.services import chalice_local, moto_s3_client, moto_server
 from trainer.data import Message
 from trainer.evaluate import classification_report
@@ -117,8 +120,7 @@ def run_trainer(endpoint: str, *args: str) -> str:
 
 
 def _base_mcc(metrics: dict[str, Any], source: str) -> float:
-    per_source = metrics.get("holdout_per_source", {})
-    return float(per_source.get(source, metrics["holdout"])["mcc"])
+    return float(base_report(metrics, source)["mcc"])
 
 
 @dataclass
@@ -135,12 +137,13 @@ class LoopStack:
     first_version: str
     first_metrics: dict[str, Any]
     sent_ids: list[str] = field(default_factory=list)
-    #: With capture: the API the traffic goes to, and the first half's pool indices by text.
+    #: With capture: the API the traffic goes to, and the first-half messages it kept.
     traffic_api: str | None = None
     captured: set[int] = field(default_factory=set)
 
-    @property
+    @functools.cached_property
     def first_by_text(self) -> dict[str, int]:
+        """The first half's pool indices by text (how a record is traced to its message)."""
         return {self.halves.pool[i].text: int(i) for i in self.halves.first}
 
     def scores(self, messages: Sequence[Message]) -> tuple[np.ndarray, float, str]:
@@ -289,7 +292,7 @@ def loop_stack(setup_name: str, data: Path = DATA, capture: bool = False) -> Ite
             _wait_for(api.url, version)
             traffic_api = None
             if capture:
-                rates = {"CAPTURE_RATE": str(RATE), "CAPTURE_UNCERTAIN_RATE": str(UNCERTAIN_RATE)}
+                rates = capture_environment(RATE, UNCERTAIN_RATE)
                 traffic = chalice_local(s3_service.url, env=rates, log_dir=Path(logs))
                 traffic_api = servers.enter_context(traffic).url
                 _wait_for(traffic_api, version)
@@ -309,14 +312,15 @@ def loop_stack(setup_name: str, data: Path = DATA, capture: bool = False) -> Ite
 
 def random_loop(stack: LoopStack, ks: Sequence[int]) -> list[dict[str, Any]]:
     """Random reports (``bench.adaptation.random_reports``), nested in k, through the loop."""
-    rows, sent = [], []
+    rows: list[dict[str, Any]] = []
+    sent: set[int] = set()
     for k in sorted(ks):
         picked = random_reports(stack.halves, k)
-        new = [i for i in picked if i not in set(sent)]
+        new = [i for i in picked if i not in sent]
         started, metrics = time.perf_counter(), stack.first_metrics
         if new:
             metrics = stack.learn(new)
-            sent += new
+            sent.update(new)
         rows.append(stack.point("random", picked, metrics, time.perf_counter() - started))
     return rows
 

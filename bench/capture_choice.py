@@ -29,12 +29,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from chalicelib.capture_format import CaptureRecord
 
-from bench.adaptation import DATA, QUICK, PlaceHalves, error_round, setups, split_place
+from bench.adaptation import (
+    DATA,
+    QUICK,
+    PlaceHalves,
+    base_report,
+    error_round,
+    setups,
+    spam_probability_of,
+    split_place,
+)
 from bench.adaptation_reports import as_reports, reportable, score
-from bench.labelling import capture_traffic, label_records
+from bench.labelling import RATE, UNCERTAIN_RATE, capture_traffic, label_records
 from trainer.capture_queue import RANDOM_FIRST, queue_order
 from trainer.feedback import FEEDBACK_MEDIUM
 from trainer.train import OWN_CAPTURE_MEDIUM, TrainingResult, TrainOptions, train
@@ -68,10 +76,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _scores(result: TrainingResult, texts: Sequence[str]) -> np.ndarray:
-    return result.classifier.predict_proba(result.vectorizer.transform(list(texts)))[:, 1]
-
-
 def _row(
     name: str,
     batch: str,
@@ -84,7 +88,7 @@ def _row(
     new = score(
         result.vectorizer, result.classifier, result.threshold, halves.messages(halves.second)
     )
-    base = result.metrics.get("holdout_per_source", {}).get(source, result.metrics["holdout"])
+    base = base_report(result.metrics, source)
     place = result.metrics["cv"].get("place")
     return {
         "variant": name,
@@ -117,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=Path("build/capture-choice"))
     parser.add_argument("--ks", type=int, nargs="+", default=[100, 200])
-    parser.add_argument("--rate", type=float, default=0.1, help="CAPTURE_RATE")
-    parser.add_argument("--uncertain-rate", type=float, default=1.0)
+    parser.add_argument("--rate", type=float, default=RATE, help="CAPTURE_RATE")
+    parser.add_argument("--uncertain-rate", type=float, default=UNCERTAIN_RATE)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="bench.adaptation's narrowed grid")
@@ -132,11 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     halves = split_place(reportable(setup.new, setup.base))
     k0 = train(setup.base, options)
     first = halves.messages(halves.first)
-    scores = _scores(k0, [m.text for m in first])
+    scores = spam_probability_of(k0)(first)
     pending = capture_traffic(
         halves,
         1,
-        lambda _: scores,
+        lambda _: scores,  # the first half, in its order: scored once for both uses
         k0.threshold,
         set(),
         args.rate,
@@ -149,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({sum(r.stratum == 'random' for r in pending)} random)",
         flush=True,
     )
-    picks = error_round(halves, [], lambda ms: _scores(k0, [m.text for m in ms]), k0.threshold, 1)
+    picks = error_round(halves, [], lambda _: scores, k0.threshold, 1)
     reports = as_reports(halves.pool, picks)
     print(f"{len(reports)} error reports ({sum(r.label == 'spam' for r in reports)} spam)")
     rows = []

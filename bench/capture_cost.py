@@ -23,11 +23,10 @@ from dataclasses import replace
 from typing import Any
 
 from bench.context import BenchContext
-from bench.events import proxy_event
+from bench.events import check_scored, proxy_event
 from bench.interleaved import time_interleaved
-from bench.stats import ratio, summarize
+from bench.stats import paired_median, ratio, summarize
 from bench.table import Row, fmt_ms, fmt_ratio
-from vendor_build.lambda_events import response_json
 from vendor_build.lambda_sandbox import LambdaContext
 
 __all__ = ["RATE", "measure", "rows"]
@@ -90,7 +89,7 @@ def measure(ctx: BenchContext) -> dict[str, Any]:
     try:
         with ctx.app_stdout():
             for name in calls:
-                _check(calls[name](-1))
+                check_scored(calls[name](-1))
             for pair in (("off", "1%"), ("off", "every")):
                 timed = time_interleaved({n: calls[n] for n in pair}, iterations, warmup=warmup)
                 samples[f"{pair[1]} off"], samples[pair[1]] = timed["off"], timed[pair[1]]
@@ -103,13 +102,6 @@ def measure(ctx: BenchContext) -> dict[str, Any]:
         "kept": _kept(ctx, served.settings.capture_prefix) - kept_before,
         "iterations": iterations,
     }
-
-
-def _check(response: dict[str, Any]) -> None:
-    """An error path would flatter every variant: insist on a scored answer."""
-    body = response_json(response)
-    if response.get("statusCode") != 200 or not isinstance(body, dict):
-        raise RuntimeError(f"the app answered {response.get('statusCode')}: {body}")
 
 
 def _kept(ctx: BenchContext, prefix: str) -> int:
@@ -127,7 +119,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
     s_every_off, s_every = summarize(every_off), summarize(every)
     drawn = set(result["drawn"])
     drawn_ms = [ms for i, ms in enumerate(sampled) if i in drawn]
-    added_ms = statistics.median(a - b for a, b in zip(every, every_off, strict=True))
+    added_ms = paired_median(every, every_off)
     mean_ratio = ratio(s_one.mean, s_off.mean)
     return [
         Row(

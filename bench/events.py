@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from vendor_build.lambda_events import proxy_event as _proxy_event
+from vendor_build.lambda_events import response_json
 
-__all__ = ["proxy_event"]
+__all__ = ["check_scored", "proxy_event"]
 
 _JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
@@ -36,3 +37,12 @@ def proxy_event(
         stage=stage,
         user_agent="bench",
     )
+
+
+def check_scored(response: dict[str, Any], what: str = "the app") -> dict[str, Any]:
+    """The JSON body of a 200 answer, or ``RuntimeError``: a benchmark of an error path would
+    flatter whichever variant took it."""
+    body = response_json(response)
+    if response.get("statusCode") != 200 or not isinstance(body, dict):
+        raise RuntimeError(f"{what} answered {response.get('statusCode')}: {body}")
+    return body

@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ks = args.random
                 curves[f"random reports{tag}"] = random_curve(setup, options, ks, 1, say, seed)
         if args.errors:
-            curves["error reports, rounds"] = rounds_curve(setup, options, args.errors, 1, say)
+            curves["error reports, rounds"] = rounds_curve(setup, options, args.errors, 1, say, k0)
         results[setup.name] = curves
         save_curves(args.out, "labelling", results, markdown)
     print(markdown(results))

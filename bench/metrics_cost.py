@@ -11,16 +11,14 @@ paired differences (each round's on minus its off).
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import replace
 from typing import Any
 
 from bench.context import BenchContext
-from bench.events import proxy_event
+from bench.events import check_scored, proxy_event
 from bench.interleaved import time_interleaved
-from bench.stats import ratio, summarize, verdict
+from bench.stats import paired_median, ratio, summarize, verdict
 from bench.table import Row, fmt_ms, fmt_ratio
-from vendor_build.lambda_events import response_json
 from vendor_build.lambda_sandbox import LambdaContext
 
 __all__ = ["TARGET", "measure", "rows"]
@@ -38,13 +36,6 @@ def _events(ctx: BenchContext) -> dict[str, list[dict[str, Any]]]:
         "/predict": [proxy_event("POST", "/predict", {"text": t}) for t in texts],
         "/predict/batch": [proxy_event("POST", "/predict/batch", {"texts": b}) for b in batches],
     }
-
-
-def _check(response: dict[str, Any]) -> None:
-    """An error path would flatter both variants: insist on a scored answer."""
-    body = response_json(response)
-    if response.get("statusCode") != 200 or not isinstance(body, dict):
-        raise RuntimeError(f"the app answered {response.get('statusCode')}: {body}")
 
 
 def measure(ctx: BenchContext) -> dict[str, Any]:
@@ -75,11 +66,11 @@ def measure(ctx: BenchContext) -> dict[str, Any]:
                     return one
 
                 calls = {name: call(settings) for name, settings in variants.items()}
-                _check(calls["on"](0))
+                check_scored(calls["on"](0))
                 samples[route] = time_interleaved(
                     calls, iterations[route], warmup=max(10, iterations[route] // 15)
                 )
-                _check(calls["on"](0))
+                check_scored(calls["on"](0))
     finally:
         use_settings(served)
     return {"samples": samples, "batch_size": ctx.settings.batch_size}
@@ -93,7 +84,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
         ("/predict/batch", f"warm /predict/batch of {result['batch_size']}"),
     ):
         on, off = result["samples"][route]["on"], result["samples"][route]["off"]
-        added_us = statistics.median(a - b for a, b in zip(on, off, strict=True)) * 1000.0
+        added_us = paired_median(on, off) * 1000.0
         s_on, s_off = summarize(on), summarize(off)
         r = ratio(s_on.median, s_off.median)
         out.append(

@@ -96,6 +96,15 @@ def ratio(ours: float | None, baseline: float | None) -> float | None:
     return ours / baseline
 
 
+def paired_median(these: Sequence[float], those: Sequence[float]) -> float:
+    """The median of the paired differences (each round's one minus its other).
+
+    >>> paired_median([3.0, 5.0, 4.0], [1.0, 1.0, 1.0])
+    3.0
+    """
+    return statistics.median(a - b for a, b in zip(these, those, strict=True))
+
+
 def throughput(count: int, seconds: float) -> float:
     """Items per second; raise ``ValueError`` for a non-positive duration.
 

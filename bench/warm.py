@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from bench.context import BenchContext
-from bench.events import proxy_event
+from bench.events import check_scored, proxy_event
 from bench.interleaved import time_interleaved
 from bench.stats import LatencySummary, ratio, summarize, verdict
 from bench.table import Row, fmt_ms, fmt_ratio
 from bench.tutorial_handler import make_handler
-from vendor_build.lambda_events import response_json
 from vendor_build.lambda_sandbox import LambdaContext
 
 __all__ = ["TARGET_VS_TUTORIAL", "WarmResult", "measure", "rows"]
@@ -31,9 +30,7 @@ class WarmResult(dict):
 
 def _check_ours(response: dict[str, Any]) -> None:
     """A benchmark of an error path would flatter us: insist on a real classification."""
-    body = response_json(response)
-    if response.get("statusCode") != 200 or not isinstance(body, dict):
-        raise RuntimeError(f"our /predict answered {response.get('statusCode')}: {body}")
+    body = check_scored(response, "our /predict")
     if body.get("classification") not in {"SPAM", "HAM"}:
         raise RuntimeError(f"our /predict answered without a classification: {body}")
 

@@ -72,6 +72,17 @@ def store_states(s3: Any, bucket: str, prefix: str) -> dict[str, list[str]]:
     return {item: sorted(states) for item, states in sorted(found.items())}
 
 
+def stored_records(s3: Any, bucket: str, prefix: str) -> dict[str, Any]:
+    """Every object under ``prefix`` (a capture store's, or one state's), by key, parsed as a
+    capture record."""
+    from chalicelib.capture_format import parse_record
+
+    return {
+        key: parse_record(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        for key in store_keys(s3, bucket, prefix)
+    }
+
+
 def capture_record(
     n: int,
     stratum: str = "random",

@@ -215,24 +215,20 @@ def _cmd_list(store: Store, args: argparse.Namespace) -> None:
         print(f"{row}  {store_cli.cut(record.text)}")
 
 
-def next_batch(
-    store: Store, live_model: Any, size: int, share: float = RANDOM_SHARE
-) -> list[CaptureRecord]:
+def next_batch(store: Store, live_model: Any, size: int) -> list[CaptureRecord]:
     """The next ``size`` pending records to label (``trainer.capture_queue.queue_order``).
 
     ``live_model`` is a :class:`trainer.registry.LiveModel` (what the API serves now): the
     uncertain stratum is rescored with it, on the published scale. The labelled random
     records are counted for the queue's seed set (``RANDOM_FIRST``).
     """
-    pending = [r.item for r in store_cli.standing_in(store, "pending")]
-    labelled = store_cli.standing_in(store, "labelled")
-    random_labelled = sum(r.item.stratum == "random" for r in labelled)
+    standing = store_cli.standing_in_states(store, ("pending", "labelled"))
+    pending = [r.item for r in standing["pending"]]
+    random_labelled = sum(r.item.stratum == "random" for r in standing["labelled"])
     uncertain = [r for r in pending if r.stratum == "uncertain"]
     scores = live_model.spam_probability([r.text for r in uncertain]) if uncertain else []
     live = {r.id: float(p) for r, p in zip(uncertain, scores, strict=True)}
-    return queue_order(
-        pending, live, live_model.threshold, size, share, random_labelled=random_labelled
-    )
+    return queue_order(pending, live, live_model.threshold, size, random_labelled=random_labelled)
 
 
 def _cmd_queue(store: Store, args: argparse.Namespace, registry: tuple[Any, str, str]) -> None:
@@ -292,11 +288,13 @@ def read_label_csv(path: Path) -> list[tuple[str, str]]:
         record_id, label = cells[id_at].strip(), cells[label_at].strip().casefold()
         try:
             CAPTURE_STORE.validate_id(record_id)
-        except CAPTURE_STORE.format_error as exc:
-            problems.append(f"{path}:{line}: {exc}")
+        except CAPTURE_STORE.format_error:
+            problems.append(f"{path}:{line}: not a record id: {_cell(record_id)}")
             continue
         if label not in LABELS:
-            problems.append(f"{path}:{line}: label must be spam or ham, got {cells[label_at]!r}")
+            problems.append(
+                f"{path}:{line}: label must be spam or ham, got {_cell(cells[label_at])}"
+            )
         elif record_id in first_line:
             problems.append(
                 f"{path}:{line}: record {record_id} is listed twice (line {first_line[record_id]})"
@@ -312,6 +310,23 @@ def read_label_csv(path: Path) -> list[tuple[str, str]]:
     if not found:
         raise TrainerError(f"{path} has no rows to label")
     return found
+
+
+def _cell(value: str) -> str:
+    """A CSV cell for an error message: itself when it could be an id or a label (short, one
+    word), else only its length. A CSV built from ``capture queue --json`` has a text
+    column, and a shifted column must not print a person's message into the error.
+
+    >>> _cell("maybe"), _cell("x" * 41), _cell("call me now")
+    ("'maybe'", 'a value of 41 characters', 'a value of 11 characters')
+    """
+    if len(value) <= _CELL_SHOWN and not any(char.isspace() for char in value):
+        return repr(value)
+    return f"a value of {len(value)} characters"
+
+
+#: The longest CSV cell an error message repeats (an id has 33 characters).
+_CELL_SHOWN = 40
 
 
 def apply_labels(

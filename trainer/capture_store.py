@@ -25,8 +25,8 @@ from chalicelib.capture_format import (
     parse_record,
     parse_record_key,
     record_key,
+    validate_record_id,
 )
-from chalicelib.feedback_format import FeedbackFormatError
 
 from trainer import decided_store
 from trainer.decided_store import ObjectVersion, Resolution, StoreFormat
@@ -57,28 +57,6 @@ class MalformedRecordError(CaptureStoreError):
     """A stored object is not a record of the format, or not where its content says."""
 
 
-def validate_record_id(record_id: str) -> str:
-    """``record_id`` if it is of the store's form, else ``CaptureFormatError``.
-
-    >>> validate_record_id("20261206T101500Z-0123456789abcdef")
-    '20261206T101500Z-0123456789abcdef'
-    >>> validate_record_id("../x")
-    Traceback (most recent call last):
-    ...
-    chalicelib.capture_format.CaptureFormatError: not a record id: '../x'
-    """
-    record_key("", "pending", record_id)  # the format checks ids where it builds keys
-    return record_id
-
-
-def _parse(data: bytes) -> CaptureRecord:
-    """``parse_record``, whose decision times are checked by the feedback format's parser."""
-    try:
-        return parse_record(data)
-    except FeedbackFormatError as exc:  # a decision's time that is not one
-        raise CaptureFormatError(str(exc)) from exc
-
-
 #: The capture store, as ``trainer.decided_store`` reads and moves its records.
 CAPTURE_STORE = StoreFormat(
     noun="record",
@@ -86,7 +64,7 @@ CAPTURE_STORE = StoreFormat(
     cautious="discarded",
     key=record_key,
     parse_key=parse_record_key,
-    parse=_parse,
+    parse=parse_record,
     validate_id=validate_record_id,
     format_error=CaptureFormatError,
     decided_at=lambda record: record.labelling.at if record.labelling else None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -26,7 +25,7 @@ from trainer.capture import add_capture_parser, capture_usage_error, run_capture
 from trainer.config import TrainerEnv, read_env
 from trainer.errors import QualityGateError, TrainerError
 from trainer.review import add_feedback_parser, feedback_usage_error, run_feedback
-from trainer.store_cli import add_prefix_argument
+from trainer.store_cli import add_prefix_argument, note
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_QUALITY", "EXIT_USAGE", "build_parser", "main"]
 
@@ -267,8 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+_say = note  # a line for the person on stderr, beside the results on stdout
 
 
 def _registry(args: argparse.Namespace, env: TrainerEnv) -> tuple[Any, str, str]:

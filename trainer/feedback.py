@@ -57,7 +57,6 @@ __all__ = [
     "labelled_id",
     "merge_feedback",
     "merge_labelled",
-    "report_id",
     "reports_to_messages",
 ]
 
@@ -121,12 +120,6 @@ def labelled_id(message: Message) -> tuple[str, str] | None:
         if message.origin.startswith(prefix) and message.source in PEOPLE_SOURCES:
             return kind, message.origin[len(prefix) :]
     return None
-
-
-def report_id(message: Message) -> str | None:
-    """The report id behind a message that came from feedback, else ``None``."""
-    found = labelled_id(message)
-    return found[1] if found is not None and found[0] == "feedback" else None
 
 
 def reports_to_messages(reports: Sequence[Report]) -> list[Message]:

@@ -49,7 +49,6 @@ __all__ = [
     "Resolution",
     "decide",
     "erase_versions",
-    "list_copies",
     "load_accepted",
     "remove_leftovers",
     "report_versions",
@@ -100,17 +99,6 @@ def standing_state(decisions: Mapping[str, Decision]) -> str:
     """
     times = {state: decision.at for state, decision in decisions.items()}
     return decided_store.standing_state(times, "pending", FEEDBACK_STORE.cautious)
-
-
-def list_copies(
-    s3: Any, bucket: str, prefix: str, states: Iterable[str] = STATES
-) -> dict[str, dict[str, str]]:
-    """Every report id in ``states``, each with ``{state: key}`` of its copies.
-
-    Only keys are listed (no object is read). Any other object under a state's folder is
-    an error naming its key: it is nobody's report, and must not pass for one.
-    """
-    return decided_store.list_copies(s3, bucket, prefix, FEEDBACK_STORE, states)
 
 
 def resolve(

@@ -39,6 +39,7 @@ __all__ = [
     "resolve_tidily",
     "short_time",
     "standing_in",
+    "standing_in_states",
     "store_prefix",
     "visible",
 ]
@@ -163,13 +164,18 @@ def standing_in(store: Store, state: str) -> list[Resolution]:
     Items with copies in two places are resolved too, whatever their state, so a listing
     also tidies what interrupted moves left.
     """
-    found = []
+    return standing_in_states(store, (state,))[state]
+
+
+def standing_in_states(store: Store, states: Sequence[str]) -> dict[str, list[Resolution]]:
+    """``standing_in`` for several states from one listing of the store."""
+    found: dict[str, list[Resolution]] = {state: [] for state in states}
     copies = decided_store.list_copies(store.s3, store.bucket, store.prefix, store.format)
     for item_id, where in sorted(copies.items()):
-        if state in where or len(where) > 1:
+        if where.keys() & found.keys() or len(where) > 1:
             resolution = resolve_tidily(store, item_id, where)
-            if resolution.state == state:
-                found.append(resolution)
+            if resolution.state in found:
+                found[resolution.state].append(resolution)
     return found
 
 

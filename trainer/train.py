@@ -77,6 +77,7 @@ from trainer.experts import (
 )
 from trainer.feedback import (
     CAPTURE_RANDOM_SOURCE,
+    CAPTURE_SOURCES,
     CAPTURE_UNCERTAIN_SOURCE,
     FEEDBACK_MEDIUM,
     FEEDBACK_SOURCE,
@@ -431,7 +432,7 @@ def _people_record(
     return record
 
 
-_CAPTURE_STRATA = {CAPTURE_RANDOM_SOURCE: "random", CAPTURE_UNCERTAIN_SOURCE: "uncertain"}
+_CAPTURE_STRATA = {source: stratum for stratum, source in CAPTURE_SOURCES.items()}
 
 
 def _place_out_of_fold(

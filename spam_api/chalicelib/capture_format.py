@@ -51,6 +51,7 @@ from typing import Any
 
 from chalicelib.feedback_format import (
     LABELS,
+    FeedbackFormatError,
     decision_time_text,
     new_report_id,
     parse_time,
@@ -78,6 +79,7 @@ __all__ = [
     "state_prefix",
     "uniform_draw",
     "utc_now_text",
+    "validate_record_id",
 ]
 
 SCHEMA_VERSION = 1
@@ -212,7 +214,7 @@ def state_prefix(prefix: str, state: str) -> str:
 
 def record_key(prefix: str, state: str, record_id: str) -> str:
     """The key of record ``record_id`` in ``state``, its date folders taken from the id."""
-    rid = _valid_id(record_id)
+    rid = validate_record_id(record_id)
     return f"{state_prefix(prefix, state)}{rid[:4]}/{rid[4:6]}/{rid[6:8]}/{rid}.json"
 
 
@@ -227,10 +229,19 @@ def parse_record_key(prefix: str, key: str) -> tuple[str, str]:
     found = _KEY_RE.fullmatch(rest) if rest is not None else None
     if found is None:
         raise CaptureFormatError(f"not a record key under {prefix!r}: {key!r}")
-    return found["state"], _valid_id(found["id"])
+    return found["state"], validate_record_id(found["id"])
 
 
-def _valid_id(record_id: str) -> str:
+def validate_record_id(record_id: str) -> str:
+    """``record_id`` if it is of the store's form, else ``CaptureFormatError``.
+
+    >>> validate_record_id("20261206T101500Z-0123456789abcdef")
+    '20261206T101500Z-0123456789abcdef'
+    >>> validate_record_id("../x")
+    Traceback (most recent call last):
+    ...
+    chalicelib.capture_format.CaptureFormatError: not a record id: '../x'
+    """
     try:
         return validate_report_id(record_id)
     except ValueError:
@@ -268,7 +279,7 @@ def new_record(
 
 
 def _validated(record: CaptureRecord) -> CaptureRecord:
-    _valid_id(record.id)
+    validate_record_id(record.id)
     problems = []
     if not isinstance(record.text, str) or not record.text.strip():
         problems.append("text must be a non-blank string")
@@ -300,7 +311,10 @@ def _validated(record: CaptureRecord) -> CaptureRecord:
         if not all(isinstance(v, str) and v for v in (labelling.by, labelling.at)):
             problems.append("a decision records who and when")
         else:
-            parse_time(labelling.at)
+            try:
+                parse_time(labelling.at)
+            except FeedbackFormatError as exc:  # the feedback format's times, and its error
+                problems.append(str(exc))
     if problems:
         raise CaptureFormatError("; ".join(problems))
     return record

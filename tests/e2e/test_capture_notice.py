@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from chalicelib.capture_format import parse_record
 from playwright.sync_api import expect
 
 from stack.local.services import chalice_local, moto_s3_client
 from tests.e2e.conftest import describe_violations, open_page, shot
 from tests.e2e.test_feedback import _analyze
+from tests.support import stored_records
 
 if TYPE_CHECKING:
     from stack.local.services import Service
@@ -41,12 +41,7 @@ def api_with_capture(local_stack: LocalStack, tmp_path: Path) -> Iterator[Servic
 
 def _records(stack: LocalStack) -> list[Any]:
     s3 = moto_s3_client(stack.s3.url)
-    bucket = stack.settings.bucket
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix="capture/pending/").get("Contents", [])
-    return [
-        parse_record(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-        for item in listed
-    ]
+    return list(stored_records(s3, stack.settings.bucket, "capture/pending/").values())
 
 
 def test_with_capture_off_the_page_says_nothing_and_nothing_is_kept(

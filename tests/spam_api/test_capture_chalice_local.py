@@ -13,10 +13,11 @@ import json
 import boto3
 import pytest
 import requests
-from chalicelib.capture_format import capture_stratum, parse_record
+from chalicelib.capture_format import capture_stratum
 from chalicelib.metrics_format import CAPTURE_FAILURES, CAPTURE_WRITES, DEFAULT_UNCERTAINTY_BAND
 
 from stack.local.services import chalice_local, moto_server
+from tests.support import stored_records
 from trainer.registry import publish
 
 from .conftest import API_DIR, PREFIX
@@ -45,9 +46,7 @@ def capturing_api(tmp_path_factory, bundle):
 def _records(s3) -> dict[str, dict[int, object]]:
     """The pending records, by request id and position."""
     found: dict[str, dict[int, object]] = {}
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="capture/pending/").get("Contents", [])
-    for item in listed:
-        record = parse_record(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+    for record in stored_records(s3, BUCKET, "capture/pending/").values():
         found.setdefault(record.request_id, {})[record.position] = record
     return found
 

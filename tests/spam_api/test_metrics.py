@@ -404,7 +404,6 @@ def test_a_line_is_the_document_json_writes(
         (float("nan"), "is not a finite number"),
         ([1.0, float("inf")], "is not a finite number"),
         ([float("inf"), float("-inf")], "is not a finite number"),
-        (float("nan"), "is not a finite number"),
         ([1e308, 1e308, float("nan")], "is not a finite number"),
         ([], "needs 1 to 100 values, got 0"),
         ([1] * 101, "needs 1 to 100 values, got 101"),

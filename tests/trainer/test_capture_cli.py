@@ -256,6 +256,15 @@ def test_labels_from_a_csv_are_all_applied(
         ("id,label\n{a},spam\n../x,ham\n", r"labels.csv:3: not a record id: '../x'"),
         ("id,label\n{a},spam\n{a},ham\n", r"labels.csv:3: record .* is listed twice \(line 2\)"),
         ("id,label\n{a},spam\n{b},\n{unknown},ham\n", "labels.csv:3: label must be"),
+        # a shifted column puts a person's text where a label or an id goes: never repeated
+        (
+            'id,label,text\n{a},"Win a FREE cruise, call 0800 now",spam\n',
+            r"labels.csv:2: label must be spam or ham, got a value of 32 characters",
+        ),
+        (
+            'text,id,label\n{a},"Win a FREE cruise, call 0800 now",spam\n',
+            r"labels.csv:2: not a record id: a value of 32 characters",
+        ),
     ],
 )
 def test_a_bad_csv_labels_nothing_and_names_every_bad_row(
@@ -266,7 +275,9 @@ def test_a_bad_csv_labels_nothing_and_names_every_bad_row(
     assert run(s3_endpoint, bucket, "label", "--from-csv", str(path), "--by", "ann") == EXIT_ERROR
     err = capsys.readouterr().err
     assert re.search(message, err), err
-    assert all(states == ["pending"] for states in where(s3_client, bucket).values())
+    assert "cruise" not in err
+    every = [record for stratum in pending.values() for record in stratum]
+    assert where(s3_client, bucket) == {record.id: ["pending"] for record in every}
 
 
 def test_a_csv_naming_an_unknown_record_moves_nothing(

@@ -14,11 +14,7 @@ FAST = ["--folds", "3", "--n-jobs", "1"]
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch, tmp_path) -> None:
-    names = ("MODEL_BUCKET", "MODEL_PREFIX", "SPAM_DATA", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-    for name in names:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SPAM_DATA_HOME", str(tmp_path / "data-home"))
+def _no_download(trainer_env, monkeypatch) -> None:
     monkeypatch.setenv("SPAM_DATA_URL", "http://127.0.0.1:9/never-used.zip")
 
 

@@ -24,17 +24,7 @@ UNKNOWN = "20261125T090000Z-00000000000000e5"
 LONG_TEXT = "Dear customer, " + "your parcel is waiting at the depot; " * 6 + "reply STOP"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch) -> None:
-    for name in (
-        "MODEL_BUCKET",
-        "MODEL_PREFIX",
-        "FEEDBACK_PREFIX",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_STS",
-    ):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("trainer_env")
 
 
 def report(report_id: str, label: str, said: str | None, text: str | None = None) -> Report:

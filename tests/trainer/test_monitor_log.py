@@ -21,10 +21,7 @@ from trainer.shift import Reference, two_proportion_test
 SKLEARN = "1.9.1"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch) -> None:
-    for name in ("MODEL_BUCKET", "MODEL_PREFIX", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("trainer_env")
 
 
 def _published(s3_client, bucket: str, tag: str, summary: dict, metrics: dict | None = None):

@@ -16,11 +16,7 @@ from trainer.train import TrainOptions, train
 FAST = ["--folds", "3", "--n-jobs", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch, tmp_path) -> None:
-    for name in ("MODEL_BUCKET", "MODEL_PREFIX", "SPAM_DATA"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SPAM_DATA_HOME", str(tmp_path / "data-home"))
+pytestmark = pytest.mark.usefixtures("trainer_env")
 
 
 def test_repeats_report_mean_and_std_and_publish_the_same_model(small_sms, tmp_path, capsys):

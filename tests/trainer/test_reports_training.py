@@ -156,15 +156,8 @@ def test_the_corpus_expert_learns_from_the_corpus_alone(synthetic_rows) -> None:
     assert agree > 0.95
 
 
-@pytest.fixture
-def _clean_env(monkeypatch, tmp_path) -> None:
-    for name in ("MODEL_BUCKET", "MODEL_PREFIX", "SPAM_DATA", "FEEDBACK_PREFIX"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SPAM_DATA_HOME", str(tmp_path / "data-home"))
-
-
 @pytest.mark.slow  # a full train --feedback --publish run on the SMS corpus: seconds
-@pytest.mark.usefixtures("_clean_env")
+@pytest.mark.usefixtures("trainer_env")
 def test_train_feedback_reads_accepted_reports_from_the_bucket_and_the_manifest_names_them(
     small_sms, s3_client, s3_endpoint, bucket, capsys
 ) -> None:
